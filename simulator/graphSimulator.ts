@@ -1,0 +1,894 @@
+/**
+ * A Microsoft Graph stand-in for the calls bulk-reset makes: resetPassword, polling the operation it
+ * returns, revokeSignInSessions and the preflight user lookup. It is a real HTTP server so that the
+ * Graph client, the worker and the demo talk to it exactly as they talk to Graph.
+ *
+ * Each user follows a scripted scenario (see `ScenarioName`), and every request is counted. Tests treat
+ * the counters as ground truth, so they are exact: a request is attributed to the user in its path,
+ * and the control endpoints under `/_sim/` are never counted as traffic.
+ *
+ * Passwords are never stored or logged: only whether the caller supplied one.
+ */
+import { createHash, randomInt, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+// ---------------------------------------------------------------------------------------------------------
+// Types
+
+export type ScenarioName =
+  | 'ok'
+  | 'slow'
+  | 'opfail'
+  | 'badpw'
+  | 'denied'
+  | 'missing'
+  | 'throttled'
+  | 'flaky'
+  | 'drop'
+  | 'noretry'
+  | 'nolocation'
+  | 'unknown'
+  | 'pollthrottle';
+
+export const SCENARIOS: readonly ScenarioName[] = [
+  'ok',
+  'slow',
+  'opfail',
+  'badpw',
+  'denied',
+  'missing',
+  'throttled',
+  'flaky',
+  'drop',
+  'noretry',
+  'nolocation',
+  'unknown',
+  'pollthrottle',
+];
+
+export interface SimulatorOptions {
+  /** Default 0: an ephemeral port, read it back from `baseUrl`. */
+  port?: number;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Every request must carry `Authorization: Bearer <token>`, else 401 InvalidAuthenticationToken. */
+  token: string;
+  /** Seconds sent in Retry-After on 202s, non-terminal polls, 429s and 503s; may be fractional. Default 1. */
+  retryAfterSeconds?: number;
+  /** Scenario for users whose name picks none. Default 'ok'. */
+  defaultScenario?: ScenarioName;
+  /** Explicit scenario per user (keys matched case-insensitively); wins over the name convention. */
+  scenarios?: Record<string, ScenarioName>;
+  /** Delay added before every answer. Default 0. */
+  latencyMs?: number;
+  /** Token bucket on resetPassword POSTs (Graph's is 3000 per 150 s). Off by default. */
+  writeBudget?: { writes: number; perSeconds: number };
+}
+
+export interface UserStats {
+  /** The user as first addressed (percent-decoded). */
+  user: string;
+  /** The stable fake object id the simulator gives this user; requests may address the user by it. */
+  id: string;
+  scenario: ScenarioName;
+  /** Every resetPassword POST received, including throttled, failed and dropped ones. */
+  posts: number;
+  /** 202 Accepted answers to resetPassword. */
+  resetsAccepted: number;
+  /** Operation GETs received. */
+  polls: number;
+  /** Requests that arrived before the Retry-After last sent to this user had elapsed. */
+  earlyRequests: number;
+  /** Whether any resetPassword POST for this user carried `newPassword`. */
+  passwordSupplied: boolean;
+  revokes: number;
+  gets: number;
+  /** Between the user's first request and the first terminal answer it was given. */
+  active: boolean;
+}
+
+export interface SimulatorStats {
+  requests: number;
+  unauthorized: number;
+  posts: number;
+  resetsAccepted: number;
+  polls: number;
+  throttled: number;
+  earlyRequests: number;
+  activeUsers: number;
+  peakActiveUsers: number;
+  peakConcurrentRequests: number;
+  /** Count per HTTP status sent; connections dropped on purpose under "dropped". */
+  responsesByStatus: Record<string, number>;
+  users: number;
+}
+
+export interface GraphSimulator {
+  /** e.g. http://127.0.0.1:PORT/v1.0 */
+  readonly baseUrl: string;
+  stats(): SimulatorStats;
+  user(user: string): UserStats | undefined;
+  users(): UserStats[];
+  /** Zeroes every counter; peaks restart from the current levels. Scenario progress is kept. */
+  resetCounters(): void;
+  close(): Promise<void>;
+}
+
+type OperationStatus = 'notStarted' | 'running' | 'succeeded' | 'failed' | 'unknownFutureValue';
+
+type PollStep =
+  | { kind: 'status'; status: OperationStatus; statusDetail: string | null; retryAfter: boolean }
+  | { kind: 'throttle' };
+
+/** The scenarios that shape how an accepted reset's operation answers its polls. */
+type PollPlanName = 'ok' | 'slow' | 'opfail' | 'noretry' | 'unknown' | 'pollthrottle';
+
+interface UserCounters {
+  posts: number;
+  resetsAccepted: number;
+  polls: number;
+  earlyRequests: number;
+  passwordSupplied: boolean;
+  revokes: number;
+  gets: number;
+}
+
+interface UserState {
+  key: string;
+  name: string;
+  id: string;
+  scenario: ScenarioName;
+  /** resetPassword POSTs the scenario has answered; drives "the first N POSTs" (survives resetCounters). */
+  scenarioPosts: number;
+  /** The scenario gave its terminal answer: further POSTs behave as 'ok'. */
+  scenarioSpent: boolean;
+  active: boolean;
+  /** performance.now() before which a request counts as early; undefined when no Retry-After applies. */
+  notBefore: number | undefined;
+  lastPasswordChangeDateTime: string;
+  counters: UserCounters;
+}
+
+interface Operation {
+  id: string;
+  userKey: string;
+  plan: PollPlanName;
+  polls: number;
+  status: OperationStatus;
+  statusDetail: string | null;
+  createdDateTime: string;
+  lastActionDateTime: string;
+}
+
+interface RequestContext {
+  requestId: string;
+  clientRequestId: string;
+  arrivedAt: number;
+  /** Control-plane requests (/_sim/...) are neither delayed nor counted. */
+  control: boolean;
+  user?: UserState;
+}
+
+interface Answer {
+  status: number;
+  body?: unknown;
+  error?: { code: string; message: string };
+  headers?: Record<string, string>;
+  /** Sent as Retry-After; also sets when the user's next request stops being early. */
+  retryAfterSeconds?: number;
+  /** The answer ends the user's work (permanent 400/403/404 answers always do). */
+  terminal?: boolean;
+  /** Destroy the socket instead of answering. */
+  drop?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Graph facts the simulator reproduces
+
+const PASSWORD_METHOD_ID = '28c10230-6103-485e-b985-444c60001490';
+const LOCATION_QUERY = 'aadgdc=SIM01&aadgsu=ssprprod-a';
+const JSON_CONTENT_TYPE =
+  'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
+const GRAPH_CONTEXT = 'https://graph.microsoft.com/v1.0/$metadata';
+/** Before any simulated reset, every user last changed their password at this moment. */
+const INITIAL_PASSWORD_CHANGE = '2025-01-01T08:00:00Z';
+const MAX_BODY_BYTES = 64 * 1024;
+const PERMANENT_STATUSES: ReadonlySet<number> = new Set([400, 403, 404]);
+const TERMINAL_OPERATION_STATUSES: ReadonlySet<OperationStatus> = new Set([
+  'succeeded',
+  'failed',
+  'unknownFutureValue',
+]);
+
+const POLL_PLANS: Record<PollPlanName, readonly PollStep[]> = {
+  ok: [{ kind: 'status', status: 'succeeded', statusDetail: null, retryAfter: false }],
+  slow: [
+    { kind: 'status', status: 'notStarted', statusDetail: null, retryAfter: true },
+    { kind: 'status', status: 'running', statusDetail: null, retryAfter: true },
+    { kind: 'status', status: 'succeeded', statusDetail: null, retryAfter: false },
+  ],
+  opfail: [
+    {
+      kind: 'status',
+      status: 'failed',
+      statusDetail: 'Password writeback to on-premises Active Directory failed.',
+      retryAfter: false,
+    },
+  ],
+  noretry: [
+    { kind: 'status', status: 'running', statusDetail: null, retryAfter: false },
+    { kind: 'status', status: 'succeeded', statusDetail: null, retryAfter: false },
+  ],
+  unknown: [{ kind: 'status', status: 'unknownFutureValue', statusDetail: null, retryAfter: false }],
+  pollthrottle: [
+    { kind: 'throttle' },
+    { kind: 'status', status: 'succeeded', statusDetail: null, retryAfter: false },
+  ],
+};
+
+const TOO_MANY_REQUESTS = {
+  code: 'TooManyRequests',
+  message: 'Too many requests. Please retry after the time given in the Retry-After header.',
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Helpers
+
+function isScenarioName(value: string): value is ScenarioName {
+  return (SCENARIOS as readonly string[]).includes(value);
+}
+
+/**
+ * The scenario a user follows: the explicit `scenarios` entry if any, else the scenario named by the
+ * part of the local part before its first '.' (`slow.u0042@contoso.test` -> slow), else the default.
+ */
+export function scenarioFor(
+  user: string,
+  options: Pick<SimulatorOptions, 'defaultScenario' | 'scenarios'>,
+): ScenarioName {
+  const wanted = user.toLowerCase();
+  for (const [name, scenario] of Object.entries(options.scenarios ?? {})) {
+    if (name.toLowerCase() === wanted) return scenario;
+  }
+  const at = wanted.indexOf('@');
+  const localPart = at === -1 ? wanted : wanted.slice(0, at);
+  const prefix = localPart.split('.')[0];
+  if (isScenarioName(prefix)) return prefix;
+  return options.defaultScenario ?? 'ok';
+}
+
+/** A stable, GUID-shaped object id per user, the same across simulator runs. */
+function fakeObjectId(userKey: string): string {
+  const hex = createHash('sha256').update(`bulk-reset-simulator:${userKey}`).digest('hex');
+  const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+const PASSWORD_CLASSES = [
+  'ABCDEFGHJKLMNPQRSTUVWXYZ',
+  'abcdefghijkmnopqrstuvwxyz',
+  '23456789',
+  '!#$%&*+-=?@^_',
+];
+
+/** What Entra would generate: 20 characters from crypto, at least one of each class. */
+function generatePassword(): string {
+  const pick = (alphabet: string): string => alphabet[randomInt(alphabet.length)];
+  const all = PASSWORD_CLASSES.join('');
+  const chars = PASSWORD_CLASSES.map(pick);
+  while (chars.length < 20) chars.push(pick(all));
+  for (let i = chars.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [chars[i], chars[j]] = [chars[j], chars[i]];
+  }
+  return chars.join('');
+}
+
+function emptyCounters(): UserCounters {
+  return {
+    posts: 0,
+    resetsAccepted: 0,
+    polls: 0,
+    earlyRequests: 0,
+    passwordSupplied: false,
+    revokes: 0,
+    gets: 0,
+  };
+}
+
+function emptyStats(): SimulatorStats {
+  return {
+    requests: 0,
+    unauthorized: 0,
+    posts: 0,
+    resetsAccepted: 0,
+    polls: 0,
+    throttled: 0,
+    earlyRequests: 0,
+    activeUsers: 0,
+    peakActiveUsers: 0,
+    peakConcurrentRequests: 0,
+    responsesByStatus: {},
+    users: 0,
+  };
+}
+
+/** Graph's identity write budget: a bucket of `writes` tokens refilled evenly over `perSeconds`. */
+class WriteBudget {
+  private tokens: number;
+  private refilledAt = performance.now();
+  private readonly tokensPerMs: number;
+
+  constructor(
+    private readonly capacity: number,
+    perSeconds: number,
+  ) {
+    this.tokens = capacity;
+    this.tokensPerMs = capacity / (perSeconds * 1000);
+  }
+
+  /** Takes a token; returns 0, or the seconds (rounded up to the millisecond) until one is available. */
+  take(now: number): number {
+    this.tokens = Math.min(this.capacity, this.tokens + (now - this.refilledAt) * this.tokensPerMs);
+    this.refilledAt = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return 0;
+    }
+    return Math.max(0.001, Math.ceil((1 - this.tokens) / this.tokensPerMs) / 1000);
+  }
+}
+
+function validateOptions(options: SimulatorOptions): void {
+  if (typeof options.token !== 'string' || options.token.length === 0) {
+    throw new TypeError('Graph simulator: a non-empty token is required');
+  }
+  const retryAfter = options.retryAfterSeconds;
+  if (retryAfter !== undefined && !(Number.isFinite(retryAfter) && retryAfter >= 0)) {
+    throw new TypeError(`Graph simulator: retryAfterSeconds must be a finite number >= 0, got ${retryAfter}`);
+  }
+  const latency = options.latencyMs;
+  if (latency !== undefined && !(Number.isFinite(latency) && latency >= 0)) {
+    throw new TypeError(`Graph simulator: latencyMs must be a finite number >= 0, got ${latency}`);
+  }
+  const budget = options.writeBudget;
+  if (budget && !(budget.writes >= 1 && budget.perSeconds > 0)) {
+    throw new TypeError('Graph simulator: writeBudget needs writes >= 1 and perSeconds > 0');
+  }
+  const named: [string, string][] = [
+    ['defaultScenario', options.defaultScenario ?? 'ok'],
+    ...Object.entries(options.scenarios ?? {}).map(([user, scenario]): [string, string] => [
+      `scenarios["${user}"]`,
+      scenario,
+    ]),
+  ];
+  for (const [where, scenario] of named) {
+    if (!isScenarioName(scenario)) {
+      throw new TypeError(
+        `Graph simulator: ${where} is "${scenario}", which is not one of ${SCENARIOS.join(', ')}`,
+      );
+    }
+  }
+}
+
+type BodyResult = { ok: true; text: string } | { ok: false; tooLarge: true };
+
+async function readBody(req: IncomingMessage): Promise<BodyResult> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > MAX_BODY_BYTES) return { ok: false, tooLarge: true };
+    chunks.push(buffer);
+  }
+  return { ok: true, text: Buffer.concat(chunks).toString('utf8') };
+}
+
+function isAbortError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'AbortError';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The server
+
+/** Starts the simulator and resolves once it listens. */
+export async function startGraphSimulator(options: SimulatorOptions): Promise<GraphSimulator> {
+  validateOptions(options);
+  const retryAfterSeconds = options.retryAfterSeconds ?? 1;
+  const latencyMs = options.latencyMs ?? 0;
+  const budget = options.writeBudget
+    ? new WriteBudget(options.writeBudget.writes, options.writeBudget.perSeconds)
+    : undefined;
+  const scenarioOptions = { defaultScenario: options.defaultScenario, scenarios: options.scenarios };
+
+  const users = new Map<string, UserState>();
+  const userKeyById = new Map<string, string>();
+  const operations = new Map<string, Operation>();
+  let counters = emptyStats();
+  let inFlight = 0;
+  const closing = new AbortController();
+  let baseUrl = '';
+
+  function userStats(user: UserState): UserStats {
+    return { user: user.name, id: user.id, scenario: user.scenario, ...user.counters, active: user.active };
+  }
+
+  function snapshot(): SimulatorStats {
+    return { ...counters, responsesByStatus: { ...counters.responsesByStatus }, users: users.size };
+  }
+
+  function findUser(user: string): UserState | undefined {
+    const key = user.toLowerCase();
+    return users.get(userKeyById.get(key) ?? key);
+  }
+
+  /** Attributes the request to a user: registers it (active) on its first request and counts early requests. */
+  function touchUser(ctx: RequestContext, segment: string): UserState {
+    let user = findUser(segment);
+    if (!user) {
+      const key = segment.toLowerCase();
+      user = {
+        key,
+        name: segment,
+        id: fakeObjectId(key),
+        scenario: scenarioFor(segment, scenarioOptions),
+        scenarioPosts: 0,
+        scenarioSpent: false,
+        active: true,
+        notBefore: undefined,
+        lastPasswordChangeDateTime: INITIAL_PASSWORD_CHANGE,
+        counters: emptyCounters(),
+      };
+      users.set(key, user);
+      userKeyById.set(user.id, key);
+      counters.activeUsers++;
+      counters.peakActiveUsers = Math.max(counters.peakActiveUsers, counters.activeUsers);
+    }
+    if (user.notBefore !== undefined && ctx.arrivedAt < user.notBefore) {
+      user.counters.earlyRequests++;
+      counters.earlyRequests++;
+    }
+    ctx.user = user;
+    return user;
+  }
+
+  function throttledAnswer(seconds: number): Answer {
+    counters.throttled++;
+    return { status: 429, error: TOO_MANY_REQUESTS, retryAfterSeconds: seconds };
+  }
+
+  function notFoundUser(segment: string): Answer {
+    return {
+      status: 404,
+      error: {
+        code: 'Request_ResourceNotFound',
+        message: `Resource '${segment}' does not exist or one of its queried reference-property objects are not present.`,
+      },
+    };
+  }
+
+  async function resetPassword(
+    ctx: RequestContext,
+    req: IncomingMessage,
+    segment: string,
+    methodId: string,
+  ): Promise<Answer> {
+    const user = touchUser(ctx, segment);
+    user.counters.posts++;
+    counters.posts++;
+    const body = await readBody(req);
+    if (methodId.toLowerCase() !== PASSWORD_METHOD_ID) {
+      return {
+        status: 400,
+        error: { code: 'badRequest', message: 'The method is not supported for this URL.' },
+      };
+    }
+    if (!body.ok) {
+      return {
+        status: 413,
+        error: { code: 'RequestEntityTooLarge', message: 'The request body is too large.' },
+      };
+    }
+    let parsed: unknown = {};
+    try {
+      if (body.text.trim() !== '') parsed = JSON.parse(body.text);
+    } catch {
+      parsed = undefined;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      return {
+        status: 400,
+        error: {
+          code: 'BadRequest',
+          message: 'Unable to read JSON request payload: expected a JSON object.',
+        },
+      };
+    }
+    const newPassword: unknown = (parsed as Record<string, unknown>).newPassword;
+    if (newPassword !== undefined && typeof newPassword !== 'string') {
+      return { status: 400, error: { code: 'BadRequest', message: 'newPassword must be a string.' } };
+    }
+    const passwordSupplied = typeof newPassword === 'string';
+    if (passwordSupplied) user.counters.passwordSupplied = true;
+
+    if (budget) {
+      const waitSeconds = budget.take(performance.now());
+      if (waitSeconds > 0) return throttledAnswer(waitSeconds);
+    }
+
+    const scenario: ScenarioName = user.scenarioSpent ? 'ok' : user.scenario;
+    const earlierPosts = user.scenarioPosts++;
+    switch (scenario) {
+      case 'badpw':
+        user.scenarioSpent = true;
+        return {
+          status: 400,
+          error: {
+            code: 'invalidRequest',
+            message:
+              'The password does not comply with the password complexity or banned password requirements.',
+          },
+        };
+      case 'denied':
+        user.scenarioSpent = true;
+        return {
+          status: 403,
+          error: {
+            code: 'Authorization_RequestDenied',
+            message: 'Insufficient privileges to complete the operation.',
+          },
+        };
+      case 'missing':
+        user.scenarioSpent = true;
+        return notFoundUser(segment);
+      case 'throttled':
+        if (earlierPosts < 2) return throttledAnswer(retryAfterSeconds);
+        break;
+      case 'flaky':
+        if (earlierPosts < 2) {
+          return {
+            status: 503,
+            error: {
+              code: 'serviceNotAvailable',
+              message:
+                'The service is temporarily unavailable. Please retry after the time given in Retry-After.',
+            },
+            retryAfterSeconds,
+          };
+        }
+        break;
+      case 'drop':
+        if (earlierPosts < 1) return { status: 0, drop: true };
+        break;
+      default:
+        break;
+    }
+
+    user.counters.resetsAccepted++;
+    counters.resetsAccepted++;
+    const accepted = passwordSupplied
+      ? {}
+      : {
+          '@odata.context': `${GRAPH_CONTEXT}#microsoft.graph.passwordResetResponse`,
+          newPassword: generatePassword(),
+        };
+
+    if (scenario === 'nolocation') {
+      // Graph accepted the reset; only its confirmation is missing. The user record shows it landed.
+      user.scenarioSpent = true;
+      user.lastPasswordChangeDateTime = new Date().toISOString();
+      return { status: 202, body: accepted, terminal: true };
+    }
+
+    const plan: PollPlanName =
+      scenario === 'slow' ||
+      scenario === 'opfail' ||
+      scenario === 'noretry' ||
+      scenario === 'unknown' ||
+      scenario === 'pollthrottle'
+        ? scenario
+        : 'ok';
+    const now = new Date().toISOString();
+    const operation: Operation = {
+      id: randomUUID(),
+      userKey: user.key,
+      plan,
+      polls: 0,
+      status: 'notStarted',
+      statusDetail: null,
+      createdDateTime: now,
+      lastActionDateTime: now,
+    };
+    operations.set(operation.id, operation);
+    const location = `${baseUrl}/users/${encodeURIComponent(segment)}/authentication/operations/${operation.id}?${LOCATION_QUERY}`;
+    return {
+      status: 202,
+      body: accepted,
+      headers: { Location: location },
+      retryAfterSeconds: plan === 'noretry' ? undefined : retryAfterSeconds,
+    };
+  }
+
+  function pollOperation(ctx: RequestContext, url: URL, segment: string, operationId: string): Answer {
+    const user = touchUser(ctx, segment);
+    user.counters.polls++;
+    counters.polls++;
+    const operation = operations.get(operationId.toLowerCase());
+    if (!url.searchParams.has('aadgdc') || !operation || operation.userKey !== user.key) {
+      const hint = operation ? ' Follow the Location header verbatim, query string included.' : '';
+      return {
+        status: 404,
+        error: {
+          code: 'Request_ResourceNotFound',
+          message: `Operation '${operationId}' was not found.${hint}`,
+        },
+      };
+    }
+    operation.polls++;
+    const plan = POLL_PLANS[operation.plan];
+    const step = plan[Math.min(operation.polls, plan.length) - 1];
+    if (step.kind === 'throttle') return throttledAnswer(retryAfterSeconds);
+
+    if (operation.status !== step.status) {
+      operation.status = step.status;
+      operation.statusDetail = step.statusDetail;
+      operation.lastActionDateTime = new Date().toISOString();
+      if (step.status === 'succeeded') user.lastPasswordChangeDateTime = operation.lastActionDateTime;
+    }
+    const terminal = TERMINAL_OPERATION_STATUSES.has(operation.status);
+    if (terminal) user.scenarioSpent = true;
+    return {
+      status: 200,
+      body: {
+        '@odata.context': `${GRAPH_CONTEXT}#microsoft.graph.longRunningOperation`,
+        id: operation.id,
+        createdDateTime: operation.createdDateTime,
+        lastActionDateTime: operation.lastActionDateTime,
+        status: operation.status,
+        statusDetail: operation.statusDetail,
+        resourceLocation: null,
+      },
+      retryAfterSeconds: step.retryAfter ? retryAfterSeconds : undefined,
+      terminal,
+    };
+  }
+
+  function revokeSignInSessions(ctx: RequestContext, segment: string): Answer {
+    const user = touchUser(ctx, segment);
+    user.counters.revokes++;
+    if (user.scenario === 'missing') return notFoundUser(segment);
+    return { status: 200, body: { '@odata.context': `${GRAPH_CONTEXT}#Edm.Boolean`, value: true } };
+  }
+
+  function getUser(ctx: RequestContext, segment: string): Answer {
+    const user = touchUser(ctx, segment);
+    user.counters.gets++;
+    if (user.scenario === 'missing') return notFoundUser(segment);
+    return {
+      status: 200,
+      body: {
+        '@odata.context': `${GRAPH_CONTEXT}#users/$entity`,
+        id: user.id,
+        userPrincipalName: user.name.includes('@') ? user.name : `${user.name}@contoso.test`,
+        accountEnabled: true,
+        onPremisesSyncEnabled: null,
+        lastPasswordChangeDateTime: user.lastPasswordChangeDateTime,
+      },
+    };
+  }
+
+  function resetCounters(): void {
+    const activeUsers = counters.activeUsers;
+    counters = {
+      ...emptyStats(),
+      activeUsers,
+      peakActiveUsers: activeUsers,
+      peakConcurrentRequests: inFlight,
+    };
+    for (const user of users.values()) user.counters = emptyCounters();
+  }
+
+  function controlAnswer(req: IncomingMessage, segments: string[]): Answer | undefined {
+    const route = segments.slice(1).join('/').toLowerCase();
+    if (req.method === 'GET' && route === 'stats') {
+      return { status: 200, body: { ...snapshot(), userStats: [...users.values()].map(userStats) } };
+    }
+    if (req.method === 'POST' && route === 'reset-counters') {
+      resetCounters();
+      return { status: 204 };
+    }
+    return undefined;
+  }
+
+  async function route(
+    ctx: RequestContext,
+    req: IncomingMessage,
+    url: URL,
+    segments: string[],
+  ): Promise<Answer> {
+    const auth = req.headers.authorization ?? '';
+    const match = /^Bearer\s+(.+)$/i.exec(auth.trim());
+    if (!match || match[1] !== options.token) {
+      if (!ctx.control) counters.unauthorized++;
+      return {
+        status: 401,
+        error: {
+          code: 'InvalidAuthenticationToken',
+          message: match ? 'Access token validation failure. Invalid audience.' : 'Access token is empty.',
+        },
+        headers: { 'WWW-Authenticate': 'Bearer realm="", error="invalid_token"' },
+      };
+    }
+    if (ctx.control) return controlAnswer(req, segments) ?? notFoundRoute(url);
+
+    const literal = (index: number, expected: string): boolean =>
+      segments[index]?.toLowerCase() === expected.toLowerCase();
+    if (!literal(0, 'v1.0') || !literal(1, 'users') || segments.length < 3 || segments[2] === '') {
+      return notFoundRoute(url);
+    }
+    const user = segments[2];
+    const method = req.method ?? '';
+    if (segments.length === 3 && method === 'GET') return getUser(ctx, user);
+    if (segments.length === 4 && method === 'POST' && literal(3, 'revokeSignInSessions')) {
+      return revokeSignInSessions(ctx, user);
+    }
+    if (
+      segments.length === 7 &&
+      method === 'POST' &&
+      literal(3, 'authentication') &&
+      literal(4, 'methods') &&
+      literal(6, 'resetPassword')
+    ) {
+      return resetPassword(ctx, req, user, segments[5]);
+    }
+    if (
+      segments.length === 6 &&
+      method === 'GET' &&
+      literal(3, 'authentication') &&
+      literal(4, 'operations')
+    ) {
+      return pollOperation(ctx, url, user, segments[5]);
+    }
+    return notFoundRoute(url);
+  }
+
+  function notFoundRoute(url: URL): Answer {
+    return {
+      status: 404,
+      error: {
+        code: 'Request_ResourceNotFound',
+        message: `Resource not found for the segment '${url.pathname}'.`,
+      },
+    };
+  }
+
+  function recordStatus(ctx: RequestContext, key: string): void {
+    if (!ctx.control) counters.responsesByStatus[key] = (counters.responsesByStatus[key] ?? 0) + 1;
+  }
+
+  function deliver(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, answer: Answer): void {
+    const user = ctx.user;
+    if (answer.drop) {
+      recordStatus(ctx, 'dropped');
+      if (user) user.notBefore = undefined;
+      req.socket.destroy();
+      return;
+    }
+    const headers: Record<string, string> = {
+      'request-id': ctx.requestId,
+      'client-request-id': ctx.clientRequestId,
+      ...answer.headers,
+    };
+    const retryAfter = answer.retryAfterSeconds === undefined ? undefined : String(answer.retryAfterSeconds);
+    if (retryAfter !== undefined) headers['Retry-After'] = retryAfter;
+    let body = answer.body;
+    if (answer.error) {
+      body = {
+        error: {
+          ...answer.error,
+          innerError: {
+            date: new Date().toISOString(),
+            'request-id': ctx.requestId,
+            'client-request-id': ctx.clientRequestId,
+          },
+        },
+      };
+    }
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    if (text !== undefined) headers['Content-Type'] = JSON_CONTENT_TYPE;
+
+    // Taken before the answer leaves, so a request arriving at sentAt + Retry-After or later is never early.
+    const sentAt = performance.now();
+    if (user) {
+      user.notBefore = retryAfter === undefined ? undefined : sentAt + Number(retryAfter) * 1000;
+      if (user.active && (answer.terminal || PERMANENT_STATUSES.has(answer.status))) {
+        user.active = false;
+        counters.activeUsers--;
+      }
+    }
+    recordStatus(ctx, String(answer.status));
+    res.writeHead(answer.status, headers);
+    res.end(text);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const clientRequestId = req.headers['client-request-id'];
+    const url = new URL(req.url ?? '/', 'http://simulator.invalid');
+    const rawSegments = url.pathname.split('/').slice(1);
+    const ctx: RequestContext = {
+      requestId: randomUUID(),
+      clientRequestId:
+        typeof clientRequestId === 'string' && clientRequestId !== '' ? clientRequestId : randomUUID(),
+      arrivedAt: performance.now(),
+      control: rawSegments[0] === '_sim',
+    };
+    if (!ctx.control) {
+      counters.requests++;
+      inFlight++;
+      counters.peakConcurrentRequests = Math.max(counters.peakConcurrentRequests, inFlight);
+    }
+    try {
+      let segments: string[] | undefined;
+      try {
+        segments = rawSegments.map((segment) => decodeURIComponent(segment));
+      } catch {
+        segments = undefined;
+      }
+      const answer = segments ? await route(ctx, req, url, segments) : notFoundRoute(url);
+      if (!ctx.control && latencyMs > 0) await sleep(latencyMs, undefined, { signal: closing.signal });
+      deliver(ctx, req, res, answer);
+    } catch (error) {
+      if (isAbortError(error) || closing.signal.aborted) {
+        req.socket.destroy();
+        return;
+      }
+      const message = error instanceof Error ? error.message : String(error);
+      deliver(ctx, req, res, {
+        status: 500,
+        error: { code: 'generalException', message: `Graph simulator failed: ${message}` },
+      });
+    } finally {
+      if (!ctx.control) inFlight--;
+    }
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      // Only reachable if answering itself failed (socket gone): nothing left to tell the caller.
+      if (!res.headersSent) req.socket.destroy();
+      if (!closing.signal.aborted) console.error('graph simulator: could not answer', error);
+    });
+  });
+
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/v1.0`;
+
+  return {
+    baseUrl,
+    stats: snapshot,
+    user: (user: string) => {
+      const state = findUser(user);
+      return state && userStats(state);
+    },
+    users: () => [...users.values()].map(userStats),
+    resetCounters,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        closing.abort();
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
