@@ -1,0 +1,411 @@
+/**
+ * The one CSV reader: turns the operator's user list into rows, each with exactly one disposition
+ * (`run`, `invalid` or `duplicate`). Problems with the file as a whole throw a `CsvInputError` that names
+ * the line and says what to do. Pure Node: no Temporal here, so it is tested on its own.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
+import { parse, type CsvError } from 'csv-parse/sync';
+import type { UserIdKind } from '../workflows/types';
+
+/** A problem with the CSV file as a whole: nothing in it should run until the operator fixes it. */
+export class CsvInputError extends Error {
+  /** The file's line (1-based) the problem was found on, when known. */
+  readonly line?: number;
+
+  constructor(message: string, line?: number) {
+    super(message);
+    this.name = 'CsvInputError';
+    if (line !== undefined) this.line = line;
+  }
+}
+
+export interface CsvScanOptions {
+  /** Largest file accepted, in bytes. Default 64 MiB. */
+  maxBytes?: number;
+  /** Most data rows accepted (blank lines do not count). Default 200,000. */
+  maxRows?: number;
+  /** Longest field accepted, in characters; a longer one makes its row invalid. Default 1,024. */
+  maxFieldLength?: number;
+}
+
+export type ScannedRow =
+  | { row: number; disposition: 'run'; user: string; idKind: UserIdKind }
+  | { row: number; disposition: 'invalid' | 'duplicate'; user: string; reason: string };
+
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_ROWS = 200_000;
+const DEFAULT_MAX_FIELD_LENGTH = 1024;
+
+/** Entra ID's limit on a userPrincipalName (64 characters before the '@', 48 after). */
+const MAX_UPN_LENGTH = 113;
+/** How much of an offending value a reason quotes. */
+const ECHO_LIMIT = 40;
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// eslint-disable-next-line no-control-regex
+const WHITESPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f]/u;
+const FORMULA_START = /^[=+\-@]/;
+
+const UPN_HEADERS = ['userprincipalname', 'upn'];
+const ID_HEADERS = ['id', 'objectid', 'userid'];
+const ACCEPTED_HEADERS = 'userPrincipalName or upn (sign-in names), id, objectId or userId (object ids)';
+
+/**
+ * Why `value` cannot name a user of the given kind, in words an operator can act on, or `undefined` when
+ * it can. `value` is checked as given: trim it first.
+ */
+export function validateUser(value: string, idKind: UserIdKind): string | undefined {
+  if (value === '') return `no ${idKind} value`;
+  const shown = echo(value);
+  if (idKind === 'id') {
+    return GUID.test(value)
+      ? undefined
+      : `${shown} is not a valid id (expected a GUID like 00000000-0000-0000-0000-000000000000)`;
+  }
+  const problem = upnProblem(value);
+  return problem === undefined
+    ? undefined
+    : `${shown} is not a valid userPrincipalName (${problem}; expected name@domain)`;
+}
+
+function upnProblem(value: string): string | undefined {
+  if (value.length > MAX_UPN_LENGTH) return `longer than ${MAX_UPN_LENGTH} characters`;
+  if (WHITESPACE_OR_CONTROL.test(value)) return 'contains whitespace or a control character';
+  // A value starting like a spreadsheet formula is never a real UPN: refuse it rather than guess.
+  if (FORMULA_START.test(value)) return `starts with "${value[0]}"`;
+  const at = value.split('@');
+  if (at.length !== 2) return at.length === 1 ? "has no '@'" : "has more than one '@'";
+  const [local, domain] = at as [string, string];
+  if (local === '') return "nothing before the '@'";
+  if (domain === '') return "nothing after the '@'";
+  const labels = domain.split('.');
+  if (labels.length < 2) return `domain "${domain}" has no '.'`;
+  if (labels.some((label) => label === '')) return `domain "${domain}" has an empty part`;
+  return undefined;
+}
+
+/** Lower-case hex SHA-256 of the file's bytes, read as a stream. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Reads the whole CSV and yields one `ScannedRow` per data row, in file order. The file is checked
+ * completely before the first row is yielded, so a broken file throws `CsvInputError` and yields nothing.
+ */
+export async function* scanUserCsv(path: string, options: CsvScanOptions = {}): AsyncGenerator<ScannedRow> {
+  const rows = await readRows(path, {
+    maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
+    maxRows: options.maxRows ?? DEFAULT_MAX_ROWS,
+    maxFieldLength: options.maxFieldLength ?? DEFAULT_MAX_FIELD_LENGTH,
+  });
+  yield* rows;
+}
+
+async function readRows(path: string, limits: Required<CsvScanOptions>): Promise<ScannedRow[]> {
+  const bytes = stripUtf8Bom(await readLimited(path, limits.maxBytes));
+  const lines = new LineIndex(bytes);
+  checkEncoding(path, bytes, lines);
+
+  const records = parseRecords(path, bytes, lines);
+  const headerAt = records.findIndex((record) => !isBlank(record.fields));
+  if (headerAt === -1) {
+    throw new CsvInputError(
+      `${path} has no header line; put a header such as userPrincipalName (or id) on line 1`,
+      1,
+    );
+  }
+  const header = records[headerAt];
+  const columns = findUserColumns(path, header);
+
+  const result: ScannedRow[] = [];
+  const firstRowOf = new Map<string, number>();
+  for (const record of records.slice(headerAt + 1)) {
+    if (isBlank(record.fields)) continue;
+    if (result.length === limits.maxRows) {
+      throw new CsvInputError(
+        `${path} has more than ${limits.maxRows} data rows (line ${record.line} is row ${limits.maxRows + 1}); ` +
+          'split it into several jobs or raise the row limit',
+        record.line,
+      );
+    }
+    result.push(scanRecord(record, header.fields.length, columns, limits.maxFieldLength, firstRowOf));
+  }
+  return result;
+}
+
+interface CsvRecord {
+  /** Line of the file the record starts on. */
+  line: number;
+  fields: string[];
+}
+
+interface UserColumns {
+  upn?: number;
+  id?: number;
+}
+
+function scanRecord(
+  record: CsvRecord,
+  headerWidth: number,
+  columns: UserColumns,
+  maxFieldLength: number,
+  firstRowOf: Map<string, number>,
+): ScannedRow {
+  const row = record.line;
+  const id = fieldAt(record, columns.id);
+  const upn = fieldAt(record, columns.upn);
+  // With both columns, the id wins when the row has one: it cannot be mistyped into another user's name.
+  const idKind: UserIdKind = columns.upn === undefined || id !== '' ? 'id' : 'userPrincipalName';
+  const user = idKind === 'id' ? id : upn;
+
+  const tooLong = record.fields.findIndex((field) => field.length > maxFieldLength);
+  if (tooLong !== -1) {
+    const field = record.fields[tooLong];
+    return {
+      row,
+      disposition: 'invalid',
+      user: user.length > maxFieldLength ? truncate(user) : user,
+      reason: `field ${tooLong + 1} is ${field.length} characters long (limit ${maxFieldLength}): ${echo(field)}`,
+    };
+  }
+  const extra = record.fields.slice(headerWidth).filter((field) => field.trim() !== '');
+  if (extra.length > 0) {
+    return {
+      row,
+      disposition: 'invalid',
+      user,
+      reason:
+        `the row has ${record.fields.length} fields but the header has ${headerWidth}, so its columns ` +
+        'cannot be trusted; quote values that contain the delimiter',
+    };
+  }
+  if (user === '') {
+    const wanted = columns.id !== undefined && columns.upn !== undefined ? 'id or userPrincipalName' : idKind;
+    const short =
+      record.fields.length < headerWidth
+        ? ` (the row has ${record.fields.length} of ${headerWidth} fields)`
+        : '';
+    return { row, disposition: 'invalid', user, reason: `no ${wanted} value${short}` };
+  }
+  const problem = validateUser(user, idKind);
+  if (problem !== undefined) return { row, disposition: 'invalid', user, reason: problem };
+
+  const key = user.toLowerCase();
+  const first = firstRowOf.get(key);
+  if (first !== undefined)
+    return { row, disposition: 'duplicate', user, reason: `duplicate of row ${first}` };
+  firstRowOf.set(key, row);
+  return { row, disposition: 'run', user, idKind };
+}
+
+function fieldAt(record: CsvRecord, column: number | undefined): string {
+  return column === undefined ? '' : (record.fields[column] ?? '').trim();
+}
+
+function findUserColumns(path: string, header: CsvRecord): UserColumns {
+  const names = header.fields.map((name) => name.trim().toLowerCase());
+  const upn = names.flatMap((name, index) => (UPN_HEADERS.includes(name) ? [index] : []));
+  const id = names.flatMap((name, index) => (ID_HEADERS.includes(name) ? [index] : []));
+  const found = `found ${header.fields.map((name) => JSON.stringify(name.trim())).join(', ')}`;
+  if (upn.length === 0 && id.length === 0) {
+    throw new CsvInputError(
+      `${path} line ${header.line}: the header has no user column (${found}); ` +
+        `name the column ${ACCEPTED_HEADERS}`,
+      header.line,
+    );
+  }
+  for (const [kind, indexes] of [
+    ['userPrincipalName', upn],
+    ['id', id],
+  ] as const) {
+    if (indexes.length > 1) {
+      const which = indexes.map((index) => JSON.stringify(header.fields[index].trim())).join(' and ');
+      throw new CsvInputError(
+        `${path} line ${header.line}: the header names the ${kind} column more than once (${which}); ` +
+          'keep one of them',
+        header.line,
+      );
+    }
+  }
+  return { upn: upn[0], id: id[0] };
+}
+
+function isBlank(fields: string[]): boolean {
+  return fields.every((field) => field.trim() === '');
+}
+
+async function readLimited(path: string, maxBytes: number): Promise<Buffer> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw new CsvInputError(`cannot open ${path}: ${(error as Error).message}`);
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size > maxBytes) throw tooBig(path, maxBytes);
+    // Read one byte past the limit so a file that grew since stat() is still caught.
+    const buffer = Buffer.alloc(Math.min(size, maxBytes) + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > maxBytes) throw tooBig(path, maxBytes);
+    return buffer.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
+}
+
+function tooBig(path: string, maxBytes: number): CsvInputError {
+  return new CsvInputError(
+    `${path} is larger than the ${maxBytes}-byte limit; split it into several jobs or raise the size limit`,
+  );
+}
+
+function stripUtf8Bom(bytes: Buffer): Buffer {
+  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes;
+}
+
+function checkEncoding(path: string, bytes: Buffer, lines: LineIndex): void {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new CsvInputError(
+      `${path} is saved as UTF-16 (Excel's "Unicode Text"); save it as "CSV UTF-8 (Comma delimited)"`,
+      1,
+    );
+  }
+  if (!isUtf8(bytes)) {
+    const line = lines.lineAt(firstInvalidUtf8(bytes));
+    throw new CsvInputError(`${path} is not valid UTF-8 (near line ${line}); save it as CSV UTF-8`, line);
+  }
+  const nul = bytes.indexOf(0);
+  if (nul !== -1) {
+    const line = lines.lineAt(nul);
+    throw new CsvInputError(
+      `${path} contains a NUL byte on line ${line}, so it is not a text CSV (UTF-16 without a BOM?); ` +
+        'save it as CSV UTF-8',
+      line,
+    );
+  }
+}
+
+/** Offset of the first byte that does not start a well-formed UTF-8 sequence. */
+function firstInvalidUtf8(bytes: Buffer): number {
+  let at = 0;
+  while (at < bytes.length) {
+    const lead = bytes[at];
+    const length =
+      lead < 0x80
+        ? 1
+        : lead >= 0xc2 && lead <= 0xdf
+          ? 2
+          : lead >= 0xe0 && lead <= 0xef
+            ? 3
+            : lead >= 0xf0 && lead <= 0xf4
+              ? 4
+              : 0;
+    if (length === 0 || at + length > bytes.length) return at;
+    for (let next = 1; next < length; next++) {
+      if ((bytes[at + next] & 0xc0) !== 0x80) return at;
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF.
+    const second = bytes[at + 1];
+    if (
+      (lead === 0xe0 && second < 0xa0) ||
+      (lead === 0xed && second > 0x9f) ||
+      (lead === 0xf0 && second < 0x90) ||
+      (lead === 0xf4 && second > 0x8f)
+    ) {
+      return at;
+    }
+    at += length;
+  }
+  return bytes.length;
+}
+
+function parseRecords(path: string, bytes: Buffer, lines: LineIndex): CsvRecord[] {
+  const records: CsvRecord[] = [];
+  // Where the record being parsed starts: the end of the previous one (blank lines are records too).
+  let recordStart = 0;
+  try {
+    parse(bytes, {
+      delimiter: detectDelimiter(bytes),
+      relax_column_count: true,
+      // Spaces around a quoted field ( "a" , "b" ) are a typing habit, not an error.
+      trim: true,
+      // Field lengths are checked per row against maxFieldLength; the file size caps the rest.
+      max_record_size: 0,
+      on_record: (fields: string[], context) => {
+        records.push({ line: lines.lineAt(recordStart), fields });
+        recordStart = context.bytes;
+        return null;
+      },
+    });
+  } catch (error) {
+    const line = lines.lineAt(recordStart);
+    throw new CsvInputError(`${path} line ${line}: ${describeParseError(error as CsvError)}`, line);
+  }
+  return records;
+}
+
+function describeParseError(error: CsvError): string {
+  const stray = 'check for a stray " character (a " inside a quoted field must be doubled: "")';
+  switch (error.code) {
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return `a quoted field is not closed; ${stray}`;
+    case 'CSV_INVALID_CLOSING_QUOTE':
+    case 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE':
+      return `a quoted field is closed by a " that is followed by more text; ${stray}`;
+    case 'INVALID_OPENING_QUOTE':
+      return `a " appears inside a field that is not quoted; ${stray}, or quote the whole field`;
+    default:
+      return `the CSV cannot be read (${error.message})`;
+  }
+}
+
+/** Semicolon when the header line has semicolons and no commas (Excel in many European locales). */
+function detectDelimiter(bytes: Buffer): string {
+  const text = bytes.toString('utf8');
+  const headerLine = text.split(/\r\n|\r|\n/).find((line) => line.trim() !== '') ?? '';
+  return headerLine.includes(';') && !headerLine.includes(',') ? ';' : ',';
+}
+
+/** Maps byte offsets to 1-based line numbers; LF, CRLF and a lone CR each end a line. */
+class LineIndex {
+  private readonly starts: number[] = [0];
+
+  constructor(bytes: Buffer) {
+    for (let at = 0; at < bytes.length; at++) {
+      const byte = bytes[at];
+      if (byte === 0x0a || (byte === 0x0d && bytes[at + 1] !== 0x0a)) this.starts.push(at + 1);
+    }
+  }
+
+  lineAt(offset: number): number {
+    let low = 0;
+    let high = this.starts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.starts[middle] <= offset) low = middle;
+      else high = middle - 1;
+    }
+    return low + 1;
+  }
+}
+
+function truncate(value: string): string {
+  return value.length > ECHO_LIMIT ? `${value.slice(0, ECHO_LIMIT)}…` : value;
+}
+
+/** The value as a reason quotes it: JSON-escaped (control characters stay visible) and cut short. */
+function echo(value: string): string {
+  return JSON.stringify(truncate(value));
+}
