@@ -1,0 +1,174 @@
+/**
+ * Where Graph tokens come from.
+ *
+ * resetPassword accepts only delegated tokens (a signed-in administrator), so an unattended worker
+ * cannot use a client secret. Instead the operator signs in once with a device code (`bulk-reset
+ * login`); the authentication record and MSAL's token cache are kept on disk, the cache encrypted
+ * with AES-256-GCM, and the worker refreshes tokens silently from them. It never prompts: when the
+ * refresh token is gone the worker's requests fail as `auth` errors and the operator signs in again.
+ *
+ * Tests and the simulator use a static token instead (GRAPH_TOKEN).
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type AccessToken,
+  type AuthenticationRecord,
+  DeviceCodeCredential,
+  type TokenCredential,
+  deserializeAuthenticationRecord,
+  serializeAuthenticationRecord,
+  useIdentityPlugin,
+} from '@azure/identity';
+
+export interface CredentialConfig {
+  /** A fixed bearer token: for the simulator and tests only. */
+  graphToken?: string;
+  tenantId?: string;
+  /** The operator's own public-client app registration (delegated UserAuthenticationMethod.ReadWrite.All). */
+  clientId?: string;
+  /** Folder for the authentication record and the encrypted token cache (created 0700). */
+  authDir: string;
+  /** 32-byte key for the token cache; when absent a key file is created beside the cache (mode 0600). */
+  cacheKey?: Buffer;
+}
+
+/** A credential that always hands out the same token; the simulator accepts it, Graph would not. */
+export class StaticTokenCredential implements TokenCredential {
+  constructor(private readonly token: string) {}
+  getToken(): Promise<AccessToken> {
+    return Promise.resolve({ token: this.token, expiresOnTimestamp: Date.now() + 60 * 60 * 1000 });
+  }
+}
+
+const RECORD_FILE = 'authentication-record.json';
+const CACHE_FILE = 'token-cache.bin';
+const KEY_FILE = 'token-cache.key';
+
+/** The credential the worker uses. Never prompts. */
+export async function createCredential(config: CredentialConfig): Promise<TokenCredential> {
+  if (config.graphToken) return new StaticTokenCredential(config.graphToken);
+  const { tenantId, clientId } = requireAppRegistration(config);
+  let record: AuthenticationRecord;
+  try {
+    record = deserializeAuthenticationRecord(await readFile(join(config.authDir, RECORD_FILE), 'utf8'));
+  } catch {
+    throw new Error(
+      `no operator sign-in found in ${config.authDir}; run \`bulk-reset login\` first (or set GRAPH_TOKEN for the simulator)`,
+    );
+  }
+  await installEncryptedCache(config);
+  return new DeviceCodeCredential({
+    tenantId,
+    clientId,
+    authenticationRecord: record,
+    disableAutomaticAuthentication: true,
+    tokenCachePersistenceOptions: { enabled: true, name: 'bulk-reset' },
+  });
+}
+
+/** Signs the operator in with a device code and keeps what the worker needs to refresh on its own. */
+export async function login(
+  config: CredentialConfig,
+  scopes: string[],
+  showPrompt: (message: string) => void,
+): Promise<{ username: string; tenantId: string }> {
+  const { tenantId, clientId } = requireAppRegistration(config);
+  await installEncryptedCache(config);
+  const credential = new DeviceCodeCredential({
+    tenantId,
+    clientId,
+    userPromptCallback: (info) => showPrompt(info.message),
+    tokenCachePersistenceOptions: { enabled: true, name: 'bulk-reset' },
+  });
+  const record = await credential.authenticate(scopes);
+  if (!record) throw new Error('sign-in did not complete');
+  await writePrivateFile(join(config.authDir, RECORD_FILE), serializeAuthenticationRecord(record));
+  return { username: record.username, tenantId: record.tenantId };
+}
+
+function requireAppRegistration(config: CredentialConfig): { tenantId: string; clientId: string } {
+  if (!config.tenantId || !config.clientId) {
+    throw new Error(
+      'AZURE_TENANT_ID and AZURE_CLIENT_ID must name your tenant and a public-client app registration ' +
+        'with the delegated permission UserAuthenticationMethod.ReadWrite.All (see README: sign-in)',
+    );
+  }
+  return { tenantId: config.tenantId, clientId: config.clientId };
+}
+
+/** The part of MSAL's cache-plugin contract we implement (kept structural to avoid a deep import). */
+interface CacheContext {
+  cacheHasChanged: boolean;
+  tokenCache: { serialize(): string; deserialize(cache: string): void };
+}
+interface CachePlugin {
+  beforeCacheAccess(context: CacheContext): Promise<void>;
+  afterCacheAccess(context: CacheContext): Promise<void>;
+}
+interface CachePluginContext {
+  cachePluginControl: { setPersistence(factory: () => Promise<CachePlugin>): void };
+}
+
+let installedFor: string | undefined;
+
+async function installEncryptedCache(config: CredentialConfig): Promise<void> {
+  if (installedFor === config.authDir) return;
+  const key = config.cacheKey ?? (await loadOrCreateKey(join(config.authDir, KEY_FILE)));
+  if (key.length !== 32) throw new Error('the token cache key must be 32 bytes (base64 in BULK_RESET_TOKEN_CACHE_KEY)');
+  const plugin = encryptedFileCache(join(config.authDir, CACHE_FILE), key);
+  useIdentityPlugin((context) => {
+    (context as CachePluginContext).cachePluginControl.setPersistence(() => Promise.resolve(plugin));
+  });
+  installedFor = config.authDir;
+}
+
+/** MSAL's serialized cache, sealed with AES-256-GCM: `iv(12) | tag(16) | ciphertext`. */
+export function encryptedFileCache(path: string, key: Buffer): CachePlugin {
+  return {
+    async beforeCacheAccess(context) {
+      let sealed: Buffer;
+      try {
+        sealed = await readFile(path);
+      } catch {
+        return; // no cache yet
+      }
+      context.tokenCache.deserialize(openSealed(sealed, key));
+    },
+    async afterCacheAccess(context) {
+      if (!context.cacheHasChanged) return;
+      await writePrivateFile(path, seal(context.tokenCache.serialize(), key));
+    },
+  };
+}
+
+export function seal(plaintext: string, key: Buffer): Buffer {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), body]);
+}
+
+export function openSealed(sealed: Buffer, key: Buffer): string {
+  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+  decipher.setAuthTag(sealed.subarray(12, 28));
+  return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString('utf8');
+}
+
+async function loadOrCreateKey(path: string): Promise<Buffer> {
+  try {
+    return Buffer.from((await readFile(path, 'utf8')).trim(), 'base64');
+  } catch {
+    const key = randomBytes(32);
+    await writePrivateFile(path, key.toString('base64'));
+    return key;
+  }
+}
+
+async function writePrivateFile(path: string, data: string | Buffer): Promise<void> {
+  await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, data, { mode: 0o600 });
+  await rename(temporary, path);
+}

@@ -1,0 +1,287 @@
+/**
+ * The one Microsoft Graph client: the calls bulk-reset makes, over Node's fetch.
+ *
+ * It never retries on its own (Temporal owns retries) and never logs: every failure becomes a
+ * GraphError classified once, here, with the status, Graph's code and message, request-id and
+ * Retry-After kept for the outcome.
+ */
+import type { TokenCredential } from '@azure/identity';
+import { GraphError, kindForStatus, parseGraphErrorBody } from './graphErrors';
+import { parseRetryAfter } from './retryAfter';
+
+/** The password authentication method has this fixed id in every tenant. */
+export const PASSWORD_METHOD_ID = '28c10230-6103-485e-b985-444c60001490';
+
+export const DEFAULT_GRAPH_BASE_URL = 'https://graph.microsoft.com/v1.0';
+
+/** The least-privileged delegated permission that allows resetPassword, for the Graph host in use. */
+export function graphScopes(baseUrl: string): string[] {
+  return [`${new URL(baseUrl).origin}/UserAuthenticationMethod.ReadWrite.All`];
+}
+
+export interface GraphClientOptions {
+  /** `https://graph.microsoft.com/v1.0`, a national cloud's host, or the simulator. */
+  baseUrl: string;
+  credential: TokenCredential;
+  /** Scopes to request tokens for; defaults to {@link graphScopes}. */
+  scopes?: string[];
+  /** Each request is aborted after this long; default 30 s. */
+  requestTimeoutMs?: number;
+}
+
+export interface RequestOptions {
+  /** Aborts the request (for example when Temporal cancels the activity). */
+  abortSignal?: AbortSignal;
+}
+
+/** Graph accepted the reset (202). */
+export interface ResetAccepted {
+  /** The operation to poll, exactly as Graph gave it; absent when Graph sent no Location. */
+  operationUrl?: string;
+  operationId?: string;
+  retryAfterMs?: number;
+  requestId?: string;
+  /**
+   * The password Graph generated when the caller supplied none. A secret: callers must not put it in
+   * Temporal payloads, logs or reports.
+   */
+  generatedPassword?: string;
+}
+
+/** One poll of the long-running operation. `status` is Graph's string as sent, known or not. */
+export interface OperationState {
+  status: string;
+  statusDetail?: string;
+  operationId?: string;
+  retryAfterMs?: number;
+  requestId?: string;
+}
+
+export interface GraphUser {
+  id: string;
+  userPrincipalName?: string;
+  accountEnabled?: boolean;
+  onPremisesSyncEnabled?: boolean | null;
+  lastPasswordChangeDateTime?: string;
+}
+
+interface GraphResponse {
+  status: number;
+  headers: Headers;
+  body: string;
+}
+
+export class GraphClient {
+  private readonly baseUrl: string;
+  private readonly credential: TokenCredential;
+  private readonly scopes: string[];
+  private readonly requestTimeoutMs: number;
+
+  constructor(options: GraphClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.credential = options.credential;
+    this.scopes = options.scopes ?? graphScopes(this.baseUrl);
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  }
+
+  /** `POST /users/{user}/authentication/methods/{password}/resetPassword`. */
+  async startPasswordReset(
+    user: string,
+    options: RequestOptions & { newPassword?: string } = {},
+  ): Promise<ResetAccepted> {
+    const url = `${this.userUrl(user)}/authentication/methods/${PASSWORD_METHOD_ID}/resetPassword`;
+    const body = options.newPassword === undefined ? {} : { newPassword: options.newPassword };
+    const response = await this.send('POST', url, body, options);
+    const operationUrl = response.headers.get('location') ?? undefined;
+    return {
+      operationUrl,
+      operationId: operationUrl ? operationIdFrom(operationUrl) : undefined,
+      retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+      requestId: response.headers.get('request-id') ?? undefined,
+      generatedPassword: readString(parseJsonObject(response.body), 'newPassword'),
+    };
+  }
+
+  /** `GET {Location}`: the URL is followed verbatim, query string included. */
+  async getOperation(operationUrl: string, options: RequestOptions = {}): Promise<OperationState> {
+    this.assertSameOrigin(operationUrl);
+    const response = await this.send('GET', operationUrl, undefined, options);
+    const operation = parseJsonObject(response.body);
+    const status = readString(operation, 'status');
+    if (status === undefined) {
+      throw new GraphError(`Graph answered the operation poll without a status`, {
+        kind: 'transient',
+        status: response.status,
+        code: 'MalformedOperation',
+        requestId: response.headers.get('request-id') ?? undefined,
+      });
+    }
+    return {
+      status,
+      statusDetail: readString(operation, 'statusDetail'),
+      operationId: readString(operation, 'id') ?? operationIdFrom(operationUrl),
+      retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+      requestId: response.headers.get('request-id') ?? undefined,
+    };
+  }
+
+  /** `POST /users/{user}/revokeSignInSessions`. */
+  async revokeSignInSessions(user: string, options: RequestOptions = {}): Promise<void> {
+    await this.send('POST', `${this.userUrl(user)}/revokeSignInSessions`, {}, options);
+  }
+
+  /** `GET /users/{user}` with the fields a preflight needs. */
+  async getUser(user: string, options: RequestOptions = {}): Promise<GraphUser> {
+    const select = 'id,userPrincipalName,accountEnabled,onPremisesSyncEnabled,lastPasswordChangeDateTime';
+    const response = await this.send('GET', `${this.userUrl(user)}?$select=${select}`, undefined, options);
+    const body = parseJsonObject(response.body);
+    return {
+      id: readString(body, 'id') ?? '',
+      userPrincipalName: readString(body, 'userPrincipalName'),
+      accountEnabled: typeof body.accountEnabled === 'boolean' ? body.accountEnabled : undefined,
+      onPremisesSyncEnabled: typeof body.onPremisesSyncEnabled === 'boolean' ? body.onPremisesSyncEnabled : null,
+      lastPasswordChangeDateTime: readString(body, 'lastPasswordChangeDateTime'),
+    };
+  }
+
+  /**
+   * The bearer token goes only to the Graph host we were configured with: a Location naming any other
+   * host (a tampered answer, a proxy gone wrong) is refused rather than followed.
+   */
+  private assertSameOrigin(url: string): void {
+    let origin: string | undefined;
+    try {
+      origin = new URL(url).origin;
+    } catch {
+      origin = undefined;
+    }
+    if (origin !== new URL(this.baseUrl).origin) {
+      throw new GraphError(`Graph's operation Location is not on ${new URL(this.baseUrl).host}; refusing to send the token there`, {
+        kind: 'permanent',
+        code: 'UntrustedLocation',
+      });
+    }
+  }
+
+  private userUrl(user: string): string {
+    // A UPN may hold characters that are special in a path ('#', '?', '/', '%'): encode the whole segment.
+    return `${this.baseUrl}/users/${encodeURIComponent(user)}`;
+  }
+
+  private async send(
+    method: 'GET' | 'POST',
+    url: string,
+    body: unknown,
+    options: RequestOptions,
+  ): Promise<GraphResponse> {
+    const token = await this.token();
+    const timeout = AbortSignal.timeout(this.requestTimeoutMs);
+    const signal = options.abortSignal ? AbortSignal.any([options.abortSignal, timeout]) : timeout;
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+        redirect: 'error',
+      });
+      text = await response.text();
+    } catch (error) {
+      throw networkError(method, url, error, timeout.aborted);
+    }
+    if (response.status >= 200 && response.status < 300) {
+      return { status: response.status, headers: response.headers, body: text };
+    }
+    const graph = parseGraphErrorBody(text);
+    const code = graph.code ?? `HTTP${response.status}`;
+    const requestId = graph.requestId ?? response.headers.get('request-id') ?? undefined;
+    const detail = graph.message ? `: ${graph.message}` : '';
+    throw new GraphError(`Graph answered ${response.status} ${code}${detail}`, {
+      kind: kindForStatus(response.status),
+      status: response.status,
+      code,
+      requestId,
+      retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+    });
+  }
+
+  private async token(): Promise<string> {
+    try {
+      const accessToken = await this.credential.getToken(this.scopes);
+      if (accessToken) return accessToken.token;
+    } catch (error) {
+      // The credential's message can be long and may name the account; keep only its class.
+      const name = error instanceof Error ? error.name : 'Error';
+      throw new GraphError(`the operator's Graph token could not be obtained (${name}); run \`bulk-reset login\``, {
+        kind: 'auth',
+        code: 'SignInRequired',
+      });
+    }
+    throw new GraphError("the operator's Graph token could not be obtained; run `bulk-reset login`", {
+      kind: 'auth',
+      code: 'SignInRequired',
+    });
+  }
+}
+
+/** Connection refused or name not resolved: the request never left, so it cannot have been applied. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function networkError(method: string, url: string, error: unknown, timedOut: boolean): GraphError {
+  const code = errorCode(error);
+  const notSent = code !== undefined && NOT_SENT_CODES.has(code);
+  const where = new URL(url).host;
+  if (timedOut) {
+    return new GraphError(`Graph (${where}) did not answer in time`, {
+      kind: 'transient',
+      code: 'Timeout',
+      ambiguous: method === 'POST',
+      cause: error,
+    });
+  }
+  return new GraphError(`the connection to Graph (${where}) failed${code ? ` (${code})` : ''}`, {
+    kind: 'transient',
+    code: 'NetworkError',
+    ambiguous: method === 'POST' && !notSent,
+    cause: error,
+  });
+}
+
+function errorCode(error: unknown): string | undefined {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    if (typeof current === 'object' && 'code' in current && typeof current.code === 'string') return current.code;
+    current = typeof current === 'object' && 'cause' in current ? current.cause : undefined;
+  }
+  return undefined;
+}
+
+/** The last path segment of the operation URL, without its query string. */
+export function operationIdFrom(operationUrl: string): string | undefined {
+  try {
+    const segments = new URL(operationUrl).pathname.split('/').filter(Boolean);
+    return segments.length > 0 ? decodeURIComponent(segments[segments.length - 1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseJsonObject(text: string): Record<string, unknown> {
+  if (text.trim() === '') return {};
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function readString(object: Record<string, unknown>, key: string): string | undefined {
+  const value = object[key];
+  return typeof value === 'string' ? value : undefined;
+}
