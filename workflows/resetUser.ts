@@ -1,0 +1,306 @@
+/**
+ * One user's password reset: start Graph's long-running resetPassword, then poll the operation on
+ * durable timers until it ends, and report one outcome to the job.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  defineSignal,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  sleep,
+  TemporalFailure,
+  TimeoutFailure,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type {
+  GraphFailureDetails,
+  PollOperationResult,
+  ResetOutcome,
+  ResetPolicy,
+  ResetUserInput,
+  StartResetResult,
+} from './types';
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+/** Sent by each user's workflow to its job when the user has a final outcome. */
+export const userFinishedSignal = defineSignal<[ResetOutcome]>('userFinished');
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/** Graph's terminal statuses; anything else (`unknownFutureValue`, a new value) is never success. */
+const RUNNING_STATUSES = new Set(['notStarted', 'running']);
+
+/**
+ * The wait before the next poll: Graph's Retry-After when it sent one, clamped to the policy's bounds;
+ * otherwise the default wait, doubled for each consecutive answer without one.
+ */
+export function nextWaitMs(retryAfterMs: number | undefined, answersWithoutRetryAfter: number, policy: ResetPolicy): number {
+  const wanted =
+    retryAfterMs !== undefined
+      ? retryAfterMs
+      : policy.defaultWaitMs * 2 ** Math.min(Math.max(answersWithoutRetryAfter - 1, 0), 16);
+  return Math.min(Math.max(wanted, policy.minWaitMs), policy.maxWaitMs);
+}
+
+/** The Graph facts a failed activity carried, found anywhere in its cause chain. */
+function graphDetailsOf(error: unknown): { message: string; details?: GraphFailureDetails } {
+  let message = error instanceof Error ? error.message : String(error);
+  for (let current: unknown = error; current instanceof Error; current = current.cause) {
+    if (current instanceof ApplicationFailure) {
+      message = current.message;
+      const [details] = (current.details ?? []) as (GraphFailureDetails | undefined)[];
+      return { message, details };
+    }
+  }
+  return { message };
+}
+
+/** One poll of the operation. A GET is safe to repeat, so Temporal retries it. */
+function pollOperationWithin(policy: ResetPolicy, remainingMs: number, row: number) {
+  // Transient failures (429, 5xx, network) are retried by Temporal, waiting the Retry-After the activity
+  // passes back as nextRetryDelay; the user's deadline bounds the whole thing.
+  return proxyActivities<Activities>({
+    summary: `poll the reset operation of row ${row}`,
+    startToCloseTimeout: policy.requestTimeoutMs + 5_000,
+    scheduleToCloseTimeout: Math.max(remainingMs, 1_000),
+    retry: { initialInterval: policy.minWaitMs, backoffCoefficient: 2, maximumInterval: policy.maxWaitMs },
+  });
+}
+
+/** One resetPassword POST, never retried by Temporal (see the start loop in runReset). */
+function startResetOnce(policy: ResetPolicy, row: number) {
+  return proxyActivities<Activities>({
+    summary: `resetPassword for row ${row}`,
+    startToCloseTimeout: policy.requestTimeoutMs + 5_000,
+    retry: { maximumAttempts: 1 },
+  }).startReset;
+}
+
+interface StartFailure {
+  message: string;
+  details?: GraphFailureDetails;
+  /** Graph may have applied the request: no answer came back (dropped connection, timeout, worker lost). */
+  ambiguous: boolean;
+  /** Sending again may succeed (429, 5xx, network, an expired token, a lost worker). */
+  retryable: boolean;
+  /** For the timer's summary. */
+  why: string;
+}
+
+/** What a failed resetPassword activity means for the next step. */
+export function startFailureOf(error: unknown): StartFailure {
+  const { message, details } = graphDetailsOf(error);
+  if (details) {
+    const why = details.ambiguous
+      ? 'no answer to the last one'
+      : details.httpStatus
+        ? `Graph answered ${details.httpStatus}`
+        : details.graphCode;
+    return { message, details, ambiguous: details.ambiguous, retryable: details.kind !== 'permanent', why };
+  }
+  for (let current: unknown = error; current instanceof Error; current = current.cause) {
+    if (current instanceof TimeoutFailure) {
+      return {
+        message: `the request was not answered in time (${current.timeoutType === 'START_TO_CLOSE' ? 'request timeout or worker lost' : 'timeout'})`,
+        ambiguous: true,
+        retryable: true,
+        why: 'the last one timed out or its worker was lost',
+      };
+    }
+  }
+  // Anything else happened before or around the request without an answer from Graph (e.g. the
+  // credential could not get a token): worth another try until the deadline, and nothing was applied.
+  return { message, ambiguous: false, retryable: true, why: message };
+}
+
+const CANCELLED_WHILE_RUNNING = 'the job was cancelled while Graph was processing the reset; its result is unknown';
+
+// ---------------------------------------------------------------------------------------------
+// Workflow
+
+/**
+ * Resets one user's password and reports exactly one outcome.
+ *
+ * Guarantees:
+ * - resetPassword is requested once; it is re-sent only after a failure that may be transient (429, 5xx,
+ *   network, timeout, a lost worker), each time by this workflow, after a durable wait honouring Graph's
+ *   Retry-After. `startAttempts` says how many requests it took and `ambiguousResends` how many were sent
+ *   after one that got no answer (the only way a user can be reset twice). If the last request got no
+ *   answer, the outcome is `unconfirmed`, never `failed`: the reset may have landed.
+ * - Between polls it waits on durable timers as long as Graph's Retry-After asked (within the policy's
+ *   bounds): a restart of workers or server never shortens a wait.
+ * - `succeeded` only when Graph's operation said `succeeded`. A 202 without Location, an unknown status,
+ *   or a deadline passed after Graph accepted the reset end as `unconfirmed`.
+ * - Permanent Graph errors (400, 403, 404) end the user at once as `failed`, with Graph's code and request-id.
+ * - The outcome is signalled to the parent job (if any) and returned.
+ */
+export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
+  let outcome: ResetOutcome;
+  try {
+    outcome = await runReset(input);
+  } catch (error) {
+    // Only cancellation and Temporal failures end up here; a bug fails the workflow task instead and
+    // is retried once fixed, rather than being recorded as the user's outcome.
+    if (!isCancellation(error) && !(error instanceof TemporalFailure)) throw error;
+    outcome = {
+      row: input.target.row,
+      user: input.target.user,
+      status: isCancellation(error) ? 'cancelled' : 'failed',
+      reason: error instanceof TemporalFailure ? `the reset stopped unexpectedly: ${error.message}` : CANCELLED_WHILE_RUNNING,
+      polls: 0,
+      startAttempts: 0,
+    };
+  }
+  const parent = workflowInfo().parent;
+  if (parent) {
+    // Delivered even if this workflow is being cancelled: the job must hear about every user.
+    await CancellationScope.nonCancellable(() =>
+      getExternalWorkflowHandle(parent.workflowId).signal(userFinishedSignal, outcome),
+    );
+  }
+  return outcome;
+}
+
+async function runReset({ target, policy, jobId }: ResetUserInput): Promise<ResetOutcome> {
+  const startedMs = Date.now();
+  const deadlineMs = startedMs + policy.deadlineMs;
+  const outcome: ResetOutcome = {
+    row: target.row,
+    user: target.user,
+    status: 'failed',
+    polls: 0,
+    startAttempts: 0,
+    startedAt: new Date(startedMs).toISOString(),
+  };
+  const finish = (fields: Partial<ResetOutcome>): ResetOutcome => ({
+    ...outcome,
+    ...fields,
+    finishedAt: new Date(Date.now()).toISOString(),
+  });
+
+  // Every POST is its own activity, and this loop alone decides whether to send another: after a worker
+  // crash or a timeout, Temporal cannot tell a request Graph never saw from one it applied, so a blind
+  // retry could reset the user twice without anyone knowing. Here each re-send is counted and reported.
+  let accepted: StartResetResult | undefined;
+  let sends = 0;
+  let ambiguousResends = 0;
+  let lastSendAmbiguous = false;
+  while (!accepted) {
+    sends += 1;
+    try {
+      accepted = await startResetOnce(policy, target.row)({ jobId, user: target.user });
+    } catch (error) {
+      if (isCancellation(error)) {
+        return finish({
+          status: 'cancelled',
+          reason: lastSendAmbiguous
+            ? 'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra'
+            : 'the job was cancelled before Graph accepted the reset',
+          startAttempts: sends - 1,
+          ambiguousResends,
+        });
+      }
+      const failure = startFailureOf(error);
+      const hadAmbiguousSend = lastSendAmbiguous || failure.ambiguous;
+      const waitMs = nextWaitMs(failure.details?.retryAfterMs, failure.details?.retryAfterMs === undefined ? sends : 0, policy);
+      if (!failure.retryable || deadlineMs - Date.now() <= waitMs) {
+        const unconfirmed = hadAmbiguousSend && failure.retryable;
+        return finish({
+          status: unconfirmed ? 'unconfirmed' : 'failed',
+          reason: unconfirmed
+            ? `a reset request got no answer and Graph did not accept another before the deadline: ${failure.message}; it may have been applied, check the user in Entra`
+            : failure.retryable
+              ? `Graph did not accept the reset before the deadline: ${failure.message}`
+              : failure.message,
+          startAttempts: sends,
+          ambiguousResends,
+          httpStatus: failure.details?.httpStatus,
+          graphCode: failure.details?.graphCode ?? (failure.ambiguous ? 'Timeout' : undefined),
+          requestId: failure.details?.requestId,
+        });
+      }
+      if (failure.ambiguous) ambiguousResends += 1;
+      lastSendAmbiguous = failure.ambiguous;
+      await sleep(waitMs, {
+        summary: `wait ${waitMs} ms before sending the reset of row ${target.row} again (${failure.why})`,
+      });
+    }
+  }
+  outcome.startAttempts = sends;
+  outcome.ambiguousResends = ambiguousResends;
+  outcome.operationId = accepted.operationId;
+
+  if (!accepted.operationUrl) {
+    return finish({
+      status: 'unconfirmed',
+      reason: 'Graph accepted the reset (202) but gave no operation to poll, so completion could not be confirmed; check the user in Entra',
+      requestId: accepted.requestId,
+    });
+  }
+
+  let retryAfterMs = accepted.retryAfterMs;
+  let answersWithoutRetryAfter = retryAfterMs === undefined ? 1 : 0;
+  for (;;) {
+    const remainingMs = deadlineMs - Date.now();
+    if (remainingMs <= 0) {
+      return finish({
+        status: 'unconfirmed',
+        reason: `Graph accepted the reset but the operation had not finished after ${Math.round(policy.deadlineMs / 1000)} s`,
+      });
+    }
+    const waitMs = Math.min(nextWaitMs(retryAfterMs, answersWithoutRetryAfter, policy), remainingMs);
+    try {
+      await sleep(waitMs, {
+        summary: `wait ${waitMs} ms (${retryAfterMs === undefined ? 'default' : 'Retry-After'}) before polling row ${target.row}`,
+      });
+    } catch (error) {
+      if (isCancellation(error)) return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });
+      throw error;
+    }
+
+    let state: PollOperationResult;
+    try {
+      state = await pollOperationWithin(policy, deadlineMs - Date.now(), target.row).pollOperation({
+        user: target.user,
+        operationUrl: accepted.operationUrl,
+      });
+    } catch (error) {
+      if (isCancellation(error)) return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });
+      const { message, details } = graphDetailsOf(error);
+      return finish({
+        status: 'unconfirmed',
+        reason: `Graph accepted the reset but its operation could not be read: ${message}`,
+        httpStatus: details?.httpStatus,
+        graphCode: details?.graphCode,
+        requestId: details?.requestId,
+      });
+    }
+    outcome.polls += 1;
+
+    if (state.status === 'succeeded') return finish({ status: 'succeeded', graphCode: undefined });
+    if (state.status === 'failed') {
+      return finish({
+        status: 'failed',
+        reason: `Graph's reset operation failed: ${state.statusDetail ?? 'no detail given'}`,
+        graphCode: 'failed',
+        requestId: state.requestId,
+      });
+    }
+    if (!RUNNING_STATUSES.has(state.status)) {
+      return finish({
+        status: 'unconfirmed',
+        reason: `Graph reported the operation as "${state.status}", which this tool does not treat as success; check the user in Entra`,
+        graphCode: state.status,
+        requestId: state.requestId,
+      });
+    }
+    retryAfterMs = state.retryAfterMs;
+    answersWithoutRetryAfter = retryAfterMs === undefined ? answersWithoutRetryAfter + 1 : 0;
+  }
+}

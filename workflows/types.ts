@@ -1,0 +1,237 @@
+/**
+ * Types that cross the workflow/activity/client boundary. Workflows, activities and the CLI all import
+ * them from here, so a field means the same thing everywhere.
+ */
+
+/** The CSV is passed by reference: the worker reads it from this path and refuses it if its hash differs. */
+export interface CsvReference {
+  /** Absolute path readable by the workers. */
+  path: string;
+  /** Lower-case hex SHA-256 of the file's bytes, taken when the job was started. */
+  sha256: string;
+}
+
+/** How a CSV row names its user: Graph accepts either in `/users/{id | userPrincipalName}`. */
+export type UserIdKind = 'userPrincipalName' | 'id';
+
+/** A CSV row that will be reset. */
+export interface UserRow {
+  /** Line number in the CSV file (the header is line 1); what the report and errors call "row". */
+  row: number;
+  /** The user as written in the CSV (trimmed), used in the Graph URL. */
+  user: string;
+  idKind: UserIdKind;
+  /**
+   * A stable, opaque key for the user within the job (a hash of the job id and the lower-cased user):
+   * it names the user's workflow without putting the user's name in workflow ids.
+   */
+  key: string;
+}
+
+/** Every CSV row ends in exactly one of these. */
+export type OutcomeStatus = 'succeeded' | 'failed' | 'unconfirmed' | 'skipped' | 'cancelled';
+
+/** What happened to one CSV row: one line of the report. Never carries a password or a token. */
+export interface ResetOutcome {
+  row: number;
+  /** The user as written in the CSV; empty when the row had none. */
+  user: string;
+  status: OutcomeStatus;
+  /** Why, in words an operator can act on; always set unless the status is `succeeded`. */
+  reason?: string;
+  /** Graph's long-running operation id, once the reset was accepted. */
+  operationId?: string;
+  /** Status polls made on the operation. */
+  polls: number;
+  /** resetPassword requests sent (retries included); above 1 only after a transient failure. */
+  startAttempts: number;
+  /**
+   * How many times the reset was sent again after a request whose fate was unknown (the connection
+   * dropped after sending): Graph may have applied the reset more than once. 0 normally.
+   */
+  ambiguousResends?: number;
+  /** HTTP status of the Graph answer that decided a failure. */
+  httpStatus?: number;
+  /** Graph error code (`Authorization_RequestDenied`, ...) or the operation's final status. */
+  graphCode?: string;
+  /** Graph's request-id of the call that decided a failure: what Microsoft support asks for. */
+  requestId?: string;
+  /** ISO timestamps of the user's reset (workflow time), absent for rows never started. */
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+/** How one user's reset waits and when it gives up. All durations in milliseconds. */
+export interface ResetPolicy {
+  /** Lower bound for any wait between polls, whatever Retry-After says. */
+  minWaitMs: number;
+  /** Upper bound for any wait between polls. */
+  maxWaitMs: number;
+  /** Wait when Graph sends no Retry-After; doubled for each further answer without one, up to maxWaitMs. */
+  defaultWaitMs: number;
+  /** After this long since the user's reset began, stop: the outcome is failed or unconfirmed, never succeeded. */
+  deadlineMs: number;
+  /** Longest a single Graph request may take before it is abandoned and retried. */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_RESET_POLICY: ResetPolicy = {
+  minWaitMs: 1_000,
+  maxWaitMs: 60_000,
+  defaultWaitMs: 2_000,
+  deadlineMs: 15 * 60_000,
+  requestTimeoutMs: 30_000,
+};
+
+export interface ResetUserInput {
+  jobId: string;
+  target: UserRow;
+  policy: ResetPolicy;
+}
+
+export interface StartResetInput {
+  jobId: string;
+  user: string;
+}
+
+/** Graph accepted the reset. Deliberately has no password field: a generated password never leaves the activity. */
+export interface StartResetResult {
+  /** The operation URL exactly as Graph sent it; absent when Graph sent no Location. */
+  operationUrl?: string;
+  operationId?: string;
+  retryAfterMs?: number;
+  requestId?: string;
+  /** Which attempt of the activity succeeded (1 when the first request was accepted). */
+  attempt: number;
+}
+
+export interface PollOperationInput {
+  user: string;
+  operationUrl: string;
+}
+
+export interface PollOperationResult {
+  /** Graph's status string as sent; workflows treat anything but the known values as unknown. */
+  status: string;
+  statusDetail?: string;
+  retryAfterMs?: number;
+  requestId?: string;
+}
+
+/** What a Graph failure carries through Temporal (ApplicationFailure details): no secrets, no bodies. */
+export interface GraphFailureDetails {
+  httpStatus?: number;
+  graphCode: string;
+  requestId?: string;
+  /** The request may have been applied although no answer came back. */
+  ambiguous: boolean;
+  /** Graph's Retry-After, when it sent one with the failure. */
+  retryAfterMs?: number;
+  /** `permanent`, `transient` or `auth` (see activities/graphErrors). */
+  kind: 'permanent' | 'transient' | 'auth';
+  /** The activity attempt that failed (Temporal retried the earlier ones). */
+  attempt: number;
+}
+
+export interface BulkResetInput {
+  /** The job id; also the parent workflow's id. */
+  jobId: string;
+  csv: CsvReference;
+  /** Most users in flight at once (default 100). */
+  windowSize: number;
+  policy: ResetPolicy;
+  /** Continue as new once the run's history passes this many events (Temporal also suggests it). */
+  maxHistoryEvents?: number;
+  /** State carried over continue-as-new; absent on the first run. */
+  carried?: BulkResetCarried;
+}
+
+/** The parent's state between runs: counters and at most one window and one page of rows. */
+export interface BulkResetCarried {
+  prepared: PreparedJob;
+  startedAt: string;
+  nextByteOffset: number;
+  rowsExhausted: boolean;
+  pendingRows: UserRow[];
+  inFlight: InFlightUser[];
+  counts: Record<OutcomeStatus, number>;
+  dispatched: number;
+  runs: number;
+}
+
+export interface InFlightUser {
+  row: number;
+  user: string;
+  workflowId: string;
+}
+
+export interface PrepareJobInput {
+  jobId: string;
+  csv: CsvReference;
+}
+
+/** The CSV has been checked and split into the rows to run and the rows skipped (already recorded). */
+export interface PreparedJob {
+  /** Data rows in the CSV (blank lines excluded). */
+  totalRows: number;
+  /** Valid, unique rows that will be reset. */
+  runnableRows: number;
+  /** Invalid or duplicate rows, already recorded as skipped. */
+  skippedRows: number;
+}
+
+export interface ReadRowsInput {
+  jobId: string;
+  byteOffset: number;
+  limit: number;
+}
+
+export interface ReadRowsResult {
+  rows: UserRow[];
+  nextByteOffset: number;
+  exhausted: boolean;
+}
+
+export interface RecordOutcomesInput {
+  jobId: string;
+  outcomes: ResetOutcome[];
+}
+
+export interface WriteReportInput {
+  jobId: string;
+  csv: CsvReference;
+  startedAt: string;
+}
+
+export interface JobSummary {
+  jobId: string;
+  total: number;
+  counts: Record<OutcomeStatus, number>;
+  reportCsvPath: string;
+  reportJsonPath: string;
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** What the `progress` query answers. */
+export interface JobProgress {
+  jobId: string;
+  phase: 'preparing' | 'running' | 'reporting' | 'done';
+  /** Data rows in the CSV, once prepared. */
+  total?: number;
+  /** Rows with a final outcome. */
+  done: number;
+  inFlight: number;
+  /** Rows handed to a user workflow so far. */
+  dispatched: number;
+  counts: Record<OutcomeStatus, number>;
+  /** How many runs the job has taken (continue-as-new). */
+  runs: number;
+  startedAt?: string;
+}
+
+export const OUTCOME_STATUSES: readonly OutcomeStatus[] = ['succeeded', 'failed', 'unconfirmed', 'skipped', 'cancelled'];
+
+export function emptyCounts(): Record<OutcomeStatus, number> {
+  return { succeeded: 0, failed: 0, unconfirmed: 0, skipped: 0, cancelled: 0 };
+}
