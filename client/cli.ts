@@ -1,0 +1,220 @@
+#!/usr/bin/env node
+/**
+ * bulk-reset: start, watch and report on bulk password resets; run a worker, the Graph simulator,
+ * the operator sign-in, or the local demo.
+ */
+import { parseArgs } from 'node:util';
+import { Client } from '@temporalio/client';
+import { login } from '../activities/credentials';
+import { graphScopes } from '../activities/graphClient';
+import { runWorker } from '../worker';
+import { startGraphSimulator } from '../simulator/graphSimulator';
+import { type Settings, connectClient, loadSettings } from './config';
+import { runDemo } from './demo';
+import { parseDuration } from './durations';
+import {
+  checkCsv,
+  copyReport,
+  exitCodeFor,
+  failureMessage,
+  formatProgress,
+  formatSummary,
+  jobState,
+  startJob,
+  waitForJob,
+} from './jobs';
+
+const USAGE = `bulk-reset: durable bulk password resets for Microsoft Entra ID, on Temporal
+
+Usage:
+  bulk-reset start <users.csv> [--wait] [--job-id ID] [--window N] [--deadline 15m]
+                               [--min-wait 1s] [--max-wait 60s] [--default-wait 2s]
+  bulk-reset status <job> [--json]
+  bulk-reset report <job> --out <file> [--format csv|json]
+  bulk-reset worker
+  bulk-reset login
+  bulk-reset simulate [--port 8080] [--token TOKEN] [--retry-after 1]
+  bulk-reset demo [--users 300] [--exit]
+
+Settings come from the environment (see README): TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+TEMPORAL_API_KEY / TEMPORAL_TLS_*, BULK_RESET_TASK_QUEUE, BULK_RESET_DATA_DIR, GRAPH_BASE_URL,
+AZURE_TENANT_ID, AZURE_CLIENT_ID, GRAPH_TOKEN (simulator only).
+
+Exit codes: 0 every user succeeded (or was skipped), 1 some users failed or are unconfirmed,
+2 the job could not run or the command was wrong.`;
+
+/** An error the operator caused and can fix: printed without a stack trace, exit code 2. */
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const settings = loadSettings();
+  switch (command) {
+    case 'start':
+      return start(settings, rest);
+    case 'status':
+      return status(settings, rest);
+    case 'report':
+      return report(settings, rest);
+    case 'worker':
+      await runWorker(settings);
+      return 0;
+    case 'login':
+      return signIn(settings);
+    case 'simulate':
+      return simulate(rest);
+    case 'demo':
+      return runDemo(parseDemoArgs(rest));
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+async function start(settings: Settings, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      wait: { type: 'boolean', default: false },
+      'job-id': { type: 'string' },
+      window: { type: 'string' },
+      deadline: { type: 'string' },
+      'min-wait': { type: 'string' },
+      'max-wait': { type: 'string' },
+      'default-wait': { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError('start takes exactly one CSV file');
+  const csv = await checkCsv(positionals[0]);
+  console.log(`${csv.path}: ${csv.totalRows} rows, ${csv.runnableRows} to reset, ${csv.problemCount} skipped`);
+  for (const problem of csv.problems) console.log(`  row ${problem.row}: ${problem.reason}`);
+  if (csv.problemCount > csv.problems.length) console.log(`  ... and ${csv.problemCount - csv.problems.length} more (all in the report)`);
+  if (csv.runnableRows === 0) throw new UsageError('no row of this CSV can be reset; nothing was started');
+
+  const client = new Client({ connection: await connectClient(settings.temporal), namespace: settings.temporal.namespace });
+  const jobId = await startJob(client, settings.taskQueue, csv, {
+    jobId: values['job-id'],
+    windowSize: values.window === undefined ? undefined : Number(values.window),
+    policy: {
+      ...(values.deadline && { deadlineMs: parseDuration(values.deadline) }),
+      ...(values['min-wait'] && { minWaitMs: parseDuration(values['min-wait']) }),
+      ...(values['max-wait'] && { maxWaitMs: parseDuration(values['max-wait']) }),
+      ...(values['default-wait'] && { defaultWaitMs: parseDuration(values['default-wait']) }),
+    },
+  });
+  console.log(jobId);
+  if (!values.wait) return 0;
+  return watch(client, jobId);
+}
+
+async function watch(client: Client, jobId: string): Promise<number> {
+  const startedMs = Date.now();
+  const interactive = process.stderr.isTTY;
+  let lastLogged = 0;
+  const final = await waitForJob(client, jobId, (progress) => {
+    const line = formatProgress(progress, Date.now() - startedMs);
+    if (interactive) {
+      process.stderr.write(`\r\x1b[2K${line}`);
+    } else if (Date.now() - lastLogged >= 5_000) {
+      process.stderr.write(`${line}\n`);
+      lastLogged = Date.now();
+    }
+  });
+  if (interactive) process.stderr.write('\n');
+  if (final.state === 'completed') {
+    console.log(formatSummary(final.summary));
+    return exitCodeFor(final.summary);
+  }
+  console.error(final.state === 'failed' ? `job ${jobId} could not run: ${final.message}` : `job ${jobId} not found`);
+  return 2;
+}
+
+async function status(settings: Settings, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+  if (positionals.length !== 1) throw new UsageError('status takes one job id');
+  const jobId = positionals[0];
+  const client = new Client({ connection: await connectClient(settings.temporal), namespace: settings.temporal.namespace });
+  const current = await jobState(client, jobId);
+  if (values.json) {
+    console.log(JSON.stringify({ jobId, ...current }, null, 2));
+  } else if (current.state === 'running') {
+    console.log(formatProgress(current.progress));
+  } else if (current.state === 'completed') {
+    console.log(formatSummary(current.summary));
+  } else if (current.state === 'failed') {
+    console.log(`job ${jobId} could not run: ${current.message}`);
+  } else {
+    console.log(`job ${jobId} not found in namespace ${settings.temporal.namespace}`);
+  }
+  if (current.state === 'completed') return exitCodeFor(current.summary);
+  return current.state === 'running' ? 0 : 2;
+}
+
+async function report(settings: Settings, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { out: { type: 'string' }, format: { type: 'string', default: 'csv' } },
+  });
+  if (positionals.length !== 1 || !values.out) throw new UsageError('report takes one job id and --out <file>');
+  if (values.format !== 'csv' && values.format !== 'json') throw new UsageError('--format is csv or json');
+  const written = await copyReport(settings.dataDir, positionals[0], values.out, values.format);
+  console.log(written);
+  return 0;
+}
+
+async function signIn(settings: Settings): Promise<number> {
+  const { username, tenantId } = await login(settings.credential, graphScopes(settings.graphBaseUrl), (message) =>
+    console.log(message),
+  );
+  console.log(`signed in as ${username} (tenant ${tenantId}); workers using ${settings.credential.authDir} can now refresh tokens on their own`);
+  return 0;
+}
+
+async function simulate(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string', default: '8080' },
+      token: { type: 'string', default: process.env.GRAPH_TOKEN ?? 'simulator-token' },
+      'retry-after': { type: 'string', default: '1' },
+    },
+  });
+  const simulator = await startGraphSimulator({
+    port: Number(values.port),
+    token: values.token,
+    retryAfterSeconds: Number(values['retry-after']),
+  });
+  console.log(`Graph simulator at ${simulator.baseUrl}`);
+  console.log(`point workers at it with GRAPH_BASE_URL=${simulator.baseUrl} and GRAPH_TOKEN set to the token you chose`);
+  console.log('scenario by name: <scenario>.<anything>@domain, e.g. slow.alice@contoso.test; Ctrl-C stops it');
+  await new Promise<void>((done) => {
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  await simulator.close();
+  return 0;
+}
+
+function parseDemoArgs(args: string[]): { users: number; exitWhenDone: boolean } {
+  const { values } = parseArgs({ args, options: { users: { type: 'string', default: '300' }, exit: { type: 'boolean', default: false } } });
+  const users = Number(values.users);
+  if (!Number.isInteger(users) || users < 1) throw new UsageError('--users must be a positive whole number');
+  return { users, exitWhenDone: values.exit };
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(`bulk-reset: ${error instanceof UsageError ? error.message : failureMessage(error)}`);
+    process.exitCode = 2;
+  },
+);

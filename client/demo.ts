@@ -1,0 +1,104 @@
+/**
+ * `bulk-reset demo`: everything on this machine, nothing to configure. A Temporal dev server with its
+ * Web UI, the Graph simulator and a worker, then a real bulk reset of a sample CSV with every kind of
+ * trouble Graph can give, shown as it runs and summed up at the end.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Client } from '@temporalio/client';
+import { startGraphSimulator } from '../simulator/graphSimulator';
+import { sampleCsv } from '../simulator/sampleUsers';
+import { createWorker } from '../worker';
+import { connectClient, loadSettings } from './config';
+import { PROJECT_ROOT, startDevServer } from './devServer';
+import { checkCsv, formatProgress, formatSummary, startJob, waitForJob } from './jobs';
+
+export interface DemoOptions {
+  users: number;
+  /** Stop everything once the job is done, instead of leaving the Web UI up until Ctrl-C. */
+  exitWhenDone: boolean;
+}
+
+const PREFERRED_UI_PORT = 8233;
+
+export async function runDemo({ users, exitWhenDone }: DemoOptions): Promise<number> {
+  const dataDir = process.env.BULK_RESET_DATA_DIR ?? join(PROJECT_ROOT, '.data', 'demo');
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+
+  console.log('starting the Temporal dev server (with its Web UI)...');
+  const server = await startDevServer({ uiPort: await freePort(PREFERRED_UI_PORT) });
+  const token = randomBytes(24).toString('base64url');
+  const simulator = await startGraphSimulator({ token, retryAfterSeconds: 1 });
+  console.log(`Temporal at ${server.address}, Web UI at ${server.uiUrl}, Graph simulator at ${simulator.baseUrl}`);
+
+  const settings = loadSettings({
+    ...process.env,
+    TEMPORAL_ADDRESS: server.address,
+    TEMPORAL_NAMESPACE: 'default',
+    BULK_RESET_DATA_DIR: dataDir,
+    BULK_RESET_TASK_QUEUE: 'bulk-reset-demo',
+    GRAPH_BASE_URL: simulator.baseUrl,
+    GRAPH_TOKEN: token,
+  });
+  const worker = await createWorker(settings);
+  const workerRun = worker.run();
+
+  try {
+    const sample = sampleCsv(users);
+    const csvPath = join(dataDir, `demo-users-${users}.csv`);
+    await writeFile(csvPath, sample.text, { mode: 0o600 });
+    const csv = await checkCsv(csvPath);
+    console.log(`${csvPath}: ${csv.totalRows} rows, ${csv.runnableRows} to reset, ${csv.problemCount} skipped (duplicates and mistakes, on purpose)`);
+
+    const client = new Client({ connection: await connectClient(settings.temporal) });
+    const jobId = await startJob(client, settings.taskQueue, csv, { windowSize: 50 });
+    console.log(`job ${jobId} started: watch it at ${server.uiUrl}/namespaces/default/workflows/${encodeURIComponent(jobId)}`);
+
+    const startedMs = Date.now();
+    const final = await waitForJob(client, jobId, (progress) =>
+      console.log(formatProgress(progress, Date.now() - startedMs)),
+    );
+    if (final.state !== 'completed') {
+      console.error(`the demo job did not complete: ${final.state === 'failed' ? final.message : final.state}`);
+      return 2;
+    }
+    console.log('');
+    console.log(formatSummary(final.summary));
+    const stats = simulator.stats();
+    console.log(
+      `the simulator saw ${stats.posts} resetPassword requests (${stats.resetsAccepted} accepted), ${stats.polls} polls, ` +
+        `${stats.earlyRequests} polls earlier than its Retry-After, at most ${stats.peakActiveUsers} users at once`,
+    );
+    console.log(`Temporal Web UI: ${server.uiUrl}`);
+    if (!exitWhenDone) {
+      console.log('everything stays up so you can explore the Web UI; Ctrl-C stops it');
+      await new Promise<void>((done) => {
+        process.once('SIGINT', done);
+        process.once('SIGTERM', done);
+      });
+    }
+    // The sample fails and leaves users unconfirmed on purpose: the demo worked if the job completed.
+    return 0;
+  } finally {
+    worker.shutdown();
+    await workerRun;
+    await simulator.close();
+    await server.stop();
+  }
+}
+
+/** The preferred port when it is free, else any free port. */
+async function freePort(preferred: number): Promise<number> {
+  const tryPort = (port: number) =>
+    new Promise<number | undefined>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(undefined));
+      probe.listen(port, '127.0.0.1', () => {
+        const { port: bound } = probe.address() as { port: number };
+        probe.close(() => resolve(bound));
+      });
+    });
+  return (await tryPort(preferred)) ?? (await tryPort(0)) ?? preferred;
+}

@@ -1,0 +1,62 @@
+/**
+ * The local Temporal dev server (`temporal server start-dev`) for the demo and the tests.
+ *
+ * The CLI binary is found the way scripts/ensure-temporal.sh installs it: TEMPORAL_CLI_PATH, then
+ * `temporal` on PATH, then the project's .tools/bin; if none exists the SDK downloads one (needs internet).
+ */
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+
+export const PROJECT_ROOT = resolve(__dirname, '..', '..');
+
+export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const candidates = [
+    env.TEMPORAL_CLI_PATH,
+    ...(env.PATH ?? '').split(delimiter).map((dir) => (dir ? join(dir, 'temporal') : undefined)),
+    join(PROJECT_ROOT, '.tools', 'bin', 'temporal'),
+  ];
+  return candidates.find((path): path is string => path !== undefined && isExecutable(path));
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface DevServerOptions {
+  port?: number;
+  /** Serve the Temporal Web UI on this port (the demo); headless when absent. */
+  uiPort?: number;
+  /** Keep state in this SQLite file across restarts; in memory when absent. */
+  dbFilename?: string;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl?: string;
+  stop(): Promise<void>;
+}
+
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
+  const path = findTemporalCli();
+  const environment = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: path ? { type: 'existing-path', path } : { type: 'cached-download' },
+      port: options.port,
+      ui: options.uiPort !== undefined,
+      uiPort: options.uiPort,
+      dbFilename: options.dbFilename,
+      log: { format: 'pretty', level: 'warn' },
+    },
+  });
+  return {
+    address: environment.address,
+    uiUrl: options.uiPort !== undefined ? `http://localhost:${options.uiPort}` : undefined,
+    stop: () => environment.teardown(),
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * What the CLI does with jobs: check a CSV, start a job, read its progress, wait for it, fetch its report.
+ */
+import { randomBytes } from 'node:crypto';
+import { copyFile, chmod, access } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { type Client, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { scanUserCsv, sha256File } from '../activities/csvReader';
+import { JOB_ID_PATTERN, jobPaths } from '../activities/jobFiles';
+import { bulkReset, progressQuery } from '../workflows';
+import {
+  type BulkResetInput,
+  DEFAULT_RESET_POLICY,
+  type JobProgress,
+  type JobSummary,
+  type ResetPolicy,
+  emptyCounts,
+} from '../workflows/types';
+
+export const DEFAULT_WINDOW_SIZE = 100;
+/** Far below Temporal's 2,000 pending children per workflow. */
+export const MAX_WINDOW_SIZE = 1_000;
+
+export interface CsvCheck {
+  path: string;
+  sha256: string;
+  totalRows: number;
+  runnableRows: number;
+  /** The first problems found, for the operator to see before anything starts. */
+  problems: { row: number; reason: string }[];
+  problemCount: number;
+}
+
+/** Reads the CSV the way the worker will, so an operator sees bad rows before the job starts. */
+export async function checkCsv(csvPath: string, maxProblems = 20): Promise<CsvCheck> {
+  const path = resolve(csvPath);
+  const sha256 = await sha256File(path);
+  const check: CsvCheck = { path, sha256, totalRows: 0, runnableRows: 0, problems: [], problemCount: 0 };
+  for await (const row of scanUserCsv(path)) {
+    check.totalRows += 1;
+    if (row.disposition === 'run') {
+      check.runnableRows += 1;
+    } else {
+      check.problemCount += 1;
+      if (check.problems.length < maxProblems) check.problems.push({ row: row.row, reason: row.reason });
+    }
+  }
+  return check;
+}
+
+export function newJobId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `reset-${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+export interface StartJobOptions {
+  jobId?: string;
+  windowSize?: number;
+  policy?: Partial<ResetPolicy>;
+  maxHistoryEvents?: number;
+}
+
+export async function startJob(
+  client: Client,
+  taskQueue: string,
+  csv: CsvCheck,
+  options: StartJobOptions = {},
+): Promise<string> {
+  const jobId = options.jobId ?? newJobId();
+  if (!JOB_ID_PATTERN.test(jobId)) {
+    throw new Error(`job id "${jobId}" must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  }
+  const windowSize = options.windowSize ?? DEFAULT_WINDOW_SIZE;
+  if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > MAX_WINDOW_SIZE) {
+    throw new Error(`the window must be a whole number from 1 to ${MAX_WINDOW_SIZE}`);
+  }
+  const input: BulkResetInput = {
+    jobId,
+    csv: { path: csv.path, sha256: csv.sha256 },
+    windowSize,
+    policy: { ...DEFAULT_RESET_POLICY, ...options.policy },
+    maxHistoryEvents: options.maxHistoryEvents,
+  };
+  await client.workflow.start(bulkReset, {
+    workflowId: jobId,
+    taskQueue,
+    args: [input],
+    staticSummary: `bulk password reset of ${csv.runnableRows} users from ${csv.path}`,
+  });
+  return jobId;
+}
+
+export type JobState =
+  | { state: 'running'; progress: JobProgress }
+  | { state: 'completed'; summary: JobSummary }
+  | { state: 'failed'; message: string }
+  | { state: 'not-found' };
+
+export async function jobState(client: Client, jobId: string): Promise<JobState> {
+  const handle = client.workflow.getHandle(jobId);
+  let status: string;
+  try {
+    status = (await handle.describe()).status.name;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return { state: 'not-found' };
+    throw error;
+  }
+  if (status === 'RUNNING' || status === 'CONTINUED_AS_NEW') {
+    return { state: 'running', progress: await handle.query(progressQuery) };
+  }
+  try {
+    return { state: 'completed', summary: (await handle.result()) as JobSummary };
+  } catch (error) {
+    return { state: 'failed', message: failureMessage(error) };
+  }
+}
+
+/** The root cause's message: what actually went wrong, not Temporal's wrapping. */
+export function failureMessage(error: unknown): string {
+  let current: unknown = error;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  if (error instanceof WorkflowFailedError && current instanceof Error) return current.message;
+  return current instanceof Error ? current.message : String(current);
+}
+
+/** Waits for the job, calling onProgress every interval while it runs. */
+export async function waitForJob(
+  client: Client,
+  jobId: string,
+  onProgress: (progress: JobProgress) => void,
+  intervalMs = 1_000,
+): Promise<Exclude<JobState, { state: 'running' }>> {
+  for (;;) {
+    const current = await jobState(client, jobId);
+    if (current.state !== 'running') return current;
+    onProgress(current.progress);
+    await new Promise((done) => setTimeout(done, intervalMs));
+  }
+}
+
+/** Copies the finished job's report (CSV or JSON) to `out`, readable by its owner only. */
+export async function copyReport(dataDir: string, jobId: string, out: string, format: 'csv' | 'json'): Promise<string> {
+  const paths = jobPaths(dataDir, jobId);
+  const source = format === 'csv' ? paths.reportCsv : paths.reportJson;
+  try {
+    await access(source);
+  } catch {
+    throw new Error(`no report for job ${jobId} in ${paths.dir}: the job may still be running (see \`bulk-reset status ${jobId}\`) or ran against another data folder (BULK_RESET_DATA_DIR)`);
+  }
+  const target = resolve(out);
+  await copyFile(source, target);
+  await chmod(target, 0o600);
+  return target;
+}
+
+/** One line for a terminal or a log: counts by outcome, in flight, rate. */
+export function formatProgress(progress: JobProgress, elapsedMs?: number): string {
+  const counts = progress.counts ?? emptyCounts();
+  const total = progress.total ?? 0;
+  const parts = [
+    `${progress.done}/${total || '?'} rows done`,
+    `${progress.inFlight} in flight`,
+    `succeeded ${counts.succeeded}`,
+    `failed ${counts.failed}`,
+    `unconfirmed ${counts.unconfirmed}`,
+    `skipped ${counts.skipped}`,
+  ];
+  if (counts.cancelled > 0) parts.push(`cancelled ${counts.cancelled}`);
+  if (elapsedMs && elapsedMs > 0 && progress.done > 0) parts.push(`${((progress.done * 1000) / elapsedMs).toFixed(1)} rows/s`);
+  return `[${progress.phase}] ${parts.join(' · ')}`;
+}
+
+export function formatSummary(summary: JobSummary): string {
+  const { counts } = summary;
+  return [
+    `job ${summary.jobId}: ${summary.total} rows`,
+    `  succeeded   ${counts.succeeded}`,
+    `  failed      ${counts.failed}`,
+    `  unconfirmed ${counts.unconfirmed}`,
+    `  skipped     ${counts.skipped}`,
+    `  cancelled   ${counts.cancelled}`,
+    `report: ${summary.reportCsvPath}`,
+    `        ${summary.reportJsonPath}`,
+  ].join('\n');
+}
+
+/** 0: every row succeeded or was skipped; 1: some users failed or are unconfirmed. */
+export function exitCodeFor(summary: JobSummary): number {
+  return summary.counts.failed + summary.counts.unconfirmed + summary.counts.cancelled > 0 ? 1 : 0;
+}

@@ -1,0 +1,5 @@
+import type { TestGlobals } from './globalSetup';
+
+export default async function globalTeardown(): Promise<void> {
+  await (globalThis as TestGlobals).bulkResetDevServer?.stop();
+}
