@@ -12,15 +12,13 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  type AccessToken,
-  type AuthenticationRecord,
-  DeviceCodeCredential,
-  type TokenCredential,
-  deserializeAuthenticationRecord,
-  serializeAuthenticationRecord,
-  useIdentityPlugin,
-} from '@azure/identity';
+import type { AccessToken, AuthenticationRecord, TokenCredential } from '@azure/identity';
+
+/**
+ * @azure/identity is loaded only when an operator sign-in is used: the simulator, the tests and the
+ * demo never need it, and it is the heaviest thing the worker would otherwise load at start.
+ */
+const azureIdentity = () => import('@azure/identity');
 
 export interface CredentialConfig {
   /** A fixed bearer token: for the simulator and tests only. */
@@ -50,6 +48,7 @@ const KEY_FILE = 'token-cache.key';
 export async function createCredential(config: CredentialConfig): Promise<TokenCredential> {
   if (config.graphToken) return new StaticTokenCredential(config.graphToken);
   const { tenantId, clientId } = requireAppRegistration(config);
+  const { DeviceCodeCredential, deserializeAuthenticationRecord } = await azureIdentity();
   let record: AuthenticationRecord;
   try {
     record = deserializeAuthenticationRecord(await readFile(join(config.authDir, RECORD_FILE), 'utf8'));
@@ -75,6 +74,7 @@ export async function login(
   showPrompt: (message: string) => void,
 ): Promise<{ username: string; tenantId: string }> {
   const { tenantId, clientId } = requireAppRegistration(config);
+  const { DeviceCodeCredential, serializeAuthenticationRecord } = await azureIdentity();
   await installEncryptedCache(config);
   const credential = new DeviceCodeCredential({
     tenantId,
@@ -118,6 +118,7 @@ async function installEncryptedCache(config: CredentialConfig): Promise<void> {
   const key = config.cacheKey ?? (await loadOrCreateKey(join(config.authDir, KEY_FILE)));
   if (key.length !== 32) throw new Error('the token cache key must be 32 bytes (base64 in BULK_RESET_TOKEN_CACHE_KEY)');
   const plugin = encryptedFileCache(join(config.authDir, CACHE_FILE), key);
+  const { useIdentityPlugin } = await azureIdentity();
   useIdentityPlugin((context) => {
     (context as CachePluginContext).cachePluginControl.setPersistence(() => Promise.resolve(plugin));
   });

@@ -2,14 +2,14 @@
  * The worker: runs the bulkReset and resetUser workflows and the Graph and job-file activities on one
  * task queue. Start as many as you like, on as many hosts as share the data folder.
  */
-import { Worker } from '@temporalio/worker';
+import { Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createCredential } from '../activities/credentials';
 import { GraphClient } from '../activities/graphClient';
 import { type Settings, connectWorker } from '../client/config';
 
-
-export async function createWorker(settings: Settings): Promise<Worker> {
+/** A worker for these settings; `overrides` lets tests and the benchmark share one workflow bundle. */
+export async function createWorker(settings: Settings, overrides: Partial<WorkerOptions> = {}): Promise<Worker> {
   const graph = new GraphClient({
     baseUrl: settings.graphBaseUrl,
     credential: await createCredential(settings.credential),
@@ -19,12 +19,13 @@ export async function createWorker(settings: Settings): Promise<Worker> {
     connection,
     namespace: settings.temporal.namespace,
     taskQueue: settings.taskQueue,
-    workflowsPath: require.resolve('../workflows'),
+    ...(overrides.workflowBundle ? {} : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities({ graph, dataDir: settings.dataDir }),
     // Graph calls are I/O-bound: many can wait at once without using a core.
     maxConcurrentActivityTaskExecutions: 200,
     // Lets SIGTERM finish in-flight Graph calls instead of abandoning them mid-request.
     shutdownGraceTime: '30 seconds',
+    ...overrides,
   });
 }
 

@@ -189,11 +189,15 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     if (shouldContinueAsNew()) {
       await flush();
       await condition(allHandlersFinished);
-      // Reports that arrive while the new run starts are delivered to it: the user ids stay the same.
-      return continueAsNew<typeof bulkReset>({
-        ...input,
-        carried: { ...state, inFlight: [...inFlight.values()], runs: state.runs + 1 },
-      });
+      // Reports that arrive after this are delivered to the new run: the user ids stay the same. One that
+      // slipped in meanwhile is flushed on the next pass rather than carried.
+      if (buffered.length === 0) {
+        return continueAsNew<typeof bulkReset>({
+          ...input,
+          carried: { ...state, inFlight: [...inFlight.values()], runs: state.runs + 1 },
+        });
+      }
+      continue;
     }
     const wake = () => canStartMore() || buffered.length >= FLUSH_SIZE || finished();
     if (buffered.length === 0) {

@@ -1,0 +1,104 @@
+/**
+ * A whole job on the real dev server and a real worker, against the Graph simulator: every CSV row ends
+ * in exactly one outcome, and the simulator's own counters show what Graph saw.
+ */
+import { readFile } from 'node:fs/promises';
+import { parse } from 'csv-parse/sync';
+import { userKey } from '../activities/jobFiles';
+import { checkCsv, startJob, waitForJob } from '../client/jobs';
+import { EXPECTED_POSTS, sampleCsv } from '../simulator/sampleUsers';
+import { progressQuery } from '../workflows';
+import { type ReportJson, type Stage, openStage, readJson, readableText } from './support/harness';
+
+const WINDOW = 20;
+const FAST_POLICY = { minWaitMs: 100, defaultWaitMs: 200, maxWaitMs: 2_000, deadlineMs: 120_000, requestTimeoutMs: 5_000 };
+
+let stage: Stage;
+
+beforeAll(async () => {
+  stage = await openStage({ retryAfterSeconds: 0.3 });
+  await stage.startWorker();
+});
+
+afterAll(async () => {
+  await stage?.close();
+});
+
+test('a 300-user CSV with every scenario, duplicates and mistakes: one right outcome per row, one reset per user', async () => {
+  const sample = sampleCsv(300);
+  const csvPath = await stage.writeCsv('users.csv', sample.text);
+  const csv = await checkCsv(csvPath);
+  const skipped = sample.rows.filter((row) => row.scenario === undefined);
+  expect(csv.totalRows).toBe(sample.rows.length);
+  expect(skipped.length).toBeGreaterThanOrEqual(10);
+  expect(csv.runnableRows).toBe(300);
+
+  // A small history limit makes the job continue as new several times on the way.
+  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+    windowSize: WINDOW,
+    policy: FAST_POLICY,
+    maxHistoryEvents: 400,
+  });
+  const final = await waitForJob(stage.client, jobId, () => undefined, 500);
+  if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
+
+  // The report: one row per CSV row, each with the outcome its scenario calls for.
+  const report = await readJson<ReportJson>(final.summary.reportJsonPath);
+  expect(report.outcomes.map((outcome) => outcome.row)).toEqual(sample.rows.map((row) => row.row));
+  for (const [index, expected] of sample.rows.entries()) {
+    const outcome = report.outcomes[index];
+    expect({ row: outcome.row, user: outcome.user, status: outcome.status }).toEqual({
+      row: expected.row,
+      user: expected.user,
+      status: expected.expected,
+    });
+    if (expected.reasonMentions) expect(outcome.reason).toContain(expected.reasonMentions);
+    if (outcome.status !== 'succeeded') expect(outcome.reason).toBeTruthy();
+  }
+  const expectedCounts = { succeeded: 0, failed: 0, unconfirmed: 0, skipped: 0, cancelled: 0 };
+  for (const row of sample.rows) expectedCounts[row.expected] += 1;
+  expect(final.summary.counts).toEqual(expectedCounts);
+  expect(report.summary.total).toBe(sample.rows.length);
+
+  // The CSV report holds the same rows.
+  const csvReport = parse((await readFile(final.summary.reportCsvPath, 'utf8')).replace(/^\uFEFF/, ''), {
+    columns: true,
+  }) as Record<string, string>[];
+  expect(csvReport.map((line) => Number(line.row))).toEqual(sample.rows.map((row) => row.row));
+
+  // Ground truth: what the simulator saw, user by user.
+  for (const row of sample.rows) {
+    if (!row.scenario) continue;
+    const seen = stage.simulator.user(row.user);
+    expect({ user: row.user, posts: seen?.posts }).toEqual({ user: row.user, posts: EXPECTED_POSTS[row.scenario] });
+    const accepts = ['badpw', 'denied', 'missing'].includes(row.scenario) ? 0 : 1;
+    expect({ user: row.user, resetsAccepted: seen?.resetsAccepted }).toEqual({ user: row.user, resetsAccepted: accepts });
+    expect(seen?.passwordSupplied).toBe(false);
+  }
+  // The dropped connection is the one resend, and the outcome says so.
+  const dropped = report.outcomes.filter((outcome) => outcome.user.startsWith('drop.'));
+  expect(dropped.length).toBeGreaterThan(0);
+  for (const outcome of dropped) expect(outcome.ambiguousResends).toBe(1);
+  const others = report.outcomes.filter((outcome) => !outcome.user.startsWith('drop.'));
+  for (const outcome of others) expect(outcome.ambiguousResends ?? 0).toBe(0);
+
+  const stats = stage.simulator.stats();
+  expect(stats.earlyRequests).toBe(0);
+  expect(stats.peakActiveUsers).toBeLessThanOrEqual(WINDOW);
+  expect(stats.peakActiveUsers).toBeGreaterThan(1);
+  expect(stats.unauthorized).toBe(0);
+
+  // Graph generated a password for every accepted reset; none of it reached Temporal's history.
+  const succeeded = report.outcomes.find((outcome) => outcome.status === 'succeeded' && outcome.user.startsWith('ok.'));
+  const history = await stage.client.workflow
+    .getHandle(`${jobId}/user-${userKey(jobId, succeeded?.user ?? '')}`)
+    .fetchHistory();
+  const historyText = readableText(history);
+  expect(historyText).toContain('resetPassword for row');
+  expect(historyText).not.toMatch(/newPassword/i);
+
+  // The job continued as new on the way, and still accounted for everyone.
+  const progress = await stage.client.workflow.getHandle(jobId).query(progressQuery);
+  expect(progress.runs).toBeGreaterThan(1);
+  expect(progress.done).toBe(sample.rows.length);
+});

@@ -1,0 +1,131 @@
+/**
+ * What the end-to-end tests share: the dev server started by globalSetup, a Graph simulator, a real
+ * worker on its own task queue and data folder, and the job files it writes.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import {
+  DefaultLogger,
+  Runtime,
+  type Worker,
+  bundleWorkflowCode,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
+import { type Settings, loadSettings } from '../../client/config';
+import { type GraphSimulator, type SimulatorOptions, startGraphSimulator } from '../../simulator/graphSimulator';
+import { createWorker } from '../../worker';
+import type { ResetOutcome } from '../../workflows/types';
+
+export function testTemporalAddress(): string {
+  const address = process.env.BULK_RESET_TEST_TEMPORAL_ADDRESS;
+  if (!address) throw new Error('no dev server: run the tests with `npm test` (jest globalSetup starts one)');
+  return address;
+}
+
+// Expected failures (429s, 503s, dropped connections) are the point of these tests: log only errors.
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** The workflow code, bundled once per test file. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
+  return bundle;
+}
+
+const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
+
+export interface Stage {
+  settings: Settings;
+  /** Environment for a CLI child process that targets this stage. */
+  env: NodeJS.ProcessEnv;
+  simulator: GraphSimulator;
+  client: Client;
+  dataDir: string;
+  startWorker(): Promise<RunningWorker>;
+  writeCsv(name: string, text: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  stop(): Promise<void>;
+}
+
+/** A simulator, a data folder and a task queue of this test's own, on the shared dev server. */
+export async function openStage(simulatorOptions: Partial<SimulatorOptions> = {}): Promise<Stage> {
+  const token = randomBytes(18).toString('base64url');
+  const simulator = await startGraphSimulator({ retryAfterSeconds: 0.3, ...simulatorOptions, token });
+  const dataDir = await mkdtemp(join(tmpdir(), 'bulk-reset-test-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: testTemporalAddress(),
+    TEMPORAL_NAMESPACE: 'default',
+    BULK_RESET_DATA_DIR: dataDir,
+    BULK_RESET_TASK_QUEUE: `test-${randomBytes(4).toString('hex')}`,
+    GRAPH_BASE_URL: simulator.baseUrl,
+    GRAPH_TOKEN: token,
+  };
+  const settings = loadSettings(env);
+  const connection = await Connection.connect({ address: settings.temporal.address });
+  const client = new Client({ connection, namespace: settings.temporal.namespace });
+  const workers: RunningWorker[] = [];
+  return {
+    settings,
+    env,
+    simulator,
+    client,
+    dataDir,
+    async startWorker() {
+      const worker = await createWorker(settings, { workflowBundle: await workflowBundle() });
+      const running = worker.run();
+      const handle: RunningWorker = {
+        worker,
+        async stop() {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          await running;
+        },
+      };
+      workers.push(handle);
+      return handle;
+    },
+    async writeCsv(name, text) {
+      const path = join(dataDir, name);
+      await writeFile(path, text, { mode: 0o600 });
+      return path;
+    },
+    async close() {
+      await Promise.all(workers.map((running) => running.stop()));
+      await connection.close();
+      await simulator.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The JSON report as activities/report.ts writes it. */
+export interface ReportJson {
+  job: { jobId: string; csvPath: string; csvSha256: string };
+  summary: { total: number; counts: Record<string, number> };
+  outcomes: ResetOutcome[];
+}
+
+export async function readJson<T>(path: string): Promise<T> {
+  return JSON.parse(await readFile(path, 'utf8')) as T;
+}
+
+/** Every string and every payload (decoded as UTF-8) in an object such as a workflow history. */
+export function readableText(value: unknown): string {
+  const parts: string[] = [];
+  const visit = (current: unknown): void => {
+    if (typeof current === 'string') parts.push(current);
+    else if (current instanceof Uint8Array) parts.push(Buffer.from(current).toString('utf8'));
+    else if (Array.isArray(current)) current.forEach(visit);
+    else if (typeof current === 'object' && current !== null) Object.values(current).forEach(visit);
+  };
+  visit(value);
+  return parts.join('\n');
+}
