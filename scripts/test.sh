@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: Node 22+, the npm packages, the Temporal CLI, then
+# `npm test` (build, lint, Jest with a real Temporal dev server, worker and Graph simulator).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/ensure-node.sh
+source scripts/ensure-deps.sh
+bash scripts/ensure-temporal.sh >/dev/null
+npm test "$@"
