@@ -2,7 +2,8 @@
  * The activities: thin functions over the Graph client and the job files. They are the only code that
  * touches the network and the disk; each turns what it meets into a Temporal failure exactly once.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
 import type {
   GraphFailureDetails,
   JobSummary,
@@ -44,17 +45,30 @@ export function toActivityFailure(error: unknown, user: string, attempt: number)
   const requestId = error.requestId ? `, request-id ${error.requestId}` : '';
   const message = `user ${user}: ${error.message}${requestId}; ${adviceFor(error.status, error.code)}`;
   if (error.kind === 'permanent') {
-    return ApplicationFailure.create({ message, type: 'GraphPermanentError', nonRetryable: true, details: [details] });
+    return ApplicationFailure.create({
+      message,
+      type: 'GraphPermanentError',
+      nonRetryable: true,
+      details: [details],
+    });
   }
   if (error.ambiguous) {
     // The workflow decides whether to send it again: it must know the reset may already have landed.
-    return ApplicationFailure.create({ message, type: 'GraphAmbiguousError', nonRetryable: true, details: [details] });
+    return ApplicationFailure.create({
+      message,
+      type: 'GraphAmbiguousError',
+      nonRetryable: true,
+      details: [details],
+      category: ApplicationFailureCategory.BENIGN,
+    });
   }
   return ApplicationFailure.create({
     message,
     type: error.kind === 'auth' ? 'GraphAuthError' : 'GraphTransientError',
     nextRetryDelay: error.retryAfterMs,
     details: [details],
+    // Throttling and passing trouble are expected and handled: logged at debug level, not as warnings.
+    category: ApplicationFailureCategory.BENIGN,
   });
 }
 
@@ -64,7 +78,9 @@ export function createActivities({ graph, dataDir }: ActivityDependencies) {
     async startReset({ user }: StartResetInput): Promise<StartResetResult> {
       const { attempt } = Context.current().info;
       try {
-        const accepted = await graph.startPasswordReset(user, { abortSignal: Context.current().cancellationSignal });
+        const accepted = await graph.startPasswordReset(user, {
+          abortSignal: Context.current().cancellationSignal,
+        });
         return {
           operationUrl: accepted.operationUrl,
           operationId: accepted.operationId,
@@ -80,7 +96,9 @@ export function createActivities({ graph, dataDir }: ActivityDependencies) {
     /** GETs the operation at the Location Graph gave. */
     async pollOperation({ user, operationUrl }: PollOperationInput): Promise<PollOperationResult> {
       try {
-        const state = await graph.getOperation(operationUrl, { abortSignal: Context.current().cancellationSignal });
+        const state = await graph.getOperation(operationUrl, {
+          abortSignal: Context.current().cancellationSignal,
+        });
         return {
           status: state.status,
           statusDetail: state.statusDetail,

@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { startGraphSimulator } from '../simulator/graphSimulator';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { createWorker } from '../worker';
@@ -27,11 +28,16 @@ export async function runDemo({ users, exitWhenDone }: DemoOptions): Promise<num
   const dataDir = process.env.BULK_RESET_DATA_DIR ?? join(PROJECT_ROOT, '.data', 'demo');
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
 
+  // The demo's own lines tell the story; the SDK's log (each expected 403 and 404 as a warning) would
+  // bury them. Every detail is in the Web UI.
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
   console.log('starting the Temporal dev server (with its Web UI)...');
   const server = await startDevServer({ uiPort: await freePort(PREFERRED_UI_PORT) });
   const token = randomBytes(24).toString('base64url');
   const simulator = await startGraphSimulator({ token, retryAfterSeconds: 1 });
-  console.log(`Temporal at ${server.address}, Web UI at ${server.uiUrl}, Graph simulator at ${simulator.baseUrl}`);
+  console.log(
+    `Temporal at ${server.address}, Web UI at ${server.uiUrl}, Graph simulator at ${simulator.baseUrl}`,
+  );
 
   const settings = loadSettings({
     ...process.env,
@@ -50,18 +56,24 @@ export async function runDemo({ users, exitWhenDone }: DemoOptions): Promise<num
     const csvPath = join(dataDir, `demo-users-${users}.csv`);
     await writeFile(csvPath, sample.text, { mode: 0o600 });
     const csv = await checkCsv(csvPath);
-    console.log(`${csvPath}: ${csv.totalRows} rows, ${csv.runnableRows} to reset, ${csv.problemCount} skipped (duplicates and mistakes, on purpose)`);
+    console.log(
+      `${csvPath}: ${csv.totalRows} rows, ${csv.runnableRows} to reset, ${csv.problemCount} skipped (duplicates and mistakes, on purpose)`,
+    );
 
     const client = new Client({ connection: await connectClient(settings.temporal) });
     const jobId = await startJob(client, settings.taskQueue, csv, { windowSize: 50 });
-    console.log(`job ${jobId} started: watch it at ${server.uiUrl}/namespaces/default/workflows/${encodeURIComponent(jobId)}`);
+    console.log(
+      `job ${jobId} started: watch it at ${server.uiUrl}/namespaces/default/workflows/${encodeURIComponent(jobId)}`,
+    );
 
     const startedMs = Date.now();
     const final = await waitForJob(client, jobId, (progress) =>
       console.log(formatProgress(progress, Date.now() - startedMs)),
     );
     if (final.state !== 'completed') {
-      console.error(`the demo job did not complete: ${final.state === 'failed' ? final.message : final.state}`);
+      console.error(
+        `the demo job did not complete: ${final.state === 'failed' ? final.message : final.state}`,
+      );
       return 2;
     }
     console.log('');
