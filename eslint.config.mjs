@@ -6,7 +6,18 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((name) => `node:${name}`)];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tools/**', '.data/**', 'coverage/**', '*.mjs', '*.cjs'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      '.tools/**',
+      '.data/**',
+      'coverage/**',
+      '*.mjs',
+      '*.cjs',
+      'jest.config.js',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -30,7 +41,12 @@ export default tseslint.config(
             name,
             message: 'Workflow code must be deterministic: do side effects in an activity.',
           })),
-          patterns: [{ group: ['../activities/*', '../worker/*', '../client/*'], message: 'Workflows import only workflow code and shared types.' }],
+          patterns: [
+            {
+              group: ['../activities/*', '../worker/*', '../client/*'],
+              message: 'Workflows import only workflow code and shared types.',
+            },
+          ],
         },
       ],
     },

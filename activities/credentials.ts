@@ -116,7 +116,8 @@ let installedFor: string | undefined;
 async function installEncryptedCache(config: CredentialConfig): Promise<void> {
   if (installedFor === config.authDir) return;
   const key = config.cacheKey ?? (await loadOrCreateKey(join(config.authDir, KEY_FILE)));
-  if (key.length !== 32) throw new Error('the token cache key must be 32 bytes (base64 in BULK_RESET_TOKEN_CACHE_KEY)');
+  if (key.length !== 32)
+    throw new Error('the token cache key must be 32 bytes (base64 in BULK_RESET_TOKEN_CACHE_KEY)');
   const plugin = encryptedFileCache(join(config.authDir, CACHE_FILE), key);
   const { useIdentityPlugin } = await azureIdentity();
   useIdentityPlugin((context) => {

@@ -139,7 +139,8 @@ export class GraphClient {
       id: readString(body, 'id') ?? '',
       userPrincipalName: readString(body, 'userPrincipalName'),
       accountEnabled: typeof body.accountEnabled === 'boolean' ? body.accountEnabled : undefined,
-      onPremisesSyncEnabled: typeof body.onPremisesSyncEnabled === 'boolean' ? body.onPremisesSyncEnabled : null,
+      onPremisesSyncEnabled:
+        typeof body.onPremisesSyncEnabled === 'boolean' ? body.onPremisesSyncEnabled : null,
       lastPasswordChangeDateTime: readString(body, 'lastPasswordChangeDateTime'),
     };
   }
@@ -156,10 +157,13 @@ export class GraphClient {
       origin = undefined;
     }
     if (origin !== new URL(this.baseUrl).origin) {
-      throw new GraphError(`Graph's operation Location is not on ${new URL(this.baseUrl).host}; refusing to send the token there`, {
-        kind: 'permanent',
-        code: 'UntrustedLocation',
-      });
+      throw new GraphError(
+        `Graph's operation Location is not on ${new URL(this.baseUrl).host}; refusing to send the token there`,
+        {
+          kind: 'permanent',
+          code: 'UntrustedLocation',
+        },
+      );
     }
   }
 
@@ -218,10 +222,13 @@ export class GraphClient {
     } catch (error) {
       // The credential's message can be long and may name the account; keep only its class.
       const name = error instanceof Error ? error.name : 'Error';
-      throw new GraphError(`the operator's Graph token could not be obtained (${name}); run \`bulk-reset login\``, {
-        kind: 'auth',
-        code: 'SignInRequired',
-      });
+      throw new GraphError(
+        `the operator's Graph token could not be obtained (${name}); run \`bulk-reset login\``,
+        {
+          kind: 'auth',
+          code: 'SignInRequired',
+        },
+      );
     }
     throw new GraphError("the operator's Graph token could not be obtained; run `bulk-reset login`", {
       kind: 'auth',
@@ -255,7 +262,8 @@ function networkError(method: string, url: string, error: unknown, timedOut: boo
 
 function errorCode(error: unknown): string | undefined {
   for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
-    if (typeof current === 'object' && 'code' in current && typeof current.code === 'string') return current.code;
+    if (typeof current === 'object' && 'code' in current && typeof current.code === 'string')
+      return current.code;
     current = typeof current === 'object' && 'cause' in current ? current.cause : undefined;
   }
   return undefined;
@@ -275,7 +283,9 @@ function parseJsonObject(text: string): Record<string, unknown> {
   if (text.trim() === '') return {};
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
   } catch {
     return {};
   }

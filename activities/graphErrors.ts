@@ -72,7 +72,11 @@ export function parseGraphErrorBody(text: string): GraphErrorBody {
   }
   const error = isRecord(parsed) && isRecord(parsed.error) ? parsed.error : undefined;
   if (!error) return {};
-  const inner = isRecord(error.innerError) ? error.innerError : isRecord(error.innererror) ? error.innererror : {};
+  const inner = isRecord(error.innerError)
+    ? error.innerError
+    : isRecord(error.innererror)
+      ? error.innererror
+      : {};
   return {
     code: typeof error.code === 'string' ? error.code : undefined,
     message: typeof error.message === 'string' ? error.message : undefined,
@@ -86,9 +90,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** A one-line hint for the operator, by Graph status. */
 export function adviceFor(status: number | undefined, code: string): string {
-  if (status === 403) return 'the signed-in operator lacks the role to reset this user (see README: permissions)';
+  if (status === 403)
+    return 'the signed-in operator lacks the role to reset this user (see README: permissions)';
   if (status === 404) return 'check the userPrincipalName or id in the CSV';
-  if (status === 400) return 'Graph refused the request; for a password policy error choose a stronger password or let Graph generate one';
+  if (status === 400)
+    return 'Graph refused the request; for a password policy error choose a stronger password or let Graph generate one';
   if (status === 401) return 'sign in again with `bulk-reset login`';
   if (code === 'Timeout') return 'Graph did not answer in time';
   return 'Graph or the network had trouble; it will be retried';

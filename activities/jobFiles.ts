@@ -29,7 +29,9 @@ export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export function jobPaths(dataDir: string, jobId: string): JobPaths {
   if (!JOB_ID_PATTERN.test(jobId)) {
-    throw new Error(`job id "${jobId}" must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+    throw new Error(
+      `job id "${jobId}" must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    );
   }
   const dir = join(dataDir, 'jobs', jobId);
   return {
@@ -68,7 +70,12 @@ export async function prepareJobFiles(paths: JobPaths, jobId: string, csvPath: s
     for await (const scanned of scanUserCsv(csvPath)) {
       prepared.totalRows += 1;
       if (scanned.disposition === 'run') {
-        const row: UserRow = { row: scanned.row, user: scanned.user, idKind: scanned.idKind, key: userKey(jobId, scanned.user) };
+        const row: UserRow = {
+          row: scanned.row,
+          user: scanned.user,
+          idKind: scanned.idKind,
+          key: userKey(jobId, scanned.user),
+        };
         await rowsFile.write(`${JSON.stringify(row)}\n`);
         prepared.runnableRows += 1;
       } else {
@@ -113,7 +120,11 @@ export async function readRowsPage(
       const { bytesRead } = await file.read(chunk, 0, chunk.length, offset + carry.length);
       const data = Buffer.concat([carry, chunk.subarray(0, bytesRead)]);
       let start = 0;
-      for (let newline = data.indexOf(10, start); newline !== -1 && rows.length < limit; newline = data.indexOf(10, start)) {
+      for (
+        let newline = data.indexOf(10, start);
+        newline !== -1 && rows.length < limit;
+        newline = data.indexOf(10, start)
+      ) {
         rows.push(JSON.parse(data.subarray(start, newline).toString('utf8')) as UserRow);
         start = newline + 1;
       }

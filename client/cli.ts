@@ -92,12 +92,18 @@ async function start(settings: Settings, args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError('start takes exactly one CSV file');
   const csv = await checkCsv(positionals[0]);
-  console.log(`${csv.path}: ${csv.totalRows} rows, ${csv.runnableRows} to reset, ${csv.problemCount} skipped`);
+  console.log(
+    `${csv.path}: ${csv.totalRows} rows, ${csv.runnableRows} to reset, ${csv.problemCount} skipped`,
+  );
   for (const problem of csv.problems) console.log(`  row ${problem.row}: ${problem.reason}`);
-  if (csv.problemCount > csv.problems.length) console.log(`  ... and ${csv.problemCount - csv.problems.length} more (all in the report)`);
+  if (csv.problemCount > csv.problems.length)
+    console.log(`  ... and ${csv.problemCount - csv.problems.length} more (all in the report)`);
   if (csv.runnableRows === 0) throw new UsageError('no row of this CSV can be reset; nothing was started');
 
-  const client = new Client({ connection: await connectClient(settings.temporal), namespace: settings.temporal.namespace });
+  const client = new Client({
+    connection: await connectClient(settings.temporal),
+    namespace: settings.temporal.namespace,
+  });
   const jobId = await startJob(client, settings.taskQueue, csv, {
     jobId: values['job-id'],
     windowSize: values.window === undefined ? undefined : Number(values.window),
@@ -131,15 +137,24 @@ async function watch(client: Client, jobId: string): Promise<number> {
     console.log(formatSummary(final.summary));
     return exitCodeFor(final.summary);
   }
-  console.error(final.state === 'failed' ? `job ${jobId} could not run: ${final.message}` : `job ${jobId} not found`);
+  console.error(
+    final.state === 'failed' ? `job ${jobId} could not run: ${final.message}` : `job ${jobId} not found`,
+  );
   return 2;
 }
 
 async function status(settings: Settings, args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { json: { type: 'boolean', default: false } },
+  });
   if (positionals.length !== 1) throw new UsageError('status takes one job id');
   const jobId = positionals[0];
-  const client = new Client({ connection: await connectClient(settings.temporal), namespace: settings.temporal.namespace });
+  const client = new Client({
+    connection: await connectClient(settings.temporal),
+    namespace: settings.temporal.namespace,
+  });
   const current = await jobState(client, jobId);
   if (values.json) {
     console.log(JSON.stringify({ jobId, ...current }, null, 2));
@@ -162,7 +177,8 @@ async function report(settings: Settings, args: string[]): Promise<number> {
     allowPositionals: true,
     options: { out: { type: 'string' }, format: { type: 'string', default: 'csv' } },
   });
-  if (positionals.length !== 1 || !values.out) throw new UsageError('report takes one job id and --out <file>');
+  if (positionals.length !== 1 || !values.out)
+    throw new UsageError('report takes one job id and --out <file>');
   if (values.format !== 'csv' && values.format !== 'json') throw new UsageError('--format is csv or json');
   const written = await copyReport(settings.dataDir, positionals[0], values.out, values.format);
   console.log(written);
@@ -170,10 +186,14 @@ async function report(settings: Settings, args: string[]): Promise<number> {
 }
 
 async function signIn(settings: Settings): Promise<number> {
-  const { username, tenantId } = await login(settings.credential, graphScopes(settings.graphBaseUrl), (message) =>
-    console.log(message),
+  const { username, tenantId } = await login(
+    settings.credential,
+    graphScopes(settings.graphBaseUrl),
+    (message) => console.log(message),
   );
-  console.log(`signed in as ${username} (tenant ${tenantId}); workers using ${settings.credential.authDir} can now refresh tokens on their own`);
+  console.log(
+    `signed in as ${username} (tenant ${tenantId}); workers using ${settings.credential.authDir} can now refresh tokens on their own`,
+  );
   return 0;
 }
 
@@ -192,8 +212,12 @@ async function simulate(args: string[]): Promise<number> {
     retryAfterSeconds: Number(values['retry-after']),
   });
   console.log(`Graph simulator at ${simulator.baseUrl}`);
-  console.log(`point workers at it with GRAPH_BASE_URL=${simulator.baseUrl} and GRAPH_TOKEN set to the token you chose`);
-  console.log('scenario by name: <scenario>.<anything>@domain, e.g. slow.alice@contoso.test; Ctrl-C stops it');
+  console.log(
+    `point workers at it with GRAPH_BASE_URL=${simulator.baseUrl} and GRAPH_TOKEN set to the token you chose`,
+  );
+  console.log(
+    'scenario by name: <scenario>.<anything>@domain, e.g. slow.alice@contoso.test; Ctrl-C stops it',
+  );
   await new Promise<void>((done) => {
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
@@ -203,7 +227,10 @@ async function simulate(args: string[]): Promise<number> {
 }
 
 function parseDemoArgs(args: string[]): { users: number; exitWhenDone: boolean } {
-  const { values } = parseArgs({ args, options: { users: { type: 'string', default: '300' }, exit: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    args,
+    options: { users: { type: 'string', default: '300' }, exit: { type: 'boolean', default: false } },
+  });
   const users = Number(values.users);
   if (!Number.isInteger(users) || users < 1) throw new UsageError('--users must be a positive whole number');
   return { users, exitWhenDone: values.exit };

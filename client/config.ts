@@ -44,13 +44,17 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       tenantId: env.AZURE_TENANT_ID,
       clientId: env.AZURE_CLIENT_ID,
       authDir: join(dataDir, 'auth'),
-      cacheKey: env.BULK_RESET_TOKEN_CACHE_KEY ? Buffer.from(env.BULK_RESET_TOKEN_CACHE_KEY, 'base64') : undefined,
+      cacheKey: env.BULK_RESET_TOKEN_CACHE_KEY
+        ? Buffer.from(env.BULK_RESET_TOKEN_CACHE_KEY, 'base64')
+        : undefined,
     },
   };
 }
 
 function definedOnly(env: NodeJS.ProcessEnv): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
 }
 
 export function connectClient(temporal: TemporalSettings): Promise<Connection> {

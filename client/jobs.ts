@@ -68,7 +68,9 @@ export async function startJob(
 ): Promise<string> {
   const jobId = options.jobId ?? newJobId();
   if (!JOB_ID_PATTERN.test(jobId)) {
-    throw new Error(`job id "${jobId}" must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+    throw new Error(
+      `job id "${jobId}" must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    );
   }
   const windowSize = options.windowSize ?? DEFAULT_WINDOW_SIZE;
   if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > MAX_WINDOW_SIZE) {
@@ -139,13 +141,20 @@ export async function waitForJob(
 }
 
 /** Copies the finished job's report (CSV or JSON) to `out`, readable by its owner only. */
-export async function copyReport(dataDir: string, jobId: string, out: string, format: 'csv' | 'json'): Promise<string> {
+export async function copyReport(
+  dataDir: string,
+  jobId: string,
+  out: string,
+  format: 'csv' | 'json',
+): Promise<string> {
   const paths = jobPaths(dataDir, jobId);
   const source = format === 'csv' ? paths.reportCsv : paths.reportJson;
   try {
     await access(source);
   } catch {
-    throw new Error(`no report for job ${jobId} in ${paths.dir}: the job may still be running (see \`bulk-reset status ${jobId}\`) or ran against another data folder (BULK_RESET_DATA_DIR)`);
+    throw new Error(
+      `no report for job ${jobId} in ${paths.dir}: the job may still be running (see \`bulk-reset status ${jobId}\`) or ran against another data folder (BULK_RESET_DATA_DIR)`,
+    );
   }
   const target = resolve(out);
   await copyFile(source, target);
@@ -166,7 +175,8 @@ export function formatProgress(progress: JobProgress, elapsedMs?: number): strin
     `skipped ${counts.skipped}`,
   ];
   if (counts.cancelled > 0) parts.push(`cancelled ${counts.cancelled}`);
-  if (elapsedMs && elapsedMs > 0 && progress.done > 0) parts.push(`${((progress.done * 1000) / elapsedMs).toFixed(1)} rows/s`);
+  if (elapsedMs && elapsedMs > 0 && progress.done > 0)
+    parts.push(`${((progress.done * 1000) / elapsedMs).toFixed(1)} rows/s`);
   return `[${progress.phase}] ${parts.join(' · ')}`;
 }
 

@@ -95,10 +95,21 @@ export function sampleCsv(users: number, options: SampleOptions = {}): SampleCsv
   for (let index = 0; index < users; index += 1) {
     const scenario = options.scenario ?? MIX[index % MIX.length];
     const number = String(index + 1).padStart(6, '0');
-    add({ user: `${scenario}.u${number}@${domain}`, scenario, expected: EXPECTED_STATUS[scenario] }, `User ${number}`);
+    add(
+      { user: `${scenario}.u${number}@${domain}`, scenario, expected: EXPECTED_STATUS[scenario] },
+      `User ${number}`,
+    );
     if (duplicateEvery > 0 && (index + 1) % duplicateEvery === 0) {
-      const earlier = rows.find((row) => row.scenario !== undefined && row.user.startsWith(`${MIX[0]}.`)) ?? rows[0];
-      add({ user: earlier.user.toUpperCase(), expected: 'skipped', reasonMentions: `duplicate of row ${earlier.row}` }, 'Again');
+      const earlier =
+        rows.find((row) => row.scenario !== undefined && row.user.startsWith(`${MIX[0]}.`)) ?? rows[0];
+      add(
+        {
+          user: earlier.user.toUpperCase(),
+          expected: 'skipped',
+          reasonMentions: `duplicate of row ${earlier.row}`,
+        },
+        'Again',
+      );
     }
     if (invalidEvery > 0 && (index + 1) % invalidEvery === 0) {
       const invalid = INVALID[Math.floor(index / invalidEvery) % INVALID.length];

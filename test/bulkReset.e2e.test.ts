@@ -11,7 +11,13 @@ import { progressQuery } from '../workflows';
 import { type ReportJson, type Stage, openStage, readJson, readableText } from './support/harness';
 
 const WINDOW = 20;
-const FAST_POLICY = { minWaitMs: 100, defaultWaitMs: 200, maxWaitMs: 2_000, deadlineMs: 120_000, requestTimeoutMs: 5_000 };
+const FAST_POLICY = {
+  minWaitMs: 100,
+  defaultWaitMs: 200,
+  maxWaitMs: 2_000,
+  deadlineMs: 120_000,
+  requestTimeoutMs: 5_000,
+};
 
 let stage: Stage;
 
@@ -61,18 +67,25 @@ test('a 300-user CSV with every scenario, duplicates and mistakes: one right out
   expect(report.summary.total).toBe(sample.rows.length);
 
   // The CSV report holds the same rows.
-  const csvReport = parse((await readFile(final.summary.reportCsvPath, 'utf8')).replace(/^\uFEFF/, ''), {
-    columns: true,
-  }) as Record<string, string>[];
+  const csvReport = parse<Record<string, string>>(
+    (await readFile(final.summary.reportCsvPath, 'utf8')).replace(/^\uFEFF/, ''),
+    { columns: true },
+  );
   expect(csvReport.map((line) => Number(line.row))).toEqual(sample.rows.map((row) => row.row));
 
   // Ground truth: what the simulator saw, user by user.
   for (const row of sample.rows) {
     if (!row.scenario) continue;
     const seen = stage.simulator.user(row.user);
-    expect({ user: row.user, posts: seen?.posts }).toEqual({ user: row.user, posts: EXPECTED_POSTS[row.scenario] });
+    expect({ user: row.user, posts: seen?.posts }).toEqual({
+      user: row.user,
+      posts: EXPECTED_POSTS[row.scenario],
+    });
     const accepts = ['badpw', 'denied', 'missing'].includes(row.scenario) ? 0 : 1;
-    expect({ user: row.user, resetsAccepted: seen?.resetsAccepted }).toEqual({ user: row.user, resetsAccepted: accepts });
+    expect({ user: row.user, resetsAccepted: seen?.resetsAccepted }).toEqual({
+      user: row.user,
+      resetsAccepted: accepts,
+    });
     expect(seen?.passwordSupplied).toBe(false);
   }
   // The dropped connection is the one resend, and the outcome says so.
@@ -89,7 +102,9 @@ test('a 300-user CSV with every scenario, duplicates and mistakes: one right out
   expect(stats.unauthorized).toBe(0);
 
   // Graph generated a password for every accepted reset; none of it reached Temporal's history.
-  const succeeded = report.outcomes.find((outcome) => outcome.status === 'succeeded' && outcome.user.startsWith('ok.'));
+  const succeeded = report.outcomes.find(
+    (outcome) => outcome.status === 'succeeded' && outcome.user.startsWith('ok.'),
+  );
   const history = await stage.client.workflow
     .getHandle(`${jobId}/user-${userKey(jobId, succeeded?.user ?? '')}`)
     .fetchHistory();

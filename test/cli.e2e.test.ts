@@ -20,9 +20,13 @@ interface CliResult {
 
 async function cli(stage: Stage, ...args: string[]): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), ...args], {
-      env: stage.env,
-    });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), ...args],
+      {
+        env: stage.env,
+      },
+    );
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string };
@@ -45,7 +49,18 @@ describe('with a worker', () => {
   test('start --wait prints the job id and the summary, status repeats it, report --out copies it', async () => {
     const sample = sampleCsv(30, { duplicateEvery: 10, invalidEvery: 15 });
     const csvPath = await stage.writeCsv('users.csv', sample.text);
-    const started = await cli(stage, 'start', csvPath, '--wait', '--window', '5', '--min-wait', '100ms', '--default-wait', '200ms');
+    const started = await cli(
+      stage,
+      'start',
+      csvPath,
+      '--wait',
+      '--window',
+      '5',
+      '--min-wait',
+      '100ms',
+      '--default-wait',
+      '200ms',
+    );
     // Some users fail on purpose (denied, missing, ...): exit code 1 says "look at the report".
     expect(started.stderr).not.toContain('bulk-reset:');
     expect(started.code).toBe(1);

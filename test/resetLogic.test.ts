@@ -6,7 +6,12 @@ import { ActivityFailure, ApplicationFailure, RetryState, TimeoutFailure } from 
 import { nextWaitMs, startFailureOf } from '../workflows/resetUser';
 import { DEFAULT_RESET_POLICY, type GraphFailureDetails, type ResetPolicy } from '../workflows/types';
 
-const policy: ResetPolicy = { ...DEFAULT_RESET_POLICY, minWaitMs: 1_000, maxWaitMs: 60_000, defaultWaitMs: 2_000 };
+const policy: ResetPolicy = {
+  ...DEFAULT_RESET_POLICY,
+  minWaitMs: 1_000,
+  maxWaitMs: 60_000,
+  defaultWaitMs: 2_000,
+};
 
 describe('nextWaitMs', () => {
   test("waits exactly Graph's Retry-After when it is within bounds", () => {
@@ -28,18 +33,35 @@ describe('nextWaitMs', () => {
 });
 
 function activityFailure(cause: Error): ActivityFailure {
-  const failure = new ActivityFailure('activity failed', 'startReset', '1', RetryState.MAXIMUM_ATTEMPTS_REACHED, '', cause);
+  const failure = new ActivityFailure(
+    'activity failed',
+    'startReset',
+    '1',
+    RetryState.MAXIMUM_ATTEMPTS_REACHED,
+    '',
+    cause,
+  );
   return failure;
 }
 
 function graphFailure(details: Partial<GraphFailureDetails>): ActivityFailure {
-  const full: GraphFailureDetails = { graphCode: 'x', ambiguous: false, kind: 'transient', attempt: 1, ...details };
-  return activityFailure(ApplicationFailure.create({ message: 'Graph said no', type: 'GraphError', details: [full] }));
+  const full: GraphFailureDetails = {
+    graphCode: 'x',
+    ambiguous: false,
+    kind: 'transient',
+    attempt: 1,
+    ...details,
+  };
+  return activityFailure(
+    ApplicationFailure.create({ message: 'Graph said no', type: 'GraphError', details: [full] }),
+  );
 }
 
 describe('startFailureOf', () => {
   test('a permanent Graph error is final', () => {
-    const failure = startFailureOf(graphFailure({ kind: 'permanent', httpStatus: 403, graphCode: 'Authorization_RequestDenied' }));
+    const failure = startFailureOf(
+      graphFailure({ kind: 'permanent', httpStatus: 403, graphCode: 'Authorization_RequestDenied' }),
+    );
     expect(failure).toMatchObject({ retryable: false, ambiguous: false, message: 'Graph said no' });
     expect(failure.details?.graphCode).toBe('Authorization_RequestDenied');
   });
@@ -62,16 +84,20 @@ describe('startFailureOf', () => {
   });
 
   test('an activity that timed out (a lost worker) is ambiguous', () => {
-    const failure = startFailureOf(activityFailure(new TimeoutFailure('timed out', undefined, 'START_TO_CLOSE')));
+    const failure = startFailureOf(
+      activityFailure(new TimeoutFailure('timed out', undefined, 'START_TO_CLOSE')),
+    );
     expect(failure).toMatchObject({ retryable: true, ambiguous: true });
     expect(failure.message).toContain('worker lost');
   });
 
   test('any other failure is retried and not taken as ambiguous', () => {
-    expect(startFailureOf(activityFailure(ApplicationFailure.create({ message: 'no token' })))).toMatchObject({
-      retryable: true,
-      ambiguous: false,
-      message: 'no token',
-    });
+    expect(startFailureOf(activityFailure(ApplicationFailure.create({ message: 'no token' })))).toMatchObject(
+      {
+        retryable: true,
+        ambiguous: false,
+        message: 'no token',
+      },
+    );
   });
 });

@@ -22,7 +22,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const worker of workers) if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+  for (const worker of workers)
+    if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
   await stage?.close();
 });
 
@@ -57,7 +58,13 @@ test('a worker killed mid-job is replaced and the job ends with every user reset
   const first = spawnWorker();
   const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
     windowSize: WINDOW,
-    policy: { minWaitMs: 100, defaultWaitMs: 200, maxWaitMs: 2_000, deadlineMs: 180_000, requestTimeoutMs: 2_000 },
+    policy: {
+      minWaitMs: 100,
+      defaultWaitMs: 200,
+      maxWaitMs: 2_000,
+      deadlineMs: 180_000,
+      requestTimeoutMs: 2_000,
+    },
   });
 
   // Kill it once a good part of the job is done and a full window is still in flight.
@@ -78,7 +85,13 @@ test('a worker killed mid-job is replaced and the job ends with every user reset
   if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
 
   // The same accounting as an uninterrupted run: every user succeeded, once.
-  expect(final.summary.counts).toEqual({ succeeded: USERS, failed: 0, unconfirmed: 0, skipped: 0, cancelled: 0 });
+  expect(final.summary.counts).toEqual({
+    succeeded: USERS,
+    failed: 0,
+    unconfirmed: 0,
+    skipped: 0,
+    cancelled: 0,
+  });
   const report = await readJson<ReportJson>(final.summary.reportJsonPath);
   expect(report.outcomes.map((outcome) => outcome.row)).toEqual(sample.rows.map((row) => row.row));
 

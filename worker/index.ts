@@ -9,7 +9,10 @@ import { GraphClient } from '../activities/graphClient';
 import { type Settings, connectWorker } from '../client/config';
 
 /** A worker for these settings; `overrides` lets tests and the benchmark share one workflow bundle. */
-export async function createWorker(settings: Settings, overrides: Partial<WorkerOptions> = {}): Promise<Worker> {
+export async function createWorker(
+  settings: Settings,
+  overrides: Partial<WorkerOptions> = {},
+): Promise<Worker> {
   const graph = new GraphClient({
     baseUrl: settings.graphBaseUrl,
     credential: await createCredential(settings.credential),

@@ -130,7 +130,11 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     const starts: Promise<void>[] = [];
     while (canStartMore()) {
       if (state.pendingRows.length === 0) {
-        const page = await jobActivities.readRows({ jobId, byteOffset: state.nextByteOffset, limit: PAGE_SIZE });
+        const page = await jobActivities.readRows({
+          jobId,
+          byteOffset: state.nextByteOffset,
+          limit: PAGE_SIZE,
+        });
         state.pendingRows = page.rows;
         state.nextByteOffset = page.nextByteOffset;
         state.rowsExhausted = page.exhausted;

@@ -40,7 +40,11 @@ const RUNNING_STATUSES = new Set(['notStarted', 'running']);
  * The wait before the next poll: Graph's Retry-After when it sent one, clamped to the policy's bounds;
  * otherwise the default wait, doubled for each consecutive answer without one.
  */
-export function nextWaitMs(retryAfterMs: number | undefined, answersWithoutRetryAfter: number, policy: ResetPolicy): number {
+export function nextWaitMs(
+  retryAfterMs: number | undefined,
+  answersWithoutRetryAfter: number,
+  policy: ResetPolicy,
+): number {
   const wanted =
     retryAfterMs !== undefined
       ? retryAfterMs
@@ -119,7 +123,8 @@ export function startFailureOf(error: unknown): StartFailure {
   return { message, ambiguous: false, retryable: true, why: message };
 }
 
-const CANCELLED_WHILE_RUNNING = 'the job was cancelled while Graph was processing the reset; its result is unknown';
+const CANCELLED_WHILE_RUNNING =
+  'the job was cancelled while Graph was processing the reset; its result is unknown';
 
 // ---------------------------------------------------------------------------------------------
 // Workflow
@@ -152,7 +157,10 @@ export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
       row: input.target.row,
       user: input.target.user,
       status: isCancellation(error) ? 'cancelled' : 'failed',
-      reason: error instanceof TemporalFailure ? `the reset stopped unexpectedly: ${error.message}` : CANCELLED_WHILE_RUNNING,
+      reason:
+        error instanceof TemporalFailure
+          ? `the reset stopped unexpectedly: ${error.message}`
+          : CANCELLED_WHILE_RUNNING,
       polls: 0,
       startAttempts: 0,
     };
@@ -208,7 +216,11 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
       }
       const failure = startFailureOf(error);
       const hadAmbiguousSend = lastSendAmbiguous || failure.ambiguous;
-      const waitMs = nextWaitMs(failure.details?.retryAfterMs, failure.details?.retryAfterMs === undefined ? sends : 0, policy);
+      const waitMs = nextWaitMs(
+        failure.details?.retryAfterMs,
+        failure.details?.retryAfterMs === undefined ? sends : 0,
+        policy,
+      );
       if (!failure.retryable || deadlineMs - Date.now() <= waitMs) {
         const unconfirmed = hadAmbiguousSend && failure.retryable;
         return finish({
@@ -239,7 +251,8 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
   if (!accepted.operationUrl) {
     return finish({
       status: 'unconfirmed',
-      reason: 'Graph accepted the reset (202) but gave no operation to poll, so completion could not be confirmed; check the user in Entra',
+      reason:
+        'Graph accepted the reset (202) but gave no operation to poll, so completion could not be confirmed; check the user in Entra',
       requestId: accepted.requestId,
     });
   }

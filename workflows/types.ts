@@ -230,7 +230,13 @@ export interface JobProgress {
   startedAt?: string;
 }
 
-export const OUTCOME_STATUSES: readonly OutcomeStatus[] = ['succeeded', 'failed', 'unconfirmed', 'skipped', 'cancelled'];
+export const OUTCOME_STATUSES: readonly OutcomeStatus[] = [
+  'succeeded',
+  'failed',
+  'unconfirmed',
+  'skipped',
+  'cancelled',
+];
 
 export function emptyCounts(): Record<OutcomeStatus, number> {
   return { succeeded: 0, failed: 0, unconfirmed: 0, skipped: 0, cancelled: 0 };

@@ -15,7 +15,11 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { type Settings, loadSettings } from '../../client/config';
-import { type GraphSimulator, type SimulatorOptions, startGraphSimulator } from '../../simulator/graphSimulator';
+import {
+  type GraphSimulator,
+  type SimulatorOptions,
+  startGraphSimulator,
+} from '../../simulator/graphSimulator';
 import { createWorker } from '../../worker';
 import type { ResetOutcome } from '../../workflows/types';
 
