@@ -1,0 +1,148 @@
+import { GraphError, adviceFor, kindForStatus, parseGraphErrorBody } from '../activities/graphErrors';
+
+describe('kindForStatus', () => {
+  it.each([400, 403, 404])('ends the reset at once on %i (permanent)', (status) => {
+    expect(kindForStatus(status)).toBe('permanent');
+  });
+
+  it('classifies 401 as an operator sign-in problem, not a user failure', () => {
+    expect(kindForStatus(401)).toBe('auth');
+  });
+
+  it.each([408, 429, 500, 502, 503, 504])('tries again later on %i (transient)', (status) => {
+    expect(kindForStatus(status)).toBe('transient');
+  });
+
+  it.each([405, 409, 412, 413, 501])('does not retry other client or server errors such as %i', (status) => {
+    expect(kindForStatus(status)).toBe('permanent');
+  });
+});
+
+describe('parseGraphErrorBody', () => {
+  it("keeps Graph's code, message and innerError request-id", () => {
+    const body = JSON.stringify({
+      error: {
+        code: 'Authorization_RequestDenied',
+        message: 'Insufficient privileges to complete the operation.',
+        innerError: {
+          date: '2024-06-11T10:00:00',
+          'request-id': '1f2e3d4c-0000-4000-8000-000000000001',
+          'client-request-id': '1f2e3d4c-0000-4000-8000-000000000002',
+        },
+      },
+    });
+    expect(parseGraphErrorBody(body)).toEqual({
+      code: 'Authorization_RequestDenied',
+      message: 'Insufficient privileges to complete the operation.',
+      requestId: '1f2e3d4c-0000-4000-8000-000000000001',
+    });
+  });
+
+  it('also reads the request-id from a lowercase innererror', () => {
+    const body = JSON.stringify({
+      error: { code: 'TooManyRequests', message: 'slow down', innererror: { 'request-id': 'abc-123' } },
+    });
+    expect(parseGraphErrorBody(body)).toEqual({
+      code: 'TooManyRequests',
+      message: 'slow down',
+      requestId: 'abc-123',
+    });
+  });
+
+  it('prefers innerError when a body carries both spellings', () => {
+    const body = JSON.stringify({
+      error: { code: 'x', innerError: { 'request-id': 'camel' }, innererror: { 'request-id': 'lower' } },
+    });
+    expect(parseGraphErrorBody(body).requestId).toBe('camel');
+  });
+
+  it('keeps what is there when the body has no innerError', () => {
+    const body = JSON.stringify({ error: { code: 'Request_ResourceNotFound', message: 'gone' } });
+    expect(parseGraphErrorBody(body)).toEqual({
+      code: 'Request_ResourceNotFound',
+      message: 'gone',
+      requestId: undefined,
+    });
+  });
+
+  it('drops fields of the wrong type instead of passing them on', () => {
+    const body = JSON.stringify({ error: { code: 42, message: ['m'], innerError: { 'request-id': 7 } } });
+    expect(parseGraphErrorBody(body)).toEqual({ code: undefined, message: undefined, requestId: undefined });
+  });
+
+  it.each([
+    ['malformed JSON', '{"error": {"code": "x"'],
+    ['an HTML error page', '<html><body>502 Bad Gateway</body></html>'],
+    ['an empty body', ''],
+    ['JSON null', 'null'],
+    ['a JSON string', '"error"'],
+    ['a JSON number', '503'],
+    ['a JSON array', '[{"error": {"code": "x"}}]'],
+    ['an object without error', '{"code": "x", "message": "y"}'],
+    ['an error that is a string', '{"error": "invalid_grant"}'],
+    ['an error that is an array', '{"error": [{"code": "x"}]}'],
+  ])('answers an empty body for %s', (_what, text) => {
+    expect(parseGraphErrorBody(text)).toEqual({});
+  });
+});
+
+describe('adviceFor', () => {
+  it('tells the operator what to do for each permanent status', () => {
+    expect(adviceFor(403, 'Authorization_RequestDenied')).toMatch(/lacks the role/);
+    expect(adviceFor(404, 'Request_ResourceNotFound')).toMatch(/check the userPrincipalName or id/);
+    expect(adviceFor(400, 'invalidRequest')).toMatch(/stronger password/);
+  });
+
+  it('sends the operator to sign in again on 401', () => {
+    expect(adviceFor(401, 'InvalidAuthenticationToken')).toContain('bulk-reset login');
+  });
+
+  it('says a timeout was a timeout', () => {
+    expect(adviceFor(undefined, 'Timeout')).toBe('Graph did not answer in time');
+  });
+
+  it('promises a retry for throttling, server trouble and network errors', () => {
+    for (const [status, code] of [
+      [429, 'TooManyRequests'],
+      [503, 'serviceNotAvailable'],
+      [undefined, 'NetworkError'],
+    ] as const) {
+      expect(adviceFor(status, code)).toMatch(/will be retried/);
+    }
+  });
+
+  it('gives different advice for different permanent failures', () => {
+    const advice = new Set([400, 401, 403, 404].map((status) => adviceFor(status, 'x')));
+    expect(advice.size).toBe(4);
+  });
+});
+
+describe('GraphError', () => {
+  it('keeps status, code, request-id, Retry-After and cause for the outcome', () => {
+    const cause = new Error('socket hang up');
+    const error = new GraphError('Graph answered 429 TooManyRequests', {
+      kind: 'transient',
+      status: 429,
+      code: 'TooManyRequests',
+      requestId: 'r-1',
+      retryAfterMs: 2128,
+      cause,
+    });
+    expect(error).toBeInstanceOf(Error);
+    expect(error).toMatchObject({
+      name: 'GraphError',
+      message: 'Graph answered 429 TooManyRequests',
+      kind: 'transient',
+      status: 429,
+      code: 'TooManyRequests',
+      requestId: 'r-1',
+      retryAfterMs: 2128,
+    });
+    expect(error.cause).toBe(cause);
+  });
+
+  it('is not ambiguous unless told so', () => {
+    expect(new GraphError('m', { kind: 'permanent', code: 'x' }).ambiguous).toBe(false);
+    expect(new GraphError('m', { kind: 'transient', code: 'Timeout', ambiguous: true }).ambiguous).toBe(true);
+  });
+});
