@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Source after ensure-node.sh: installs the npm packages exactly as locked (when the lock file is newer
-# than the installed tree) and builds the TypeScript when a source is newer than the build.
+# Source after ensure-node.sh: installs the npm packages at the locked versions (when the lock file is
+# newer than the installed tree) and builds the TypeScript when a source is newer than the build.
+#
+# `npm install`, not `npm ci`: the registry mirror these machines use leaves out the other platforms'
+# optional binaries (@swc/core-darwin-arm64 and the like), so the lock file cannot list them and
+# `npm ci` refuses it as out of sync. `npm install` keeps the locked versions and skips those.
 _bulk_reset_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ ! -f "$_bulk_reset_root/node_modules/.package-lock.json" ] ||
   [ "$_bulk_reset_root/package-lock.json" -nt "$_bulk_reset_root/node_modules/.package-lock.json" ]; then
-  echo "installing npm packages (npm ci)..." >&2
-  (cd "$_bulk_reset_root" && npm ci --no-audit --no-fund >&2) || { return 1 2>/dev/null || exit 1; }
+  echo "installing npm packages..." >&2
+  (cd "$_bulk_reset_root" && npm install --no-audit --no-fund >&2) || { return 1 2>/dev/null || exit 1; }
 fi
 if [ ! -f "$_bulk_reset_root/dist/client/cli.js" ] ||
   [ -n "$(cd "$_bulk_reset_root" && find workflows activities worker client simulator test tsconfig.json package-lock.json \
