@@ -33,7 +33,7 @@ Usage:
   bulk-reset report <job> --out <file> [--format csv|json]
   bulk-reset worker
   bulk-reset login
-  bulk-reset simulate [--port 8080] [--token TOKEN] [--retry-after 1]
+  bulk-reset simulate [--port 8080] [--host 127.0.0.1] [--public-url URL] [--token TOKEN] [--retry-after 1]
   bulk-reset demo [--users 300] [--exit]
 
 Settings come from the environment (see README): TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
@@ -202,12 +202,16 @@ async function simulate(args: string[]): Promise<number> {
     args,
     options: {
       port: { type: 'string', default: '8080' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'public-url': { type: 'string' },
       token: { type: 'string', default: process.env.GRAPH_TOKEN ?? 'simulator-token' },
       'retry-after': { type: 'string', default: '1' },
     },
   });
   const simulator = await startGraphSimulator({
     port: Number(values.port),
+    host: values.host,
+    publicBaseUrl: values['public-url'],
     token: values.token,
     retryAfterSeconds: Number(values['retry-after']),
   });

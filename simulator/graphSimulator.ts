@@ -54,6 +54,11 @@ export interface SimulatorOptions {
   port?: number;
   /** Default '127.0.0.1'. */
   host?: string;
+  /**
+   * The base URL clients reach the simulator at, for the `Location` it hands out (e.g. when it listens
+   * on 0.0.0.0 in a container named `simulator`: http://simulator:8080/v1.0). Default: host and port.
+   */
+  publicBaseUrl?: string;
   /** Every request must carry `Authorization: Bearer <token>`, else 401 InvalidAuthenticationToken. */
   token: string;
   /** Seconds sent in Retry-After on 202s, non-terminal polls, 429s and 503s; may be fractional. Default 1. */
@@ -64,6 +69,11 @@ export interface SimulatorOptions {
   scenarios?: Record<string, ScenarioName>;
   /** Delay added before every answer. Default 0. */
   latencyMs?: number;
+  /**
+   * How long Graph takes to carry out an accepted reset: polls before then answer `running` (with
+   * Retry-After) without advancing the user's scenario. Default 0: the scenario alone decides.
+   */
+  operationSeconds?: number;
   /** Token bucket on resetPassword POSTs (Graph's is 3000 per 150 s). Off by default. */
   writeBudget?: { writes: number; perSeconds: number };
 }
@@ -161,6 +171,8 @@ interface Operation {
   statusDetail: string | null;
   createdDateTime: string;
   lastActionDateTime: string;
+  /** performance.now() before which the operation is still running (operationSeconds). */
+  runningUntil: number;
 }
 
 interface RequestContext {
@@ -350,6 +362,10 @@ function validateOptions(options: SimulatorOptions): void {
   if (retryAfter !== undefined && !(Number.isFinite(retryAfter) && retryAfter >= 0)) {
     throw new TypeError(`Graph simulator: retryAfterSeconds must be a finite number >= 0, got ${retryAfter}`);
   }
+  const operation = options.operationSeconds;
+  if (operation !== undefined && !(Number.isFinite(operation) && operation >= 0)) {
+    throw new TypeError(`Graph simulator: operationSeconds must be a finite number >= 0, got ${operation}`);
+  }
   const latency = options.latencyMs;
   if (latency !== undefined && !(Number.isFinite(latency) && latency >= 0)) {
     throw new TypeError(`Graph simulator: latencyMs must be a finite number >= 0, got ${latency}`);
@@ -399,6 +415,7 @@ function isAbortError(error: unknown): boolean {
 export async function startGraphSimulator(options: SimulatorOptions): Promise<GraphSimulator> {
   validateOptions(options);
   const retryAfterSeconds = options.retryAfterSeconds ?? 1;
+  const operationSeconds = options.operationSeconds ?? 0;
   const latencyMs = options.latencyMs ?? 0;
   const budget = options.writeBudget
     ? new WriteBudget(options.writeBudget.writes, options.writeBudget.perSeconds)
@@ -602,6 +619,7 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       statusDetail: null,
       createdDateTime: now,
       lastActionDateTime: now,
+      runningUntil: performance.now() + operationSeconds * 1000,
     };
     operations.set(operation.id, operation);
     const location = `${baseUrl}/users/${encodeURIComponent(segment)}/authentication/operations/${operation.id}?${LOCATION_QUERY}`;
@@ -628,6 +646,10 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
         },
       };
     }
+    if (performance.now() < operation.runningUntil) {
+      operation.status = 'running';
+      return { status: 200, body: operationBody(operation), retryAfterSeconds };
+    }
     operation.polls++;
     const plan = POLL_PLANS[operation.plan];
     const step = plan[Math.min(operation.polls, plan.length) - 1];
@@ -643,17 +665,21 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     if (terminal) user.scenarioSpent = true;
     return {
       status: 200,
-      body: {
-        '@odata.context': `${GRAPH_CONTEXT}#microsoft.graph.longRunningOperation`,
-        id: operation.id,
-        createdDateTime: operation.createdDateTime,
-        lastActionDateTime: operation.lastActionDateTime,
-        status: operation.status,
-        statusDetail: operation.statusDetail,
-        resourceLocation: null,
-      },
+      body: operationBody(operation),
       retryAfterSeconds: step.retryAfter ? retryAfterSeconds : undefined,
       terminal,
+    };
+  }
+
+  function operationBody(operation: Operation): Record<string, unknown> {
+    return {
+      '@odata.context': `${GRAPH_CONTEXT}#microsoft.graph.longRunningOperation`,
+      id: operation.id,
+      createdDateTime: operation.createdDateTime,
+      lastActionDateTime: operation.lastActionDateTime,
+      status: operation.status,
+      statusDetail: operation.statusDetail,
+      resourceLocation: null,
     };
   }
 
@@ -873,7 +899,9 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     });
   });
   const { port } = server.address() as AddressInfo;
-  baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/v1.0`;
+  baseUrl =
+    options.publicBaseUrl?.replace(/\/+$/, '') ??
+    `http://${host.includes(':') ? `[${host}]` : host}:${port}/v1.0`;
 
   return {
     baseUrl,
