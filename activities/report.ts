@@ -5,7 +5,7 @@
  * spreadsheet and carry no secrets: `ResetOutcome` has none and nothing is added here.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { OutcomeStatus, ResetOutcome } from '../workflows/types';
 
@@ -36,6 +36,7 @@ const CSV_COLUMNS = [
   'operationId',
   'polls',
   'startAttempts',
+  'ambiguousResends',
   'httpStatus',
   'graphCode',
   'requestId',
@@ -74,34 +75,101 @@ async function endsWithNewline(handle: FileHandle, size: number): Promise<boolea
   return last[0] === 0x0a;
 }
 
+/** Where a row's outcome sits in the ledger: enough to read it back without holding it. */
+interface LedgerEntry {
+  offset: number;
+  length: number;
+}
+
+/** Bytes read from the ledger at a time while indexing it. */
+const READ_CHUNK = 1024 * 1024;
+
 /**
- * Every outcome in the ledger, one per row (the first one appended wins), sorted by row. A missing
- * ledger is empty. A line that is not JSON is what a crash mid-write leaves behind and is ignored; a
- * line that is JSON but not an outcome means the file is not a ledger, and throws.
+ * Indexes the ledger: for each row, where its first outcome is, and the counts by status. Reads the file
+ * in chunks, so a ledger of a few hundred thousand rows costs a small map, not the outcomes themselves.
+ * A missing ledger is empty. A line that is not JSON is what a crash mid-write leaves behind and is
+ * ignored; a line that is JSON but not an outcome means the file is not a ledger, and throws.
  */
-export async function readLedger(ledgerPath: string): Promise<ResetOutcome[]> {
-  let text: string;
+async function indexLedger(
+  ledgerPath: string,
+): Promise<{ entries: Map<number, LedgerEntry>; counts: Record<OutcomeStatus, number> }> {
+  const entries = new Map<number, LedgerEntry>();
+  const counts = summarise([]);
+  let handle: FileHandle;
   try {
-    text = await readFile(ledgerPath, 'utf8');
+    handle = await open(ledgerPath, 'r');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { entries, counts };
     throw error;
   }
-  const byRow = new Map<number, ResetOutcome>();
-  text.split('\n').forEach((line, index) => {
-    if (line.trim() === '') return;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch {
-      return;
+  try {
+    const chunk = Buffer.alloc(READ_CHUNK);
+    let carry = Buffer.alloc(0);
+    let carryOffset = 0;
+    let lineNumber = 0;
+    const takeLine = (line: Buffer, offset: number): void => {
+      lineNumber += 1;
+      const text = line.toString('utf8');
+      if (text.trim() === '') return;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        return;
+      }
+      if (!isOutcome(parsed)) {
+        throw new Error(`${ledgerPath} line ${lineNumber} is not a reset outcome; is this the job's ledger?`);
+      }
+      if (entries.has(parsed.row)) return;
+      entries.set(parsed.row, { offset, length: line.length });
+      counts[parsed.status] += 1;
+    };
+    for (let position = 0; ;) {
+      const { bytesRead } = await handle.read(chunk, 0, READ_CHUNK, position);
+      if (bytesRead === 0) break;
+      const data = Buffer.concat([carry, chunk.subarray(0, bytesRead)]);
+      let lineStart = 0;
+      for (let newline = data.indexOf(0x0a); newline !== -1; newline = data.indexOf(0x0a, lineStart)) {
+        takeLine(data.subarray(lineStart, newline), carryOffset + lineStart);
+        lineStart = newline + 1;
+      }
+      carryOffset += lineStart;
+      carry = Buffer.from(data.subarray(lineStart));
+      position += bytesRead;
     }
-    if (!isOutcome(parsed)) {
-      throw new Error(`${ledgerPath} line ${index + 1} is not a reset outcome; is this the job's ledger?`);
+    if (carry.length > 0) takeLine(carry, carryOffset);
+    return { entries, counts };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The outcomes of the index, in row order, read back one at a time. */
+async function* outcomesInRowOrder(
+  ledgerPath: string,
+  entries: Map<number, LedgerEntry>,
+): AsyncGenerator<ResetOutcome> {
+  if (entries.size === 0) return;
+  const rows = [...entries.keys()].sort((a, b) => a - b);
+  const handle = await open(ledgerPath, 'r');
+  try {
+    for (const row of rows) {
+      const { offset, length } = entries.get(row) as LedgerEntry;
+      const line = Buffer.alloc(length);
+      await handle.read(line, 0, length, offset);
+      yield JSON.parse(line.toString('utf8')) as ResetOutcome;
     }
-    if (!byRow.has(parsed.row)) byRow.set(parsed.row, parsed);
-  });
-  return [...byRow.values()].sort((a, b) => a.row - b.row);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Every outcome in the ledger, one per row (the first one appended wins), sorted by row. */
+export async function readLedger(ledgerPath: string): Promise<ResetOutcome[]> {
+  const { entries } = await indexLedger(ledgerPath);
+  const outcomes: ResetOutcome[] = [];
+  for await (const outcome of outcomesInRowOrder(ledgerPath, entries)) outcomes.push(outcome);
+  return outcomes;
 }
 
 function isOutcome(value: unknown): value is ResetOutcome {
@@ -144,19 +212,20 @@ export async function writeReport(
   paths: { csvPath: string; jsonPath: string },
   header: ReportHeader,
 ): Promise<ReportSummary> {
-  const outcomes = await readLedger(ledgerPath);
-  const counts = summarise(outcomes);
-  const total = outcomes.length;
+  const { entries, counts } = await indexLedger(ledgerPath);
+  const total = entries.size;
 
-  await writeAtomically(paths.csvPath, function* () {
+  await writeAtomically(paths.csvPath, async function* () {
     // The BOM makes Excel read the file as UTF-8, so non-ASCII names are not mangled.
     yield `\uFEFF${CSV_COLUMNS.join(',')}\r\n`;
-    for (const outcome of outcomes) yield `${csvLine(outcome)}\r\n`;
+    for await (const outcome of outcomesInRowOrder(ledgerPath, entries)) yield `${csvLine(outcome)}\r\n`;
   });
-  await writeAtomically(paths.jsonPath, function* () {
+  await writeAtomically(paths.jsonPath, async function* () {
     yield `{\n  "job": ${JSON.stringify(header)},\n  "summary": ${JSON.stringify({ total, counts })},\n  "outcomes": [`;
-    for (const [index, outcome] of outcomes.entries()) {
+    let index = 0;
+    for await (const outcome of outcomesInRowOrder(ledgerPath, entries)) {
       yield `${index === 0 ? '' : ','}\n    ${JSON.stringify(outcome)}`;
+      index += 1;
     }
     yield `${total === 0 ? '' : '\n  '}]\n}\n`;
   });
@@ -173,13 +242,13 @@ function csvCell(value: string | number | undefined): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-async function writeAtomically(path: string, content: () => Iterable<string>): Promise<void> {
+async function writeAtomically(path: string, content: () => AsyncIterable<string>): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: DIRECTORY_MODE });
   const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   const handle = await open(temporary, 'wx', FILE_MODE);
   try {
     let pending = '';
-    for (const piece of content()) {
+    for await (const piece of content()) {
       pending += piece;
       if (pending.length >= WRITE_CHUNK) {
         await handle.writeFile(pending, 'utf8');

@@ -165,6 +165,7 @@ describe('writeReport', () => {
       'operationId',
       'polls',
       'startAttempts',
+      'ambiguousResends',
       'httpStatus',
       'graphCode',
       'requestId',
@@ -180,6 +181,7 @@ describe('writeReport', () => {
       operationId: 'op-1',
       polls: '3',
       startAttempts: '2',
+      ambiguousResends: '',
       httpStatus: '403',
       graphCode: 'Authorization_RequestDenied',
       requestId: '1f2e3d4c',
@@ -231,5 +233,35 @@ describe('writeReport', () => {
     expect(
       (JSON.parse(await readFile(paths.jsonPath, 'utf8')) as { outcomes: unknown[] }).outcomes,
     ).toHaveLength(5000);
+  });
+});
+
+describe('a large ledger', () => {
+  it('writes 100,000 rows appended out of order, with retried duplicates, in row order with one line each', async () => {
+    const ledger = join(directory, 'large.jsonl');
+    const rows = 100_000;
+    // Outcomes arrive in completion order, not row order; a retried append repeats a batch.
+    const order = Array.from({ length: rows }, (_, index) => ((index * 7919) % rows) + 2);
+    for (let start = 0; start < rows; start += 5_000) {
+      const batch = order.slice(start, start + 5_000).map((row) => outcome(row));
+      await appendOutcomes(ledger, batch);
+      if (start === 50_000)
+        await appendOutcomes(
+          ledger,
+          batch.map((item) => ({ ...item, status: 'failed' as const })),
+        );
+    }
+    const paths = { csvPath: join(directory, 'large.csv'), jsonPath: join(directory, 'large.json') };
+    const summary = await writeReport(ledger, paths, header);
+    expect(summary.total).toBe(rows);
+    expect(summary.counts.succeeded).toBe(rows);
+    const lines = (await readFile(paths.csvPath, 'utf8')).trimEnd().split('\r\n');
+    expect(lines).toHaveLength(rows + 1);
+    expect(lines[1].startsWith('2,user2@contoso.com,succeeded,')).toBe(true);
+    expect(lines[rows].startsWith(`${rows + 1},`)).toBe(true);
+    const report = JSON.parse(await readFile(paths.jsonPath, 'utf8')) as { outcomes: ResetOutcome[] };
+    expect(report.outcomes.map((item) => item.row)).toEqual(
+      Array.from({ length: rows }, (_, index) => index + 2),
+    );
   });
 });
