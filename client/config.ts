@@ -24,7 +24,12 @@ export interface Settings {
   dataDir: string;
   graphBaseUrl: string;
   credential: CredentialConfig;
+  /** resetPassword requests per second for all workers together; 0 for no limit. */
+  writesPerSecond: number;
 }
+
+/** Graph's published identity write budget: 3,000 writes per 150 s per app and tenant. */
+export const DEFAULT_WRITES_PER_SECOND = 20;
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const { namespace, connectionOptions } = loadClientConnectConfig({ overrideEnvVars: definedOnly(env) });
@@ -39,6 +44,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     taskQueue: env.BULK_RESET_TASK_QUEUE ?? 'bulk-reset',
     dataDir,
     graphBaseUrl: env.GRAPH_BASE_URL ?? DEFAULT_GRAPH_BASE_URL,
+    writesPerSecond: parseWritesPerSecond(env.BULK_RESET_WRITES_PER_SECOND),
     credential: {
       graphToken: env.GRAPH_TOKEN || undefined,
       tenantId: env.AZURE_TENANT_ID,
@@ -49,6 +55,17 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
         : undefined,
     },
   };
+}
+
+function parseWritesPerSecond(value: string | undefined): number {
+  if (value === undefined || value.trim() === '') return DEFAULT_WRITES_PER_SECOND;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0) {
+    throw new Error(
+      `BULK_RESET_WRITES_PER_SECOND must be a number of requests per second (0 for no limit), got "${value}"`,
+    );
+  }
+  return parsed;
 }
 
 function definedOnly(env: NodeJS.ProcessEnv): Record<string, string> {

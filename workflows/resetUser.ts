@@ -23,6 +23,7 @@ import type {
   ResetUserInput,
   StartResetResult,
 } from './types';
+import { writeTaskQueue } from './types';
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -81,6 +82,8 @@ function pollOperationWithin(policy: ResetPolicy, remainingMs: number, row: numb
 function startResetOnce(policy: ResetPolicy, row: number) {
   return proxyActivities<Activities>({
     summary: `resetPassword for row ${row}`,
+    // The write queue's dispatch rate is the tenant's write budget, shared by all workers.
+    taskQueue: writeTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: policy.requestTimeoutMs + 5_000,
     retry: { maximumAttempts: 1 },
   }).startReset;

@@ -241,3 +241,8 @@ export const OUTCOME_STATUSES: readonly OutcomeStatus[] = [
 export function emptyCounts(): Record<OutcomeStatus, number> {
   return { succeeded: 0, failed: 0, unconfirmed: 0, skipped: 0, cancelled: 0 };
 }
+
+/** The task queue that carries resetPassword POSTs, rate-limited to the tenant's write budget. */
+export function writeTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-writes`;
+}

@@ -10,7 +10,6 @@ import { Client, Connection } from '@temporalio/client';
 import {
   DefaultLogger,
   Runtime,
-  type Worker,
   bundleWorkflowCode,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
@@ -20,7 +19,7 @@ import {
   type SimulatorOptions,
   startGraphSimulator,
 } from '../../simulator/graphSimulator';
-import { createWorker } from '../../worker';
+import { type WorkerGroup, createWorker } from '../../worker';
 import type { ResetOutcome } from '../../workflows/types';
 
 export function testTemporalAddress(): string {
@@ -55,12 +54,20 @@ export interface Stage {
 }
 
 export interface RunningWorker {
-  worker: Worker;
+  worker: WorkerGroup;
   stop(): Promise<void>;
 }
 
+export interface StageOptions {
+  /** The workers' write budget (resets per second, all workers together); default 0: no limit. */
+  writesPerSecond?: number;
+}
+
 /** A simulator, a data folder and a task queue of this test's own, on the shared dev server. */
-export async function openStage(simulatorOptions: Partial<SimulatorOptions> = {}): Promise<Stage> {
+export async function openStage(
+  simulatorOptions: Partial<SimulatorOptions> = {},
+  { writesPerSecond = 0 }: StageOptions = {},
+): Promise<Stage> {
   const token = randomBytes(18).toString('base64url');
   const simulator = await startGraphSimulator({ retryAfterSeconds: 0.3, ...simulatorOptions, token });
   const dataDir = await mkdtemp(join(tmpdir(), 'bulk-reset-test-'));
@@ -72,6 +79,7 @@ export async function openStage(simulatorOptions: Partial<SimulatorOptions> = {}
     BULK_RESET_TASK_QUEUE: `test-${randomBytes(4).toString('hex')}`,
     GRAPH_BASE_URL: simulator.baseUrl,
     GRAPH_TOKEN: token,
+    BULK_RESET_WRITES_PER_SECOND: String(writesPerSecond),
   };
   const settings = loadSettings(env);
   const connection = await Connection.connect({ address: settings.temporal.address });
@@ -89,7 +97,7 @@ export async function openStage(simulatorOptions: Partial<SimulatorOptions> = {}
       const handle: RunningWorker = {
         worker,
         async stop() {
-          if (worker.getState() === 'RUNNING') worker.shutdown();
+          worker.shutdown();
           await running;
         },
       };
