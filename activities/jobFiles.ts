@@ -25,12 +25,13 @@ export interface JobPaths {
 }
 
 /** Job ids become folder names: keep them to a safe alphabet. */
-export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** Letters, digits, '.', '_', '-' and ':' (a Temporal Schedule names its runs `<id>-<RFC 3339 time>`). */
+export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 export function jobPaths(dataDir: string, jobId: string): JobPaths {
   if (!JOB_ID_PATTERN.test(jobId)) {
     throw new Error(
-      `job id "${jobId}" must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+      `job id "${jobId}" must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit`,
     );
   }
   const dir = join(dataDir, 'jobs', jobId);

@@ -69,7 +69,7 @@ export async function startJob(
   const jobId = options.jobId ?? newJobId();
   if (!JOB_ID_PATTERN.test(jobId)) {
     throw new Error(
-      `job id "${jobId}" must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+      `job id "${jobId}" must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit`,
     );
   }
   const windowSize = options.windowSize ?? DEFAULT_WINDOW_SIZE;

@@ -70,7 +70,8 @@ export function userWorkflowId(jobId: string, row: UserRow): string {
  *   as new with its in-flight users, who report to whichever run is current.
  */
 export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
-  const { jobId, csv, windowSize } = input;
+  const { csv, windowSize } = input;
+  const jobId = input.jobId ?? workflowInfo().workflowId;
   const maxHistoryEvents = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;
   let phase: JobProgress['phase'] = input.carried ? 'running' : 'preparing';
   let carried: BulkResetCarried | undefined = input.carried;
@@ -198,6 +199,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       if (buffered.length === 0) {
         return continueAsNew<typeof bulkReset>({
           ...input,
+          jobId,
           carried: { ...state, inFlight: [...inFlight.values()], runs: state.runs + 1 },
         });
       }

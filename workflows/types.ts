@@ -134,8 +134,11 @@ export interface GraphFailureDetails {
 }
 
 export interface BulkResetInput {
-  /** The job id; also the parent workflow's id. */
-  jobId: string;
+  /**
+   * The job id; always the parent workflow's id. Absent when a Temporal Schedule starts the job: each
+   * of its runs gets a fresh workflow id, which becomes the job id.
+   */
+  jobId?: string;
   csv: CsvReference;
   /** Most users in flight at once (default 100). */
   windowSize: number;
