@@ -4,14 +4,20 @@
  */
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type {
+  CancelRowsInput,
   GraphFailureDetails,
   JobSummary,
   PollOperationInput,
   PollOperationResult,
   PrepareJobInput,
+  PlanReference,
   PreparedJob,
   ReadRowsInput,
+  ResetOutcome,
+  RevokeSessionsInput,
   ReadRowsResult,
   RecordOutcomesInput,
   StartResetInput,
@@ -21,13 +27,56 @@ import type {
 import { CsvInputError, sha256File } from './csvReader';
 import type { GraphClient } from './graphClient';
 import { GraphError, adviceFor } from './graphErrors';
-import { jobPaths, prepareJobFiles, readRowsPage } from './jobFiles';
+import { PlanMismatchError, jobPaths, prepareJobFiles, readRowsPage, usersSha256 } from './jobFiles';
 import { appendOutcomes, writeReport } from './report';
 
 export interface ActivityDependencies {
   graph: GraphClient;
   /** Folder for job files; shared by all workers of a job. */
   dataDir: string;
+  /** Accounts never to reset (the protected list), checked when a job is prepared. */
+  isProtected?: (user: string) => boolean;
+}
+
+/** Reads a plan file by reference: the users it decided to reset, checked against its own fingerprint. */
+async function readPlan(plan: PlanReference, csvSha256: string): Promise<Set<string>> {
+  const fail = (message: string, type: string) =>
+    ApplicationFailure.create({ message, type, nonRetryable: true });
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(plan.path);
+  } catch (error) {
+    throw fail(
+      `the plan ${plan.path} cannot be read by the worker (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      'PlanUnreadable',
+    );
+  }
+  if (createHash('sha256').update(bytes).digest('hex') !== plan.sha256) {
+    throw fail(`the plan ${plan.path} changed after the job was started; nothing was reset`, 'PlanChanged');
+  }
+  const parsed = JSON.parse(bytes.toString('utf8')) as {
+    csv?: { sha256?: string };
+    users?: { user?: string; decision?: string }[];
+    usersSha256?: string;
+  };
+  if (parsed.csv?.sha256 !== csvSha256) {
+    throw fail(
+      `the plan ${plan.path} was made for another version of the CSV; nothing was reset: make a new plan`,
+      'PlanMismatch',
+    );
+  }
+  const planned = new Set(
+    (parsed.users ?? [])
+      .filter((entry) => entry.decision === 'reset' && typeof entry.user === 'string')
+      .map((entry) => (entry.user as string).toLowerCase()),
+  );
+  if (usersSha256(planned) !== parsed.usersSha256) {
+    throw fail(
+      `the plan ${plan.path} does not match its own fingerprint (edited by hand?); nothing was reset`,
+      'PlanMismatch',
+    );
+  }
+  return planned;
 }
 
 /** Turns a Graph failure into the Temporal failure that makes the workflow do the right thing. */
@@ -72,7 +121,7 @@ export function toActivityFailure(error: unknown, user: string, attempt: number)
   });
 }
 
-export function createActivities({ graph, dataDir }: ActivityDependencies) {
+export function createActivities({ graph, dataDir, isProtected }: ActivityDependencies) {
   return {
     /** POSTs resetPassword. A password Graph generates is dropped here: nobody receives it. */
     async startReset({ user }: StartResetInput): Promise<StartResetResult> {
@@ -111,7 +160,7 @@ export function createActivities({ graph, dataDir }: ActivityDependencies) {
     },
 
     /** Checks the CSV against its checksum and splits it into runnable and skipped rows. */
-    async prepareJob({ jobId, csv }: PrepareJobInput): Promise<PreparedJob> {
+    async prepareJob({ jobId, csv, plan }: PrepareJobInput): Promise<PreparedJob> {
       const paths = jobPaths(dataDir, jobId);
       let actual: string;
       try {
@@ -130,11 +179,19 @@ export function createActivities({ graph, dataDir }: ActivityDependencies) {
           nonRetryable: true,
         });
       }
+      const planned = plan ? await readPlan(plan, csv.sha256) : undefined;
       try {
-        return await prepareJobFiles(paths, jobId, csv.path);
+        return await prepareJobFiles(paths, jobId, csv.path, { isProtected, planned });
       } catch (error) {
         if (error instanceof CsvInputError) {
           throw ApplicationFailure.create({ message: error.message, type: 'CsvInvalid', nonRetryable: true });
+        }
+        if (error instanceof PlanMismatchError) {
+          throw ApplicationFailure.create({
+            message: error.message,
+            type: 'PlanMismatch',
+            nonRetryable: true,
+          });
         }
         throw error;
       }
@@ -150,14 +207,39 @@ export function createActivities({ graph, dataDir }: ActivityDependencies) {
       await appendOutcomes(jobPaths(dataDir, jobId).ledger, outcomes);
     },
 
+    /** Records the rows of a cancelled job that were never started; returns how many. */
+    async cancelRows({ jobId, pendingRows, byteOffset, reason }: CancelRowsInput): Promise<number> {
+      const paths = jobPaths(dataDir, jobId);
+      const cancelled = (rows: { row: number; user: string }[]): ResetOutcome[] =>
+        rows.map(({ row, user }) => ({ row, user, status: 'cancelled', reason, polls: 0, startAttempts: 0 }));
+      let count = pendingRows.length;
+      await appendOutcomes(paths.ledger, cancelled(pendingRows));
+      for (let offset = byteOffset; offset !== undefined;) {
+        const page = await readRowsPage(paths.rows, offset, 1_000);
+        await appendOutcomes(paths.ledger, cancelled(page.rows));
+        count += page.rows.length;
+        offset = page.exhausted ? undefined : page.nextByteOffset;
+      }
+      return count;
+    },
+
+    /** Ends the user's sign-in sessions after a confirmed reset (revokeSignInSessions). */
+    async revokeSessions({ user }: RevokeSessionsInput): Promise<void> {
+      try {
+        await graph.revokeSignInSessions(user, { abortSignal: Context.current().cancellationSignal });
+      } catch (error) {
+        throw toActivityFailure(error, user, Context.current().info.attempt);
+      }
+    },
+
     /** Writes the CSV and JSON report from the ledger. */
-    async writeReport({ jobId, csv, startedAt }: WriteReportInput): Promise<JobSummary> {
+    async writeReport({ jobId, csv, startedAt, record }: WriteReportInput): Promise<JobSummary> {
       const paths = jobPaths(dataDir, jobId);
       const finishedAt = new Date().toISOString();
       const summary = await writeReport(
         paths.ledger,
         { csvPath: paths.reportCsv, jsonPath: paths.reportJson },
-        { jobId, csvPath: csv.path, csvSha256: csv.sha256, startedAt, finishedAt },
+        { jobId, csvPath: csv.path, csvSha256: csv.sha256, startedAt, finishedAt, ...record },
       );
       return {
         jobId,

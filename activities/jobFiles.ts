@@ -53,10 +53,31 @@ export function userKey(jobId: string, user: string): string {
 const SKIPPED_BATCH = 500;
 
 /**
+ * The fingerprint of a set of users: SHA-256 over the lower-cased users, sorted, one per line. A plan
+ * records it and a job started from the plan recomputes it, so both mean exactly the same people.
+ */
+export function usersSha256(users: Iterable<string>): string {
+  const sorted = [...new Set([...users].map((user) => user.toLowerCase()))].sort();
+  return createHash('sha256').update(sorted.join('\n')).digest('hex');
+}
+
+export interface PrepareOptions {
+  /** Accounts never to reset (break-glass, named): skipped with reason "protected". */
+  isProtected?: (user: string) => boolean;
+  /** Only these users (lower-cased) may run: the approved plan. Others are skipped. */
+  planned?: ReadonlySet<string>;
+}
+
+/**
  * Splits the CSV into runnable rows (written to rows.jsonl) and skipped rows (recorded in the ledger
  * at once). Safe to run again: a finished preparation is returned as it was.
  */
-export async function prepareJobFiles(paths: JobPaths, jobId: string, csvPath: string): Promise<PreparedJob> {
+export async function prepareJobFiles(
+  paths: JobPaths,
+  jobId: string,
+  csvPath: string,
+  options: PrepareOptions = {},
+): Promise<PreparedJob> {
   try {
     return JSON.parse(await readFile(paths.prepared, 'utf8')) as PreparedJob;
   } catch {
@@ -67,10 +88,36 @@ export async function prepareJobFiles(paths: JobPaths, jobId: string, csvPath: s
   const rowsFile = await open(rowsTemporary, 'w', 0o600);
   const prepared: PreparedJob = { totalRows: 0, runnableRows: 0, skippedRows: 0 };
   let skipped: ResetOutcome[] = [];
+  const runnable: string[] = [];
+  const skip = async (row: number, user: string, reason: string): Promise<void> => {
+    prepared.skippedRows += 1;
+    skipped.push({ row, user, status: 'skipped', reason, polls: 0, startAttempts: 0 });
+    if (skipped.length >= SKIPPED_BATCH) {
+      await appendOutcomes(paths.ledger, skipped);
+      skipped = [];
+    }
+  };
   try {
     for await (const scanned of scanUserCsv(csvPath)) {
       prepared.totalRows += 1;
-      if (scanned.disposition === 'run') {
+      if (scanned.disposition === 'run' && options.isProtected?.(scanned.user)) {
+        await skip(
+          scanned.row,
+          scanned.user,
+          'protected: this account is on the protected list and is never reset',
+        );
+      } else if (
+        scanned.disposition === 'run' &&
+        options.planned &&
+        !options.planned.has(scanned.user.toLowerCase())
+      ) {
+        await skip(
+          scanned.row,
+          scanned.user,
+          'not in the approved plan (the plan found it missing or decided to skip it)',
+        );
+      } else if (scanned.disposition === 'run') {
+        if (options.planned) runnable.push(scanned.user);
         const row: UserRow = {
           row: scanned.row,
           user: scanned.user,
@@ -80,20 +127,17 @@ export async function prepareJobFiles(paths: JobPaths, jobId: string, csvPath: s
         await rowsFile.write(`${JSON.stringify(row)}\n`);
         prepared.runnableRows += 1;
       } else {
-        prepared.skippedRows += 1;
-        skipped.push({
-          row: scanned.row,
-          user: scanned.user,
-          status: 'skipped',
-          reason: scanned.disposition === 'duplicate' ? scanned.reason : `invalid: ${scanned.reason}`,
-          polls: 0,
-          startAttempts: 0,
-        });
-        if (skipped.length >= SKIPPED_BATCH) {
-          await appendOutcomes(paths.ledger, skipped);
-          skipped = [];
-        }
+        await skip(
+          scanned.row,
+          scanned.user,
+          scanned.disposition === 'duplicate' ? scanned.reason : `invalid: ${scanned.reason}`,
+        );
       }
+    }
+    if (options.planned && usersSha256(runnable) !== usersSha256(options.planned)) {
+      throw new PlanMismatchError(
+        `the CSV does not hold exactly the users of the plan (${runnable.length} of the plan's ${options.planned.size} found); nothing was reset: make a new plan`,
+      );
     }
     if (skipped.length > 0) await appendOutcomes(paths.ledger, skipped);
     await rowsFile.sync();
@@ -103,6 +147,11 @@ export async function prepareJobFiles(paths: JobPaths, jobId: string, csvPath: s
   await rename(rowsTemporary, paths.rows);
   await writeFile(paths.prepared, JSON.stringify(prepared), { mode: 0o600 });
   return prepared;
+}
+
+/** The job's CSV and its plan disagree: the job must not run. */
+export class PlanMismatchError extends Error {
+  override name = 'PlanMismatchError';
 }
 
 /** Reads up to `limit` rows from rows.jsonl starting at a byte offset that an earlier call returned. */

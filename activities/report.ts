@@ -24,6 +24,12 @@ export interface ReportHeader {
   csvSha256: string;
   startedAt?: string;
   finishedAt: string;
+  startedBy?: string;
+  approvedBy?: string;
+  approvedAt?: string;
+  cancelledBy?: string;
+  cancelReason?: string;
+  retryOf?: string;
 }
 
 const STATUSES: readonly OutcomeStatus[] = ['succeeded', 'failed', 'unconfirmed', 'skipped', 'cancelled'];

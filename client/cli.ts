@@ -9,11 +9,13 @@ import { login } from '../activities/credentials';
 import { graphScopes } from '../activities/graphClient';
 import { runWorker } from '../worker';
 import { startGraphSimulator } from '../simulator/graphSimulator';
-import { type Settings, connectClient, loadSettings } from './config';
+import { type Settings, connectClient, loadSettings, operatorIdentity } from './config';
 import { runDemo } from './demo';
 import { parseDuration } from './durations';
 import {
+  type ControlAction,
   checkCsv,
+  controlJob,
   copyReport,
   exitCodeFor,
   failureMessage,
@@ -23,13 +25,19 @@ import {
   startJob,
   waitForJob,
 } from './jobs';
+import { retryFailed } from './retry';
 
 const USAGE = `bulk-reset: durable bulk password resets for Microsoft Entra ID, on Temporal
 
 Usage:
   bulk-reset start <users.csv> [--wait] [--job-id ID] [--window N] [--deadline 15m]
                                [--min-wait 1s] [--max-wait 60s] [--default-wait 2s]
+           [--revoke-sessions] [--plan plan.json] [--require-approval [--approval-timeout 24h]]
+           [--allow-large]
   bulk-reset status <job> [--json]
+  bulk-reset pause|resume|cancel <job> [--reason TEXT]
+  bulk-reset approve <job>
+  bulk-reset retry <job> [--all-failed] [--wait]
   bulk-reset report <job> --out <file> [--format csv|json]
   bulk-reset worker
   bulk-reset login
@@ -56,6 +64,13 @@ async function main(argv: string[]): Promise<number> {
       return status(settings, rest);
     case 'report':
       return report(settings, rest);
+    case 'pause':
+    case 'resume':
+    case 'cancel':
+    case 'approve':
+      return control(settings, command, rest);
+    case 'retry':
+      return retry(settings, rest);
     case 'worker':
       await runWorker(settings);
       return 0;
@@ -88,6 +103,11 @@ async function start(settings: Settings, args: string[]): Promise<number> {
       'min-wait': { type: 'string' },
       'max-wait': { type: 'string' },
       'default-wait': { type: 'string' },
+      'revoke-sessions': { type: 'boolean', default: false },
+      plan: { type: 'string' },
+      'require-approval': { type: 'boolean', default: false },
+      'approval-timeout': { type: 'string', default: '24h' },
+      'allow-large': { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) throw new UsageError('start takes exactly one CSV file');
@@ -106,15 +126,24 @@ async function start(settings: Settings, args: string[]): Promise<number> {
   });
   const jobId = await startJob(client, settings.taskQueue, csv, {
     jobId: values['job-id'],
+    startedBy: operatorIdentity(),
+    planPath: values.plan,
+    approvalTimeoutMs: values['require-approval'] ? parseDuration(values['approval-timeout']) : undefined,
+    allowLarge: values['allow-large'],
+    maxUsers: settings.maxUsers,
     windowSize: values.window === undefined ? undefined : Number(values.window),
     policy: {
       ...(values.deadline && { deadlineMs: parseDuration(values.deadline) }),
       ...(values['min-wait'] && { minWaitMs: parseDuration(values['min-wait']) }),
       ...(values['max-wait'] && { maxWaitMs: parseDuration(values['max-wait']) }),
       ...(values['default-wait'] && { defaultWaitMs: parseDuration(values['default-wait']) }),
+      ...(values['revoke-sessions'] && { revokeSessions: true }),
     },
   });
   console.log(jobId);
+  if (values['require-approval']) {
+    console.error(`job ${jobId} waits for another operator to run: bulk-reset approve ${jobId}`);
+  }
   if (!values.wait) return 0;
   return watch(client, jobId);
 }
@@ -183,6 +212,48 @@ async function report(settings: Settings, args: string[]): Promise<number> {
   const written = await copyReport(settings.dataDir, positionals[0], values.out, values.format);
   console.log(written);
   return 0;
+}
+
+async function control(settings: Settings, action: ControlAction, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { reason: { type: 'string' } },
+  });
+  if (positionals.length !== 1) throw new UsageError(`${action} takes one job id`);
+  const client = new Client({
+    connection: await connectClient(settings.temporal),
+    namespace: settings.temporal.namespace,
+  });
+  const progress = await controlJob(client, positionals[0], action, {
+    by: operatorIdentity(),
+    reason: values.reason,
+  });
+  console.log(formatProgress(progress));
+  return 0;
+}
+
+async function retry(settings: Settings, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { 'all-failed': { type: 'boolean', default: false }, wait: { type: 'boolean', default: false } },
+  });
+  if (positionals.length !== 1) throw new UsageError('retry takes one job id');
+  const client = new Client({
+    connection: await connectClient(settings.temporal),
+    namespace: settings.temporal.namespace,
+  });
+  const retried = await retryFailed(client, settings, positionals[0], { allFailed: values['all-failed'] });
+  if (!retried) {
+    console.log(
+      `job ${positionals[0]} has no ${values['all-failed'] ? 'failed' : 'retryable failed'} rows: nothing to retry`,
+    );
+    return 0;
+  }
+  console.log(`${retried.rows} rows of ${positionals[0]} retried as:`);
+  console.log(retried.jobId);
+  return values.wait ? watch(client, retried.jobId) : 0;
 }
 
 async function signIn(settings: Settings): Promise<number> {

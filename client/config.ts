@@ -2,7 +2,7 @@
  * The one configuration loader: environment variables (and Temporal's own config file/profile via
  * @temporalio/envconfig), with defaults that work on a laptop. Command-line flags override these.
  */
-import { homedir } from 'node:os';
+import { homedir, hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
@@ -26,6 +26,8 @@ export interface Settings {
   credential: CredentialConfig;
   /** resetPassword requests per second for all workers together; 0 for no limit. */
   writesPerSecond: number;
+  /** The blast-radius limit: `start` refuses more users than this without --allow-large. */
+  maxUsers?: number;
 }
 
 /** Graph's published identity write budget: 3,000 writes per 150 s per app and tenant. */
@@ -45,6 +47,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     dataDir,
     graphBaseUrl: env.GRAPH_BASE_URL ?? DEFAULT_GRAPH_BASE_URL,
     writesPerSecond: parseWritesPerSecond(env.BULK_RESET_WRITES_PER_SECOND),
+    maxUsers: env.BULK_RESET_MAX_USERS ? Number(env.BULK_RESET_MAX_USERS) : undefined,
     credential: {
       graphToken: env.GRAPH_TOKEN || undefined,
       tenantId: env.AZURE_TENANT_ID,
@@ -80,4 +83,14 @@ export function connectClient(temporal: TemporalSettings): Promise<Connection> {
 
 export function connectWorker(temporal: TemporalSettings): Promise<NativeConnection> {
   return NativeConnection.connect({ address: temporal.address, apiKey: temporal.apiKey, tls: temporal.tls });
+}
+
+/**
+ * Who the operator is, as recorded on jobs and approvals: BULK_RESET_OPERATOR (an incident-response
+ * runbook sets it to the person or automation on whose behalf it acts), else user@host.
+ */
+export function operatorIdentity(env: NodeJS.ProcessEnv = process.env): string {
+  const named = env.BULK_RESET_OPERATOR?.trim();
+  if (named) return named;
+  return `${userInfo().username}@${hostname()}`;
 }

@@ -7,6 +7,7 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { JOB_ID_SEARCH_ATTRIBUTE, JOB_PHASE_SEARCH_ATTRIBUTE } from '../workflows/types';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..');
 
@@ -51,6 +52,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       ui: options.uiPort !== undefined,
       uiPort: options.uiPort,
       dbFilename: options.dbFilename,
+      searchAttributes: [JOB_ID_SEARCH_ATTRIBUTE, JOB_PHASE_SEARCH_ATTRIBUTE],
       log: { format: 'pretty', level: 'warn' },
     },
   });

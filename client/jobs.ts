@@ -7,10 +7,20 @@ import { resolve } from 'node:path';
 import { type Client, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { scanUserCsv, sha256File } from '../activities/csvReader';
 import { JOB_ID_PATTERN, jobPaths } from '../activities/jobFiles';
-import { bulkReset, progressQuery } from '../workflows';
+import {
+  approveUpdate,
+  bulkReset,
+  cancelUpdate,
+  pauseUpdate,
+  progressQuery,
+  resumeUpdate,
+} from '../workflows';
 import {
   type BulkResetInput,
+  type ControlRequest,
   DEFAULT_RESET_POLICY,
+  JOB_ID_SEARCH_ATTRIBUTE,
+  JOB_PHASE_SEARCH_ATTRIBUTE,
   type JobProgress,
   type JobSummary,
   type ResetPolicy,
@@ -58,7 +68,20 @@ export interface StartJobOptions {
   windowSize?: number;
   policy?: Partial<ResetPolicy>;
   maxHistoryEvents?: number;
+  /** The operator starting the job (see operatorIdentity). */
+  startedBy?: string;
+  /** Wait this long for another operator's approval before any reset. */
+  approvalTimeoutMs?: number;
+  /** A plan file (`bulk-reset plan`): run exactly its users. */
+  planPath?: string;
+  retryOf?: string;
+  /** Refuse a job with more users to reset than this, unless allowLarge (the blast-radius limit). */
+  maxUsers?: number;
+  allowLarge?: boolean;
 }
+
+/** Default blast-radius limit: a larger job must be asked for explicitly. */
+export const DEFAULT_MAX_USERS = 5_000;
 
 export async function startJob(
   client: Client,
@@ -76,18 +99,36 @@ export async function startJob(
   if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > MAX_WINDOW_SIZE) {
     throw new Error(`the window must be a whole number from 1 to ${MAX_WINDOW_SIZE}`);
   }
+  const maxUsers = options.maxUsers ?? DEFAULT_MAX_USERS;
+  if (csv.runnableRows > maxUsers && !options.allowLarge) {
+    throw new Error(
+      `this job would reset ${csv.runnableRows} users, more than the limit of ${maxUsers}; ` +
+        'if that is intended, say so with --allow-large (or raise BULK_RESET_MAX_USERS)',
+    );
+  }
+  const plan = options.planPath
+    ? { path: resolve(options.planPath), sha256: await sha256File(resolve(options.planPath)) }
+    : undefined;
   const input: BulkResetInput = {
     jobId,
     csv: { path: csv.path, sha256: csv.sha256 },
     windowSize,
     policy: { ...DEFAULT_RESET_POLICY, ...options.policy },
     maxHistoryEvents: options.maxHistoryEvents,
+    startedBy: options.startedBy,
+    approval: options.approvalTimeoutMs !== undefined ? { timeoutMs: options.approvalTimeoutMs } : undefined,
+    plan,
+    retryOf: options.retryOf,
   };
   await client.workflow.start(bulkReset, {
     workflowId: jobId,
     taskQueue,
     args: [input],
     staticSummary: `bulk password reset of ${csv.runnableRows} users from ${csv.path}`,
+    typedSearchAttributes: [
+      { key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId },
+      { key: JOB_PHASE_SEARCH_ATTRIBUTE, value: 'preparing' },
+    ],
   });
   return jobId;
 }
@@ -197,4 +238,31 @@ export function formatSummary(summary: JobSummary): string {
 /** 0: every row succeeded or was skipped; 1: some users failed or are unconfirmed. */
 export function exitCodeFor(summary: JobSummary): number {
   return summary.counts.failed + summary.counts.unconfirmed + summary.counts.cancelled > 0 ? 1 : 0;
+}
+
+export type ControlAction = 'pause' | 'resume' | 'cancel' | 'approve';
+
+const CONTROL_UPDATES = {
+  pause: pauseUpdate,
+  resume: resumeUpdate,
+  cancel: cancelUpdate,
+  approve: approveUpdate,
+};
+
+/** Pauses, resumes, cancels or approves a running job; answers its progress after the change. */
+export async function controlJob(
+  client: Client,
+  jobId: string,
+  action: ControlAction,
+  request: ControlRequest,
+): Promise<JobProgress> {
+  const handle = client.workflow.getHandle(jobId);
+  try {
+    return await handle.executeUpdate(CONTROL_UPDATES[action], { args: [request] });
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) {
+      throw new Error(`job ${jobId} not found, or already finished`, { cause: error });
+    }
+    throw new Error(`cannot ${action} job ${jobId}: ${failureMessage(error)}`, { cause: error });
+  }
 }

@@ -1,5 +1,6 @@
 /**
- * A bulk reset job: every row of a CSV, reset by its own resetUser workflow, in a sliding window.
+ * A bulk reset job: every row of a CSV, reset by its own resetUser workflow, in a sliding window that an
+ * operator can pause, resume or cancel, after an optional approval by a second identity.
  */
 import {
   ParentClosePolicy,
@@ -8,18 +9,26 @@ import {
   condition,
   continueAsNew,
   defineQuery,
+  defineUpdate,
+  getExternalWorkflowHandle,
   proxyActivities,
   setHandler,
   startChild,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { resetUser, userFinishedSignal } from './resetUser';
 import {
   type BulkResetCarried,
   type BulkResetInput,
+  type ControlRequest,
   type InFlightUser,
+  JOB_ID_SEARCH_ATTRIBUTE,
+  JOB_PHASE_SEARCH_ATTRIBUTE,
+  type JobControl,
+  type JobPhase,
   type JobProgress,
   type JobSummary,
   type ResetOutcome,
@@ -31,6 +40,17 @@ import {
 // Messages
 
 export const progressQuery = defineQuery<JobProgress>('progress');
+
+/** Start no new users; those in flight finish. Answers the progress after the change. */
+export const pauseUpdate = defineUpdate<JobProgress, [ControlRequest]>('pause');
+export const resumeUpdate = defineUpdate<JobProgress, [ControlRequest]>('resume');
+/**
+ * End the job: users in flight are cancelled (each reports how far it got), users never started are
+ * recorded as cancelled, and the report is written as usual.
+ */
+export const cancelUpdate = defineUpdate<JobProgress, [ControlRequest]>('cancel');
+/** Let a job that waits for approval run; refused for the identity that started it. */
+export const approveUpdate = defineUpdate<JobProgress, [ControlRequest]>('approve');
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -54,6 +74,15 @@ export function userWorkflowId(jobId: string, row: UserRow): string {
   return `${jobId}/user-${row.key}`;
 }
 
+/** Why a control request is refused, or undefined when it may go ahead. */
+function refusal(phase: JobPhase, request: ControlRequest): string | undefined {
+  if (!request || typeof request.by !== 'string' || request.by.trim() === '') {
+    return 'say who you are: the request needs a non-empty "by"';
+  }
+  if (phase === 'reporting' || phase === 'done') return 'the job has already finished';
+  return undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Workflow
 
@@ -61,11 +90,13 @@ export function userWorkflowId(jobId: string, row: UserRow): string {
  * Resets every user of a CSV and reports what happened to each row.
  *
  * Guarantees:
- * - Every data row of the CSV ends with exactly one outcome in the report: invalid and duplicate rows are
- *   skipped with their reason before anything is reset; every other row gets its own resetUser workflow,
- *   whose id is derived from the job and the user, and whose outcome is recorded.
- * - Never more than `windowSize` users in flight.
- * - The CSV is read by reference, after checking its SHA-256: a changed file stops the job before any reset.
+ * - Every data row of the CSV ends with exactly one outcome in the report: invalid, duplicate, protected
+ *   and unplanned rows are skipped with their reason before anything is reset; every other row gets its
+ *   own resetUser workflow, whose id is derived from the job and the user, and whose outcome is recorded;
+ *   on cancel, rows never started are recorded as cancelled.
+ * - Never more than `windowSize` users in flight; none started while paused or before approval.
+ * - The CSV (and the plan, if any) is read by reference after checking its SHA-256: a changed file stops
+ *   the job before any reset.
  * - State stays small (counters, one window, one page of rows) and the history bounded: the job continues
  *   as new with its in-flight users, who report to whichever run is current.
  */
@@ -73,14 +104,33 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   const { csv, windowSize } = input;
   const jobId = input.jobId ?? workflowInfo().workflowId;
   const maxHistoryEvents = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;
-  let phase: JobProgress['phase'] = input.carried ? 'running' : 'preparing';
   let carried: BulkResetCarried | undefined = input.carried;
+  const control: JobControl = carried?.control ?? { paused: false };
   const inFlight = new Map<number, InFlightUser>((carried?.inFlight ?? []).map((user) => [user.row, user]));
   const buffered: ResetOutcome[] = [];
+  let finishing = false;
 
-  setHandler(progressQuery, () => ({
+  const currentPhase = (): JobPhase => {
+    if (finishing) return 'reporting';
+    if (!carried) return 'preparing';
+    if (control.cancel) return 'cancelling';
+    if (input.approval && !control.approvedBy) return 'awaiting-approval';
+    return control.paused ? 'paused' : 'running';
+  };
+  let shownPhase: JobPhase | undefined;
+  /** Keeps the phase search attribute current, so operators can find paused or waiting jobs. */
+  const showPhase = (phase: JobPhase = currentPhase()): void => {
+    if (phase === shownPhase) return;
+    shownPhase = phase;
+    upsertSearchAttributes([
+      { key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId },
+      { key: JOB_PHASE_SEARCH_ATTRIBUTE, value: phase },
+    ]);
+  };
+
+  const progress = (): JobProgress => ({
     jobId,
-    phase,
+    phase: shownPhase === 'done' ? 'done' : currentPhase(),
     total: carried?.prepared.totalRows,
     done: carried ? Object.values(carried.counts).reduce((sum, count) => sum + count, 0) : 0,
     inFlight: inFlight.size,
@@ -88,7 +138,79 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     counts: carried?.counts ?? emptyCounts(),
     runs: carried?.runs ?? 1,
     startedAt: carried?.startedAt,
-  }));
+    startedBy: input.startedBy,
+    approvedBy: control.approvedBy,
+    cancelledBy: control.cancel?.by,
+  });
+  setHandler(progressQuery, progress);
+
+  const validator =
+    (extra?: (request: ControlRequest) => string | undefined) => (request: ControlRequest) => {
+      const problem = refusal(currentPhase(), request) ?? extra?.(request);
+      if (problem)
+        throw ApplicationFailure.create({ message: problem, type: 'ControlRefused', nonRetryable: true });
+    };
+  setHandler(
+    pauseUpdate,
+    ({ by }) => {
+      control.paused = true;
+      control.pausedBy = by;
+      showPhase();
+      return progress();
+    },
+    {
+      validator: validator(() =>
+        control.cancel ? `the job is being cancelled (by ${control.cancel.by})` : undefined,
+      ),
+    },
+  );
+  setHandler(
+    resumeUpdate,
+    () => {
+      control.paused = false;
+      control.pausedBy = undefined;
+      showPhase();
+      return progress();
+    },
+    {
+      validator: validator(() =>
+        control.cancel ? `the job is being cancelled (by ${control.cancel.by})` : undefined,
+      ),
+    },
+  );
+  setHandler(
+    cancelUpdate,
+    ({ by, reason }) => {
+      control.cancel ??= {
+        by,
+        at: new Date(Date.now()).toISOString(),
+        reason: reason ?? `cancelled by ${by}`,
+      };
+      showPhase();
+      return progress();
+    },
+    { validator: validator() },
+  );
+  setHandler(
+    approveUpdate,
+    ({ by }) => {
+      control.approvedBy ??= by;
+      control.approvedAt ??= new Date(Date.now()).toISOString();
+      showPhase();
+      return progress();
+    },
+    {
+      validator: validator(({ by }) => {
+        if (!input.approval) return 'this job was not started with approval required';
+        if (control.approvedBy) return undefined;
+        if (control.cancel) return `the job is being cancelled (by ${control.cancel.by})`;
+        if (by.trim().toLowerCase() === (input.startedBy ?? '').trim().toLowerCase()) {
+          return `${by} started this job and cannot also approve it: another operator must`;
+        }
+        return undefined;
+      }),
+    },
+  );
 
   const settle = (outcome: ResetOutcome): void => {
     // A user reports once; a second report (or one for a row not in flight) is ignored.
@@ -98,8 +220,9 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   };
   setHandler(userFinishedSignal, settle);
 
+  showPhase();
   if (!carried) {
-    const prepared = await jobActivities.prepareJob({ jobId, csv });
+    const prepared = await jobActivities.prepareJob({ jobId, csv, plan: input.plan });
     carried = {
       prepared,
       startedAt: new Date(Date.now()).toISOString(),
@@ -110,10 +233,27 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       counts: { ...emptyCounts(), skipped: prepared.skippedRows },
       dispatched: 0,
       runs: 1,
+      control,
     };
-    phase = 'running';
+    showPhase();
   }
   const state: BulkResetCarried = carried;
+
+  if (input.approval && !control.approvedBy && !control.cancel) {
+    const deadlineMs = Date.parse(state.startedAt) + input.approval.timeoutMs;
+    const decided = await condition(
+      () => control.approvedBy !== undefined || control.cancel !== undefined,
+      Math.max(deadlineMs - Date.now(), 0),
+    );
+    if (!decided) {
+      control.cancel = {
+        by: 'approval timeout',
+        at: new Date(Date.now()).toISOString(),
+        reason: `nobody approved the job within ${Math.round(input.approval.timeoutMs / 60_000)} min`,
+      };
+    }
+    showPhase();
+  }
 
   const flush = async (): Promise<void> => {
     while (buffered.length > 0) {
@@ -124,8 +264,10 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   };
 
   const hasRowsLeft = () => state.pendingRows.length > 0 || !state.rowsExhausted;
-  const canStartMore = () => inFlight.size < windowSize && hasRowsLeft();
+  const canStartMore = () =>
+    !control.paused && !control.cancel && inFlight.size < windowSize && hasRowsLeft();
   const finished = () => !hasRowsLeft() && inFlight.size === 0;
+  const cancelPending = () => control.cancel !== undefined && !control.cancelRecorded;
 
   const startUsers = async (): Promise<void> => {
     const starts: Promise<void>[] = [];
@@ -159,6 +301,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
         parentClosePolicy: ParentClosePolicy.ABANDON,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         staticSummary: `reset row ${target.row} of job ${jobId}`,
+        typedSearchAttributes: [{ key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId }],
       });
       // A user's workflow that ends without reporting (terminated, timed out) still gets an outcome.
       handle.result().catch((error: Error) =>
@@ -184,10 +327,30 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     }
   };
 
+  /** Cancels the users in flight and records every row not started as cancelled. */
+  const cancelRest = async (): Promise<void> => {
+    const cancel = control.cancel as NonNullable<JobControl['cancel']>;
+    await Promise.all(
+      [...inFlight.values()].map((user) => getExternalWorkflowHandle(user.workflowId).cancel()),
+    );
+    const reason = `the job was cancelled by ${cancel.by} before this user was started (${cancel.reason})`;
+    const recorded = await jobActivities.cancelRows({
+      jobId,
+      pendingRows: state.pendingRows,
+      byteOffset: state.rowsExhausted ? undefined : state.nextByteOffset,
+      reason,
+    });
+    state.counts.cancelled += recorded;
+    state.pendingRows = [];
+    state.rowsExhausted = true;
+    control.cancelRecorded = true;
+  };
+
   const shouldContinueAsNew = () =>
     workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= maxHistoryEvents;
 
   for (;;) {
+    if (cancelPending()) await cancelRest();
     await startUsers();
     if (buffered.length >= FLUSH_SIZE) await flush();
     if (finished()) break;
@@ -196,16 +359,16 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       await condition(allHandlersFinished);
       // Reports that arrive after this are delivered to the new run: the user ids stay the same. One that
       // slipped in meanwhile is flushed on the next pass rather than carried.
-      if (buffered.length === 0) {
+      if (buffered.length === 0 && !cancelPending()) {
         return continueAsNew<typeof bulkReset>({
           ...input,
           jobId,
-          carried: { ...state, inFlight: [...inFlight.values()], runs: state.runs + 1 },
+          carried: { ...state, inFlight: [...inFlight.values()], runs: state.runs + 1, control },
         });
       }
       continue;
     }
-    const wake = () => canStartMore() || buffered.length >= FLUSH_SIZE || finished();
+    const wake = () => canStartMore() || buffered.length >= FLUSH_SIZE || finished() || cancelPending();
     if (buffered.length === 0) {
       await condition(wake);
     } else if (!(await condition(wake, FLUSH_INTERVAL_MS))) {
@@ -214,8 +377,22 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   }
 
   await flush();
-  phase = 'reporting';
-  const summary = await jobActivities.writeReport({ jobId, csv, startedAt: state.startedAt });
-  phase = 'done';
+  finishing = true;
+  showPhase();
+  const summary = await jobActivities.writeReport({
+    jobId,
+    csv,
+    startedAt: state.startedAt,
+    record: {
+      startedBy: input.startedBy,
+      approvedBy: control.approvedBy,
+      approvedAt: control.approvedAt,
+      cancelledBy: control.cancel?.by,
+      cancelReason: control.cancel?.reason,
+      retryOf: input.retryOf,
+    },
+  });
+  showPhase('done');
+  await condition(allHandlersFinished);
   return summary;
 }

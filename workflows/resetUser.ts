@@ -126,6 +126,46 @@ export function startFailureOf(error: unknown): StartFailure {
   return { message, ambiguous: false, retryable: true, why: message };
 }
 
+/**
+ * Ends the user's sign-in sessions once the new password is in place, so a stolen session dies with the
+ * old password. Repeating it is harmless, so Temporal retries it; a failure is reported, not hidden.
+ */
+async function revokeSessionsAfterReset(
+  policy: ResetPolicy,
+  deadlineMs: number,
+  row: number,
+  user: string,
+): Promise<Partial<ResetOutcome>> {
+  const { revokeSessions } = proxyActivities<Activities>({
+    summary: `revoke the sign-in sessions of row ${row}`,
+    taskQueue: writeTaskQueue(workflowInfo().taskQueue),
+    startToCloseTimeout: policy.requestTimeoutMs + 5_000,
+    scheduleToCloseTimeout: Math.max(deadlineMs - Date.now(), 60_000),
+    retry: { initialInterval: policy.minWaitMs, backoffCoefficient: 2, maximumInterval: policy.maxWaitMs },
+  });
+  try {
+    await revokeSessions({ user });
+    return { status: 'succeeded', sessionsRevoked: true };
+  } catch (error) {
+    if (isCancellation(error)) {
+      return {
+        status: 'succeeded',
+        sessionsRevoked: false,
+        reason: 'the password was reset; the job was cancelled before the sign-in sessions were revoked',
+      };
+    }
+    const { message, details } = graphDetailsOf(error);
+    return {
+      status: 'succeeded',
+      sessionsRevoked: false,
+      reason: `the password was reset, but revoking the sign-in sessions failed: ${message}; revoke them by hand`,
+      httpStatus: details?.httpStatus,
+      graphCode: details?.graphCode,
+      requestId: details?.requestId,
+    };
+  }
+}
+
 const CANCELLED_WHILE_RUNNING =
   'the job was cancelled while Graph was processing the reset; its result is unknown';
 
@@ -205,7 +245,10 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
   while (!accepted) {
     sends += 1;
     try {
-      accepted = await startResetOnce(policy, target.row)({ jobId, user: target.user });
+      // Never abandoned half-way: once sent, the request's answer is what tells whether Graph took it.
+      accepted = await CancellationScope.nonCancellable(() =>
+        startResetOnce(policy, target.row)({ jobId, user: target.user }),
+      );
     } catch (error) {
       if (isCancellation(error)) {
         return finish({
@@ -238,18 +281,39 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
           httpStatus: failure.details?.httpStatus,
           graphCode: failure.details?.graphCode ?? (failure.ambiguous ? 'Timeout' : undefined),
           requestId: failure.details?.requestId,
+          retryable: unconfirmed ? undefined : failure.retryable,
         });
       }
       if (failure.ambiguous) ambiguousResends += 1;
       lastSendAmbiguous = failure.ambiguous;
-      await sleep(waitMs, {
-        summary: `wait ${waitMs} ms before sending the reset of row ${target.row} again (${failure.why})`,
-      });
+      try {
+        await sleep(waitMs, {
+          summary: `wait ${waitMs} ms before sending the reset of row ${target.row} again (${failure.why})`,
+        });
+      } catch (cancelled) {
+        if (!isCancellation(cancelled)) throw cancelled;
+        return finish({
+          status: 'cancelled',
+          reason: lastSendAmbiguous
+            ? 'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra'
+            : 'the job was cancelled before Graph accepted the reset',
+          startAttempts: sends,
+          ambiguousResends,
+        });
+      }
     }
   }
   outcome.startAttempts = sends;
   outcome.ambiguousResends = ambiguousResends;
   outcome.operationId = accepted.operationId;
+  if (CancellationScope.current().consideredCancelled) {
+    return finish({
+      status: 'cancelled',
+      reason:
+        'the job was cancelled as Graph accepted the reset; it will most likely be applied: check the user in Entra',
+      requestId: accepted.requestId,
+    });
+  }
 
   if (!accepted.operationUrl) {
     return finish({
@@ -299,13 +363,17 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
     }
     outcome.polls += 1;
 
-    if (state.status === 'succeeded') return finish({ status: 'succeeded', graphCode: undefined });
+    if (state.status === 'succeeded') {
+      if (!policy.revokeSessions) return finish({ status: 'succeeded' });
+      return finish(await revokeSessionsAfterReset(policy, deadlineMs, target.row, target.user));
+    }
     if (state.status === 'failed') {
       return finish({
         status: 'failed',
         reason: `Graph's reset operation failed: ${state.statusDetail ?? 'no detail given'}`,
         graphCode: 'failed',
         requestId: state.requestId,
+        retryable: false,
       });
     }
     if (!RUNNING_STATUSES.has(state.status)) {

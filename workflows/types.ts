@@ -2,6 +2,21 @@
  * Types that cross the workflow/activity/client boundary. Workflows, activities and the CLI all import
  * them from here, so a field means the same thing everywhere.
  */
+import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+
+/**
+ * Search attributes on every job and user workflow, so `temporal workflow list` and the Web UI can
+ * filter by job (`BulkResetJobId = "..."`) and by the job's phase. They must be registered on the
+ * namespace (the dev server here does it; see README for a real cluster).
+ */
+export const JOB_ID_SEARCH_ATTRIBUTE = defineSearchAttributeKey(
+  'BulkResetJobId',
+  SearchAttributeType.KEYWORD,
+);
+export const JOB_PHASE_SEARCH_ATTRIBUTE = defineSearchAttributeKey(
+  'BulkResetPhase',
+  SearchAttributeType.KEYWORD,
+);
 
 /** The CSV is passed by reference: the worker reads it from this path and refuses it if its hash differs. */
 export interface CsvReference {
@@ -59,6 +74,13 @@ export interface ResetOutcome {
   /** ISO timestamps of the user's reset (workflow time), absent for rows never started. */
   startedAt?: string;
   finishedAt?: string;
+  /**
+   * For failed rows: whether the failure was passing trouble (throttling, outages, timeouts) that a later
+   * try may get past, as opposed to a refusal (403, 404, a password policy). `bulk-reset retry` uses it.
+   */
+  retryable?: boolean;
+  /** With the job's revoke option: whether the user's sign-in sessions were revoked after the reset. */
+  sessionsRevoked?: boolean;
 }
 
 /** How one user's reset waits and when it gives up. All durations in milliseconds. */
@@ -73,6 +95,8 @@ export interface ResetPolicy {
   deadlineMs: number;
   /** Longest a single Graph request may take before it is abandoned and retried. */
   requestTimeoutMs: number;
+  /** After a confirmed reset, revoke the user's sign-in sessions (`revokeSignInSessions`). */
+  revokeSessions?: boolean;
 }
 
 export const DEFAULT_RESET_POLICY: ResetPolicy = {
@@ -103,6 +127,10 @@ export interface StartResetResult {
   requestId?: string;
   /** Which attempt of the activity succeeded (1 when the first request was accepted). */
   attempt: number;
+}
+
+export interface RevokeSessionsInput {
+  user: string;
 }
 
 export interface PollOperationInput {
@@ -145,8 +173,55 @@ export interface BulkResetInput {
   policy: ResetPolicy;
   /** Continue as new once the run's history passes this many events (Temporal also suggests it). */
   maxHistoryEvents?: number;
+  /** Who started the job (the operator's identity as the CLI knows it). */
+  startedBy?: string;
+  /** Wait for a second identity to approve before any reset. */
+  approval?: ApprovalRequest;
+  /** Run exactly the users of this plan (`bulk-reset plan`): anything else in the CSV is skipped. */
+  plan?: PlanReference;
+  /** The job whose failed rows this job retries. */
+  retryOf?: string;
   /** State carried over continue-as-new; absent on the first run. */
   carried?: BulkResetCarried;
+}
+
+export interface ApprovalRequest {
+  /** How long to wait for the approval before the job ends as cancelled. */
+  timeoutMs: number;
+}
+
+/** A plan file by reference, like the CSV. */
+export interface PlanReference {
+  path: string;
+  /** SHA-256 of the plan file, taken when the job was started. */
+  sha256: string;
+}
+
+/** An operator's request to pause, resume, cancel or approve a job. */
+export interface ControlRequest {
+  /** The operator's identity as the CLI knows it (BULK_RESET_OPERATOR, else user@host). */
+  by: string;
+  reason?: string;
+}
+
+/** Pause, cancel and approval state; carried over continue-as-new. */
+export interface JobControl {
+  paused: boolean;
+  pausedBy?: string;
+  cancel?: { by: string; at: string; reason: string };
+  /** Set once the unstarted rows have been recorded as cancelled. */
+  cancelRecorded?: boolean;
+  approvedBy?: string;
+  approvedAt?: string;
+}
+
+export interface CancelRowsInput {
+  jobId: string;
+  /** Rows already read into the workflow but not started. */
+  pendingRows: UserRow[];
+  /** Where the unread rows begin in the job's row file; absent when every row was read. */
+  byteOffset?: number;
+  reason: string;
 }
 
 /** The parent's state between runs: counters and at most one window and one page of rows. */
@@ -160,6 +235,7 @@ export interface BulkResetCarried {
   counts: Record<OutcomeStatus, number>;
   dispatched: number;
   runs: number;
+  control: JobControl;
 }
 
 export interface InFlightUser {
@@ -171,6 +247,7 @@ export interface InFlightUser {
 export interface PrepareJobInput {
   jobId: string;
   csv: CsvReference;
+  plan?: PlanReference;
 }
 
 /** The CSV has been checked and split into the rows to run and the rows skipped (already recorded). */
@@ -204,6 +281,17 @@ export interface WriteReportInput {
   jobId: string;
   csv: CsvReference;
   startedAt: string;
+  /** Who started, approved or cancelled the job, and what it retried: recorded in the report. */
+  record?: JobRecord;
+}
+
+export interface JobRecord {
+  startedBy?: string;
+  approvedBy?: string;
+  approvedAt?: string;
+  cancelledBy?: string;
+  cancelReason?: string;
+  retryOf?: string;
 }
 
 export interface JobSummary {
@@ -217,9 +305,12 @@ export interface JobSummary {
 }
 
 /** What the `progress` query answers. */
+export type JobPhase =
+  'preparing' | 'awaiting-approval' | 'running' | 'paused' | 'cancelling' | 'reporting' | 'done';
+
 export interface JobProgress {
   jobId: string;
-  phase: 'preparing' | 'running' | 'reporting' | 'done';
+  phase: JobPhase;
   /** Data rows in the CSV, once prepared. */
   total?: number;
   /** Rows with a final outcome. */
@@ -231,6 +322,9 @@ export interface JobProgress {
   /** How many runs the job has taken (continue-as-new). */
   runs: number;
   startedAt?: string;
+  startedBy?: string;
+  approvedBy?: string;
+  cancelledBy?: string;
 }
 
 export const OUTCOME_STATUSES: readonly OutcomeStatus[] = [

@@ -1,0 +1,74 @@
+/**
+ * `bulk-reset retry <job>`: a new job with the rows of a finished job that failed for a passing reason
+ * (throttling, outages, timeouts), or every failed row with --all-failed. Both reports name each other.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { jobPaths } from '../activities/jobFiles';
+import type { ResetOutcome } from '../workflows/types';
+import { type Settings, operatorIdentity } from './config';
+import { checkCsv, newJobId, startJob } from './jobs';
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The rows a retry takes: failed ones, and unless `allFailed` only those marked retryable. */
+export function rowsToRetry(outcomes: ResetOutcome[], allFailed: boolean): ResetOutcome[] {
+  return outcomes.filter(
+    (outcome) => outcome.status === 'failed' && (allFailed || outcome.retryable === true),
+  );
+}
+
+/** A CSV of those users, ids and UPNs each in their own column, as the CSV reader expects. */
+export function retryCsv(outcomes: ResetOutcome[]): string {
+  const quote = (value: string) => (/[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value);
+  const lines = outcomes.map(({ user }) => (GUID.test(user) ? `,${quote(user)}` : `${quote(user)},`));
+  return `userPrincipalName,id\n${lines.join('\n')}\n`;
+}
+
+export async function retryFailed(
+  client: Client,
+  settings: Settings,
+  originalJobId: string,
+  options: { allFailed: boolean },
+): Promise<{ jobId: string; rows: number } | undefined> {
+  const original = jobPaths(settings.dataDir, originalJobId);
+  let text: string;
+  try {
+    text = await readFile(original.reportJson, 'utf8');
+  } catch {
+    throw new Error(
+      `no report for job ${originalJobId} in ${original.dir}: only a finished job can be retried (see \`bulk-reset status ${originalJobId}\`)`,
+    );
+  }
+  const report = JSON.parse(text) as { job: Record<string, unknown>; outcomes: ResetOutcome[] };
+  const rows = rowsToRetry(report.outcomes, options.allFailed);
+  if (rows.length === 0) return undefined;
+
+  const jobId = newJobId();
+  const csvPath = join(settings.dataDir, 'retries', `${jobId}.csv`);
+  await mkdir(join(settings.dataDir, 'retries'), { recursive: true, mode: 0o700 });
+  await writeFile(csvPath, retryCsv(rows), { mode: 0o600 });
+  const csv = await checkCsv(csvPath);
+  await startJob(client, settings.taskQueue, csv, {
+    jobId,
+    startedBy: operatorIdentity(),
+    retryOf: originalJobId,
+    maxUsers: settings.maxUsers,
+  });
+  await linkRetry(original.reportJson, report, jobId);
+  return { jobId, rows: rows.length };
+}
+
+/** Adds the retry's job id to the original JSON report's header (`retriedBy`), replacing it atomically. */
+async function linkRetry(
+  reportPath: string,
+  report: { job: Record<string, unknown>; outcomes: ResetOutcome[] },
+  retryJobId: string,
+): Promise<void> {
+  const retriedBy = [...((report.job.retriedBy as string[] | undefined) ?? []), retryJobId];
+  const updated = { ...report, job: { ...report.job, retriedBy } };
+  const temporary = `${reportPath}.${process.pid}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(updated, null, 2)}\n`, { mode: 0o600 });
+  await rename(temporary, reportPath);
+}

@@ -1,0 +1,300 @@
+/**
+ * Runbook controls on a running job, on the real dev server and simulator: pause, resume, cancel,
+ * approval by a second operator, retry of failed rows, session revocation, plans, search attributes and
+ * the blast-radius limit.
+ */
+import { writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { usersSha256 } from '../activities/jobFiles';
+import { checkCsv, controlJob, jobState, startJob, waitForJob } from '../client/jobs';
+import { retryFailed } from '../client/retry';
+import { sampleCsv } from '../simulator/sampleUsers';
+import { JOB_ID_SEARCH_ATTRIBUTE, type JobProgress, type ResetPolicy } from '../workflows/types';
+import { type ReportJson, type Stage, openStage, readJson } from './support/harness';
+
+const POLICY: Partial<ResetPolicy> = {
+  minWaitMs: 100,
+  defaultWaitMs: 200,
+  maxWaitMs: 2_000,
+  deadlineMs: 120_000,
+  requestTimeoutMs: 5_000,
+};
+
+let stage: Stage;
+
+beforeAll(async () => {
+  stage = await openStage({ retryAfterSeconds: 0.4 });
+  await stage.startWorker();
+});
+
+afterAll(async () => {
+  await stage?.close();
+});
+
+async function progressOf(jobId: string): Promise<JobProgress> {
+  const current = await jobState(stage.client, jobId);
+  if (current.state !== 'running') throw new Error(`job ${jobId} is ${current.state}`);
+  return current.progress;
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting until ${what}`);
+    await sleep(100);
+  }
+}
+
+async function finished(jobId: string) {
+  const final = await waitForJob(stage.client, jobId, () => undefined, 200);
+  if (final.state !== 'completed') throw new Error(`job ${jobId} did not complete: ${JSON.stringify(final)}`);
+  return {
+    summary: final.summary,
+    report: await readJson<ReportJson & { job: Record<string, unknown> }>(final.summary.reportJsonPath),
+  };
+}
+
+async function csvOf(name: string, users: number, scenario: 'ok' | 'slow' = 'slow') {
+  return checkCsv(
+    await stage.writeCsv(name, sampleCsv(users, { scenario, duplicateEvery: 0, invalidEvery: 0 }).text),
+  );
+}
+
+function postsOf(users: string[]): number {
+  return users.reduce((sum, user) => sum + (stage.simulator.user(user)?.posts ?? 0), 0);
+}
+
+test('pause starts no new user while those in flight finish; resume carries on to the end', async () => {
+  const csv = await csvOf('pause.csv', 60);
+  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+    windowSize: 10,
+    policy: POLICY,
+  });
+  await waitUntil('some users are done', async () => (await progressOf(jobId)).done >= 5);
+
+  const paused = await controlJob(stage.client, jobId, 'pause', { by: 'ops-1' });
+  expect(paused.phase).toBe('paused');
+  await waitUntil('the users in flight have finished', async () => (await progressOf(jobId)).inFlight === 0);
+  const held = await progressOf(jobId);
+  const users = sampleCsv(60, { scenario: 'slow', duplicateEvery: 0, invalidEvery: 0 }).rows.map(
+    (row) => row.user,
+  );
+  const postsWhenHeld = postsOf(users);
+  expect(held.done).toBeLessThan(60);
+  expect(postsWhenHeld).toBe(held.dispatched);
+  await sleep(2_000);
+  expect((await progressOf(jobId)).dispatched).toBe(held.dispatched);
+  expect(postsOf(users)).toBe(postsWhenHeld);
+
+  const resumed = await controlJob(stage.client, jobId, 'resume', { by: 'ops-1' });
+  expect(resumed.phase).toBe('running');
+  const { summary } = await finished(jobId);
+  expect(summary.counts.succeeded).toBe(60);
+  expect(postsOf(users)).toBe(60);
+});
+
+test('cancel ends the job: users never started are reported as cancelled, nothing is lost', async () => {
+  const csv = await checkCsv(
+    await stage.writeCsv(
+      'cancel.csv',
+      sampleCsv(80, { scenario: 'slow', duplicateEvery: 0, invalidEvery: 0, domain: 'cancel.test' }).text,
+    ),
+  );
+  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+    windowSize: 5,
+    policy: POLICY,
+  });
+  await waitUntil('some users are done', async () => (await progressOf(jobId)).done >= 5);
+  await controlJob(stage.client, jobId, 'cancel', { by: 'ops-2', reason: 'wrong list' });
+
+  const { summary, report } = await finished(jobId);
+  expect(report.outcomes).toHaveLength(80);
+  expect(summary.counts.cancelled).toBeGreaterThan(60);
+  expect(summary.counts.succeeded + summary.counts.cancelled).toBe(80);
+  expect(report.job.cancelledBy).toBe('ops-2');
+  for (const outcome of report.outcomes) {
+    const posts = stage.simulator.user(outcome.user)?.posts ?? 0;
+    if (outcome.status === 'succeeded') expect(posts).toBe(1);
+    // Users never started were never sent to Graph, and the report says why.
+    if (outcome.startAttempts === 0) {
+      expect({ user: outcome.user, status: outcome.status, posts }).toEqual({
+        user: outcome.user,
+        status: 'cancelled',
+        posts: 0,
+      });
+      expect(outcome.reason).toMatch(/cancelled by ops-2 .*wrong list/);
+    }
+  }
+});
+
+test('a job that needs approval waits; its starter cannot approve it, another operator can', async () => {
+  const csv = await checkCsv(
+    await stage.writeCsv(
+      'approval.csv',
+      sampleCsv(5, { scenario: 'ok', duplicateEvery: 0, invalidEvery: 0, domain: 'approval.test' }).text,
+    ),
+  );
+  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+    policy: POLICY,
+    startedBy: 'alice@ops',
+    approvalTimeoutMs: 120_000,
+  });
+  await waitUntil(
+    'the job waits for approval',
+    async () => (await progressOf(jobId)).phase === 'awaiting-approval',
+  );
+  await expect(controlJob(stage.client, jobId, 'approve', { by: 'ALICE@ops' })).rejects.toThrow(
+    /cannot also approve/,
+  );
+  await sleep(1_000);
+  expect(stage.simulator.users().filter((user) => user.user.endsWith('approval.test'))).toEqual([]);
+
+  const approved = await controlJob(stage.client, jobId, 'approve', { by: 'bob@ops' });
+  expect(approved.approvedBy).toBe('bob@ops');
+  const { summary, report } = await finished(jobId);
+  expect(summary.counts.succeeded).toBe(5);
+  expect(report.job).toMatchObject({ startedBy: 'alice@ops', approvedBy: 'bob@ops' });
+});
+
+test('a job nobody approves in time ends with every row cancelled and nothing sent', async () => {
+  const csv = await checkCsv(
+    await stage.writeCsv(
+      'unapproved.csv',
+      sampleCsv(4, { scenario: 'ok', duplicateEvery: 0, invalidEvery: 0, domain: 'unapproved.test' }).text,
+    ),
+  );
+  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+    startedBy: 'alice@ops',
+    approvalTimeoutMs: 1_500,
+  });
+  const { summary, report } = await finished(jobId);
+  expect(summary.counts.cancelled).toBe(4);
+  expect(report.job.cancelledBy).toBe('approval timeout');
+  expect(stage.simulator.users().filter((user) => user.user.endsWith('unapproved.test'))).toEqual([]);
+});
+
+test('retry starts a new job with exactly the rows that failed for a passing reason, linked both ways', async () => {
+  // Throttled users meet a deadline shorter than the simulator's Retry-After: failed, retryable.
+  // Denied users are refused by Graph: failed, not retryable.
+  const text =
+    'userPrincipalName\nthrottled.r1@retry.test\nthrottled.r2@retry.test\ndenied.r3@retry.test\nok.r4@retry.test\n';
+  const csv = await checkCsv(await stage.writeCsv('retry.csv', text));
+  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+    policy: { ...POLICY, minWaitMs: 400, deadlineMs: 300 },
+  });
+  const first = await finished(jobId);
+  expect(first.report.outcomes.map((outcome) => [outcome.user, outcome.status, outcome.retryable])).toEqual([
+    ['throttled.r1@retry.test', 'failed', true],
+    ['throttled.r2@retry.test', 'failed', true],
+    ['denied.r3@retry.test', 'failed', false],
+    ['ok.r4@retry.test', 'succeeded', undefined],
+  ]);
+
+  const retried = await retryFailed(stage.client, stage.settings, jobId, { allFailed: false });
+  expect(retried?.rows).toBe(2);
+  const second = await finished(retried?.jobId as string);
+  expect(second.report.outcomes.map((outcome) => outcome.user)).toEqual([
+    'throttled.r1@retry.test',
+    'throttled.r2@retry.test',
+  ]);
+  expect(second.summary.counts.succeeded).toBe(2);
+  expect(second.report.job.retryOf).toBe(jobId);
+  const original = await readJson<ReportJson & { job: { retriedBy?: string[] } }>(
+    first.summary.reportJsonPath,
+  );
+  expect(original.job.retriedBy).toEqual([retried?.jobId]);
+  expect(stage.simulator.user('denied.r3@retry.test')?.posts).toBe(1);
+});
+
+test('with --revoke-sessions each reset user has their sign-in sessions revoked once', async () => {
+  const csv = await checkCsv(
+    await stage.writeCsv(
+      'revoke.csv',
+      sampleCsv(6, { scenario: 'ok', duplicateEvery: 0, invalidEvery: 0, domain: 'revoke.test' }).text,
+    ),
+  );
+  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+    policy: { ...POLICY, revokeSessions: true },
+  });
+  const { report } = await finished(jobId);
+  for (const outcome of report.outcomes) {
+    expect(outcome).toMatchObject({ status: 'succeeded', sessionsRevoked: true });
+    expect(stage.simulator.user(outcome.user)?.revokes).toBe(1);
+  }
+});
+
+test('a job from a plan runs exactly the planned users, and refuses a plan that does not match the CSV', async () => {
+  const csvText = 'userPrincipalName\nok.p1@plan.test\nok.p2@plan.test\nok.p3@plan.test\n';
+  const csv = await checkCsv(await stage.writeCsv('plan.csv', csvText));
+  const planFile = async (name: string, users: string[]) => {
+    const path = `${stage.dataDir}/${name}`;
+    const plan = {
+      csv: { path: csv.path, sha256: csv.sha256 },
+      users: [
+        ...users.map((user) => ({ user, decision: 'reset' })),
+        { user: 'ok.p3@plan.test', decision: 'skip', reason: 'missing' },
+      ],
+      usersSha256: usersSha256(users),
+    };
+    await writeFile(path, JSON.stringify(plan), { mode: 0o600 });
+    return path;
+  };
+
+  const good = await planFile('good-plan.json', ['ok.p1@plan.test', 'OK.P2@plan.test']);
+  const planned = await finished(
+    await startJob(stage.client, stage.settings.taskQueue, csv, { policy: POLICY, planPath: good }),
+  );
+  expect(planned.report.outcomes.map((outcome) => [outcome.user, outcome.status])).toEqual([
+    ['ok.p1@plan.test', 'succeeded'],
+    ['ok.p2@plan.test', 'succeeded'],
+    ['ok.p3@plan.test', 'skipped'],
+  ]);
+  expect(planned.report.outcomes[2].reason).toContain('not in the approved plan');
+  expect(stage.simulator.user('ok.p3@plan.test')).toBeUndefined();
+
+  const stale = await planFile('stale-plan.json', ['ok.p1@plan.test', 'ok.gone@plan.test']);
+  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+    policy: POLICY,
+    planPath: stale,
+  });
+  const final = await waitForJob(stage.client, jobId, () => undefined, 200);
+  expect(final.state).toBe('failed');
+  expect(final.state === 'failed' && final.message).toContain('does not hold exactly the users of the plan');
+  expect(stage.simulator.user('ok.p1@plan.test')?.posts).toBe(1);
+});
+
+test('jobs and their users can be found by the BulkResetJobId search attribute', async () => {
+  const csv = await checkCsv(
+    await stage.writeCsv(
+      'search.csv',
+      sampleCsv(7, { scenario: 'ok', duplicateEvery: 0, invalidEvery: 0, domain: 'search.test' }).text,
+    ),
+  );
+  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, { policy: POLICY });
+  await finished(jobId);
+  const found = async () => {
+    const ids: string[] = [];
+    for await (const execution of stage.client.workflow.list({ query: `BulkResetJobId = "${jobId}"` })) {
+      ids.push(execution.workflowId);
+      expect(execution.typedSearchAttributes.get(JOB_ID_SEARCH_ATTRIBUTE)).toBe(jobId);
+    }
+    return ids;
+  };
+  await waitUntil('visibility has caught up', async () => (await found()).length >= 8, 30_000);
+  const ids = await found();
+  expect(ids.filter((id) => id === jobId)).toHaveLength(1);
+  expect(ids.filter((id) => id.startsWith(`${jobId}/user-`))).toHaveLength(7);
+});
+
+test('a job larger than the blast-radius limit is refused unless asked for', async () => {
+  const csv = await csvOf('large.csv', 12, 'ok');
+  await expect(startJob(stage.client, stage.settings.taskQueue, csv, { maxUsers: 10 })).rejects.toThrow(
+    /12 users, more than the limit of 10.*--allow-large/,
+  );
+  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+    maxUsers: 10,
+    allowLarge: true,
+    policy: POLICY,
+  });
+  expect((await finished(jobId)).summary.total).toBe(12);
+});
