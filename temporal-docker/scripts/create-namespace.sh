@@ -33,3 +33,15 @@ else
     --description "bulk-reset: durable bulk password resets" --address "$address"
   echo "namespace $namespace created, closed jobs kept for $retention"
 fi
+
+# The search attributes jobs and user workflows carry (BulkResetJobId, BulkResetPhase): a job cannot
+# start without them. Creating one that exists already is refused, so check first.
+for attribute in BulkResetJobId BulkResetPhase; do
+  if temporal operator search-attribute list --namespace "$namespace" --address "$address" 2>/dev/null | grep -qw "$attribute"; then
+    echo "search attribute $attribute already exists"
+  else
+    temporal operator search-attribute create --namespace "$namespace" --address "$address" \
+      --name "$attribute" --type Keyword
+    echo "search attribute $attribute created"
+  fi
+done
