@@ -14,6 +14,7 @@ import { runDemo } from './demo';
 import { parseDuration } from './durations';
 import {
   type ControlAction,
+  DEFAULT_MAX_USERS,
   checkCsv,
   controlJob,
   copyReport,
@@ -130,7 +131,7 @@ async function start(settings: Settings, args: string[]): Promise<number> {
     planPath: values.plan,
     approvalTimeoutMs: values['require-approval'] ? parseDuration(values['approval-timeout']) : undefined,
     allowLarge: values['allow-large'],
-    maxUsers: settings.maxUsers,
+    maxUsers: settings.maxUsers ?? DEFAULT_MAX_USERS,
     windowSize: values.window === undefined ? undefined : Number(values.window),
     policy: {
       ...(values.deadline && { deadlineMs: parseDuration(values.deadline) }),

@@ -75,7 +75,7 @@ export interface StartJobOptions {
   /** A plan file (`bulk-reset plan`): run exactly its users. */
   planPath?: string;
   retryOf?: string;
-  /** Refuse a job with more users to reset than this, unless allowLarge (the blast-radius limit). */
+  /** Refuse a job with more users to reset than this, unless allowLarge (the blast-radius limit; the CLI sets it). */
   maxUsers?: number;
   allowLarge?: boolean;
 }
@@ -99,8 +99,8 @@ export async function startJob(
   if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > MAX_WINDOW_SIZE) {
     throw new Error(`the window must be a whole number from 1 to ${MAX_WINDOW_SIZE}`);
   }
-  const maxUsers = options.maxUsers ?? DEFAULT_MAX_USERS;
-  if (csv.runnableRows > maxUsers && !options.allowLarge) {
+  const { maxUsers } = options;
+  if (maxUsers !== undefined && csv.runnableRows > maxUsers && !options.allowLarge) {
     throw new Error(
       `this job would reset ${csv.runnableRows} users, more than the limit of ${maxUsers}; ` +
         'if that is intended, say so with --allow-large (or raise BULK_RESET_MAX_USERS)',

