@@ -4,11 +4,13 @@
  */
 import { homedir, hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
 import { DEFAULT_GRAPH_BASE_URL } from '../activities/graphClient';
 import type { CredentialConfig } from '../activities/credentials';
+import { type CodecKeySource, dataConverterFor, loadCodecKeys } from './codec';
 
 export interface TemporalSettings {
   address: string;
@@ -28,6 +30,10 @@ export interface Settings {
   writesPerSecond: number;
   /** The blast-radius limit: `start` refuses more users than this without --allow-large. */
   maxUsers?: number;
+  /** The protected-accounts list (BULK_RESET_PROTECTED_USERS): users never reset, see activities/protectedUsers. */
+  protectedUsersPath?: string;
+  /** Where the payload encryption keys come from (BULK_RESET_CODEC_KEYS, else a key file). */
+  codecKeys: CodecKeySource;
 }
 
 /** Graph's published identity write budget: 3,000 writes per 150 s per app and tenant. */
@@ -48,6 +54,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     graphBaseUrl: env.GRAPH_BASE_URL ?? DEFAULT_GRAPH_BASE_URL,
     writesPerSecond: parseWritesPerSecond(env.BULK_RESET_WRITES_PER_SECOND),
     maxUsers: env.BULK_RESET_MAX_USERS ? Number(env.BULK_RESET_MAX_USERS) : undefined,
+    protectedUsersPath: env.BULK_RESET_PROTECTED_USERS ? resolve(env.BULK_RESET_PROTECTED_USERS) : undefined,
+    codecKeys: {
+      inline: env.BULK_RESET_CODEC_KEYS || undefined,
+      file: resolve(env.BULK_RESET_CODEC_KEY_FILE ?? join(dataDir, 'codec-keys')),
+    },
     credential: {
       graphToken: env.GRAPH_TOKEN || undefined,
       tenantId: env.AZURE_TENANT_ID,
@@ -79,6 +90,20 @@ function definedOnly(env: NodeJS.ProcessEnv): Record<string, string> {
 
 export function connectClient(temporal: TemporalSettings): Promise<Connection> {
   return Connection.connect({ address: temporal.address, apiKey: temporal.apiKey, tls: temporal.tls });
+}
+
+/** The data converter every client and worker of these settings shares: payloads encrypted. */
+export async function dataConverter(settings: Settings): Promise<DataConverter> {
+  return dataConverterFor(await loadCodecKeys(settings.codecKeys));
+}
+
+/** A client of the settings' namespace that encrypts what it sends and decrypts what it reads. */
+export async function createClient(settings: Settings): Promise<Client> {
+  return new Client({
+    connection: await connectClient(settings.temporal),
+    namespace: settings.temporal.namespace,
+    dataConverter: await dataConverter(settings),
+  });
 }
 
 export function connectWorker(temporal: TemporalSettings): Promise<NativeConnection> {

@@ -7,12 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { startGraphSimulator } from '../simulator/graphSimulator';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { createWorker } from '../worker';
-import { connectClient, loadSettings } from './config';
+import { EncryptionCodec, loadCodecKeys } from './codec';
+import { startCodecServer } from './codecServer';
+import { createClient, loadSettings } from './config';
 import { PROJECT_ROOT, startDevServer } from './devServer';
 import { checkCsv, formatProgress, formatSummary, startJob, waitForJob } from './jobs';
 
@@ -32,22 +33,28 @@ export async function runDemo({ users, exitWhenDone }: DemoOptions): Promise<num
   // bury them. Every detail is in the Web UI.
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   console.log('starting the Temporal dev server (with its Web UI)...');
-  const server = await startDevServer({ uiPort: await freePort(PREFERRED_UI_PORT) });
+  const uiPort = await freePort(PREFERRED_UI_PORT);
+  const settings = loadSettings({
+    ...process.env,
+    TEMPORAL_NAMESPACE: 'default',
+    BULK_RESET_DATA_DIR: dataDir,
+    BULK_RESET_TASK_QUEUE: 'bulk-reset-demo',
+  });
+  // Everything in Temporal is encrypted; the Web UI reads it through this codec server.
+  const codecServer = await startCodecServer({
+    codec: new EncryptionCodec(await loadCodecKeys(settings.codecKeys)),
+    allowedOrigins: [`http://localhost:${uiPort}`, `http://127.0.0.1:${uiPort}`],
+  });
+  const server = await startDevServer({ uiPort, uiCodecEndpoint: codecServer.url });
   const token = randomBytes(24).toString('base64url');
   const simulator = await startGraphSimulator({ token, retryAfterSeconds: 1 });
   console.log(
     `Temporal at ${server.address}, Web UI at ${server.uiUrl}, Graph simulator at ${simulator.baseUrl}`,
   );
 
-  const settings = loadSettings({
-    ...process.env,
-    TEMPORAL_ADDRESS: server.address,
-    TEMPORAL_NAMESPACE: 'default',
-    BULK_RESET_DATA_DIR: dataDir,
-    BULK_RESET_TASK_QUEUE: 'bulk-reset-demo',
-    GRAPH_BASE_URL: simulator.baseUrl,
-    GRAPH_TOKEN: token,
-  });
+  settings.temporal.address = server.address;
+  settings.graphBaseUrl = simulator.baseUrl;
+  settings.credential.graphToken = token;
   const worker = await createWorker(settings);
   const workerRun = worker.run();
 
@@ -60,7 +67,7 @@ export async function runDemo({ users, exitWhenDone }: DemoOptions): Promise<num
       `${csvPath}: ${csv.totalRows} rows, ${csv.runnableRows} to reset, ${csv.problemCount} skipped (duplicates and mistakes, on purpose)`,
     );
 
-    const client = new Client({ connection: await connectClient(settings.temporal) });
+    const client = await createClient(settings);
     const jobId = await startJob(client, settings.taskQueue, csv, { windowSize: 50 });
     console.log(
       `job ${jobId} started: watch it at ${server.uiUrl}/namespaces/default/workflows/${encodeURIComponent(jobId)}`,
@@ -98,6 +105,7 @@ export async function runDemo({ users, exitWhenDone }: DemoOptions): Promise<num
     await workerRun;
     await simulator.close();
     await server.stop();
+    await codecServer.close();
   }
 }
 

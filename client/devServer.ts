@@ -35,6 +35,8 @@ export interface DevServerOptions {
   uiPort?: number;
   /** Keep state in this SQLite file across restarts; in memory when absent. */
   dbFilename?: string;
+  /** The codec server the Web UI asks to decrypt payloads. */
+  uiCodecEndpoint?: string;
 }
 
 export interface DevServer {
@@ -53,6 +55,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       uiPort: options.uiPort,
       dbFilename: options.dbFilename,
       searchAttributes: [JOB_ID_SEARCH_ATTRIBUTE, JOB_PHASE_SEARCH_ATTRIBUTE],
+      extraArgs: options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : [],
       log: { format: 'pretty', level: 'warn' },
     },
   });

@@ -101,7 +101,8 @@ test('a 300-user CSV with every scenario, duplicates and mistakes: one right out
   expect(stats.peakActiveUsers).toBeGreaterThan(1);
   expect(stats.unauthorized).toBe(0);
 
-  // Graph generated a password for every accepted reset; none of it reached Temporal's history.
+  // Graph generated a password for every accepted reset; none of it reached Temporal's history, and the
+  // history holds the user's name only encrypted (test/secrecy.e2e.test.ts looks closer).
   const succeeded = report.outcomes.find(
     (outcome) => outcome.status === 'succeeded' && outcome.user.startsWith('ok.'),
   );
@@ -109,7 +110,8 @@ test('a 300-user CSV with every scenario, duplicates and mistakes: one right out
     .getHandle(`${jobId}/user-${userKey(jobId, succeeded?.user ?? '')}`)
     .fetchHistory();
   const historyText = readableText(history);
-  expect(historyText).toContain('resetPassword for row');
+  expect(history.events?.length).toBeGreaterThan(10);
+  expect(historyText).not.toContain(succeeded?.user);
   expect(historyText).not.toMatch(/newPassword/i);
 
   // The job continued as new on the way, and still accounted for everyone.

@@ -10,7 +10,7 @@ import { Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createCredential } from '../activities/credentials';
 import { GraphClient } from '../activities/graphClient';
-import { type Settings, connectWorker } from '../client/config';
+import { type Settings, connectWorker, dataConverter } from '../client/config';
 import { writeTaskQueue } from '../workflows/types';
 
 /** The workers of one process, run and stopped together. */
@@ -32,10 +32,15 @@ export async function createWorker(
     credential: await createCredential(settings.credential),
   });
   const connection = await connectWorker(settings.temporal);
-  const activities = createActivities({ graph, dataDir: settings.dataDir });
+  const activities = createActivities({
+    graph,
+    dataDir: settings.dataDir,
+    protectedUsersPath: settings.protectedUsersPath,
+  });
   const common = {
     connection,
     namespace: settings.temporal.namespace,
+    dataConverter: await dataConverter(settings),
     // Lets SIGTERM finish in-flight Graph calls instead of abandoning them mid-request.
     shutdownGraceTime: '30 seconds',
   } satisfies Partial<WorkerOptions>;

@@ -1,0 +1,184 @@
+/**
+ * Encryption of everything bulk-reset puts into Temporal: every payload (inputs, results, signals,
+ * queries, updates, summaries, failure messages and details) is sealed with AES-256-GCM before it leaves
+ * the client or the worker, so Temporal's history and its database hold only ciphertext. User principal
+ * names, report paths and Graph's error messages are as private as the incident itself.
+ *
+ * Keys carry an id, written beside each payload: new payloads use the newest key, and older payloads
+ * still open with the key they name, so keys can be rotated without losing history.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import {
+  METADATA_ENCODING_KEY,
+  type DataConverter,
+  type Payload,
+  type PayloadCodec,
+  ValueError,
+} from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+
+export const ENCRYPTED_ENCODING = 'binary/encrypted';
+export const KEY_ID_METADATA = 'encryption-key-id';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+export interface CodecKey {
+  id: string;
+  key: Buffer;
+}
+
+const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** AES-256-GCM over the whole serialized payload; the key id is authenticated too. */
+export class EncryptionCodec implements PayloadCodec {
+  private readonly byId: Map<string, Buffer>;
+
+  /** `keys[0]` seals new payloads; every key opens the payloads that name it. */
+  constructor(private readonly keys: readonly CodecKey[]) {
+    if (keys.length === 0) throw new Error('the payload codec needs at least one key');
+    for (const { id, key } of keys) {
+      if (!KEY_ID_PATTERN.test(id))
+        throw new Error(`codec key id "${id}" must be 1-64 letters, digits, '.', '_' or '-'`);
+      if (key.length !== 32) throw new Error(`codec key ${id} must be 32 bytes (AES-256), not ${key.length}`);
+    }
+    this.byId = new Map(keys.map(({ id, key }) => [id, key]));
+  }
+
+  encode(payloads: Payload[]): Promise<Payload[]> {
+    const { id, key } = this.keys[0];
+    // A failure to seal or open rejects the promise instead of throwing from the call.
+    return new Promise((resolve) =>
+      resolve(
+        payloads.map((payload) => {
+          const iv = randomBytes(IV_BYTES);
+          const cipher = createCipheriv('aes-256-gcm', key, iv);
+          cipher.setAAD(Buffer.from(id));
+          const sealed = Buffer.concat([
+            cipher.update(temporal.api.common.v1.Payload.encode(payload).finish()),
+            cipher.final(),
+          ]);
+          return {
+            metadata: {
+              [METADATA_ENCODING_KEY]: Buffer.from(ENCRYPTED_ENCODING),
+              [KEY_ID_METADATA]: Buffer.from(id),
+            },
+            data: Buffer.concat([iv, cipher.getAuthTag(), sealed]),
+          };
+        }),
+      ),
+    );
+  }
+
+  decode(payloads: Payload[]): Promise<Payload[]> {
+    // A failure to seal or open rejects the promise instead of throwing from the call.
+    return new Promise((resolve) =>
+      resolve(
+        payloads.map((payload) => {
+          const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
+          if (!encoding || Buffer.from(encoding).toString() !== ENCRYPTED_ENCODING) return payload;
+          const idBytes = payload.metadata?.[KEY_ID_METADATA];
+          const id = idBytes ? Buffer.from(idBytes).toString() : '';
+          const key = this.byId.get(id);
+          if (!key)
+            throw new ValueError(`a payload is sealed with key "${id}", which this process does not have`);
+          const data = Buffer.from(payload.data ?? new Uint8Array());
+          const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
+          decipher.setAAD(Buffer.from(id));
+          decipher.setAuthTag(data.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
+          const opened = Buffer.concat([
+            decipher.update(data.subarray(IV_BYTES + TAG_BYTES)),
+            decipher.final(),
+          ]);
+          return temporal.api.common.v1.Payload.decode(opened);
+        }),
+      ),
+    );
+  }
+}
+
+/**
+ * The data converter of every client and worker: the encryption codec, and failure messages and stack
+ * traces moved into an (encrypted) payload instead of staying in plain text beside it.
+ */
+export function dataConverterFor(keys: readonly CodecKey[]): DataConverter {
+  return {
+    payloadCodecs: [new EncryptionCodec(keys)],
+    failureConverterPath: require.resolve('./failureConverter'),
+  };
+}
+
+/**
+ * Parses keys written as `id:base64` (one per line or comma-separated; newest first). Blank lines and
+ * `#` comments are ignored.
+ */
+export function parseCodecKeys(text: string, source: string): CodecKey[] {
+  const keys: CodecKey[] = [];
+  const entries = text
+    .split('\n')
+    .filter((line) => !line.trim().startsWith('#'))
+    .flatMap((line) => line.split(','));
+  entries.forEach((raw, index) => {
+    const entry = raw.trim();
+    if (entry === '') return;
+    const separator = entry.indexOf(':');
+    if (separator <= 0) throw new Error(`${source} entry ${index + 1}: expected "id:base64-key"`);
+    const id = entry.slice(0, separator);
+    const key = Buffer.from(entry.slice(separator + 1), 'base64');
+    if (keys.some((known) => known.id === id)) throw new Error(`${source}: key id "${id}" appears twice`);
+    keys.push({ id, key });
+  });
+  if (keys.length === 0) throw new Error(`${source} holds no key`);
+  new EncryptionCodec(keys); // validates ids and lengths with its own messages
+  return keys;
+}
+
+/** A new key line for a key file: `k<date>-<random>:<base64>`. */
+export function newCodecKeyLine(now = new Date()): string {
+  const id = `k${now.toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(3).toString('hex')}`;
+  return `${id}:${randomBytes(32).toString('base64')}`;
+}
+
+export interface CodecKeySource {
+  /** `id:base64` entries, newest first (BULK_RESET_CODEC_KEYS). */
+  inline?: string;
+  /** A key file, newest first; created with one key (mode 0600) when missing. */
+  file: string;
+}
+
+/** The keys from the environment, else from the key file, which is created on first use. */
+export async function loadCodecKeys(source: CodecKeySource): Promise<CodecKey[]> {
+  if (source.inline) return parseCodecKeys(source.inline, 'BULK_RESET_CODEC_KEYS');
+  let text: string;
+  try {
+    text = await readFile(source.file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await mkdir(dirname(source.file), { recursive: true, mode: 0o700 });
+    text = `# bulk-reset payload keys, newest first: id:base64. Keep this file secret and backed up.\n${newCodecKeyLine()}\n`;
+    await writeFile(source.file, text, { mode: 0o600, flag: 'wx' }).catch(
+      async (writeError: NodeJS.ErrnoException) => {
+        if (writeError.code !== 'EEXIST') throw writeError;
+        text = await readFile(source.file, 'utf8'); // another process created it first
+      },
+    );
+  }
+  return parseCodecKeys(text, source.file);
+}
+
+/** Puts a new key first in the key file (older keys stay, to open older payloads). Returns its id. */
+export async function rotateCodecKey(file: string): Promise<string> {
+  const existing = await loadCodecKeys({ file });
+  const line = newCodecKeyLine();
+  const body = [line, ...existing.map(({ id, key }) => `${id}:${key.toString('base64')}`)].join('\n');
+  await writeFile(
+    file,
+    `# bulk-reset payload keys, newest first: id:base64. Keep this file secret and backed up.\n${body}\n`,
+    {
+      mode: 0o600,
+    },
+  );
+  await chmod(file, 0o600);
+  return line.slice(0, line.indexOf(':'));
+}
