@@ -19,6 +19,15 @@ export function graphScopes(baseUrl: string): string[] {
   return [`${new URL(baseUrl).origin}/UserAuthenticationMethod.ReadWrite.All`];
 }
 
+/**
+ * The delegated permissions a read-only preflight (`bulk-reset plan`) needs: `User.Read.All` for the
+ * user and its memberships, `RoleManagement.Read.Directory` for the names of its directory roles.
+ */
+export function preflightScopes(baseUrl: string): string[] {
+  const origin = new URL(baseUrl).origin;
+  return [`${origin}/User.Read.All`, `${origin}/RoleManagement.Read.Directory`];
+}
+
 export interface GraphClientOptions {
   /** `https://graph.microsoft.com/v1.0`, a national cloud's host, or the simulator. */
   baseUrl: string;
@@ -146,10 +155,51 @@ export class GraphClient {
   }
 
   /**
-   * The bearer token goes only to the Graph host we were configured with: a Location naming any other
-   * host (a tampered answer, a proxy gone wrong) is refused rather than followed.
+   * The display names of the directory roles the user holds, directly or through a role-assignable
+   * group: `GET /users/{user}/transitiveMemberOf/microsoft.graph.directoryRole`. An empty list means
+   * no active role; a role the user is only eligible for (Privileged Identity Management) is not listed.
+   *
+   * Permissions (delegated): `User.Read.All` for the membership and `RoleManagement.Read.Directory` for
+   * the roles' names. Without the latter Graph still lists the roles but with their ids only: the role
+   * template id (or object id) then stands in for the name, so an admin is never reported as none.
    */
-  private assertSameOrigin(url: string): void {
+  async getAdminRoles(user: string, options: RequestOptions = {}): Promise<string[]> {
+    const roles = new Set<string>();
+    // A cast is an advanced query: Graph wants ConsistencyLevel: eventual and $count with it.
+    let url: string | undefined =
+      `${this.userUrl(user)}/transitiveMemberOf/microsoft.graph.directoryRole` +
+      '?$select=id,displayName,roleTemplateId&$count=true';
+    while (url !== undefined) {
+      const response = await this.send('GET', url, undefined, options, { consistencylevel: 'eventual' });
+      const page = parseJsonObject(response.body);
+      if (!Array.isArray(page.value)) {
+        // Never read a malformed answer as "no roles": that would hide an administrator.
+        throw new GraphError('Graph answered the directory-role lookup without a list of roles', {
+          kind: 'transient',
+          status: response.status,
+          code: 'MalformedResponse',
+          requestId: response.headers.get('request-id') ?? undefined,
+        });
+      }
+      for (const role of page.value as unknown[]) {
+        const fields = typeof role === 'object' && role !== null ? (role as Record<string, unknown>) : {};
+        const name =
+          readString(fields, 'displayName') ??
+          readString(fields, 'roleTemplateId') ??
+          readString(fields, 'id');
+        roles.add(name ?? 'unnamed directory role');
+      }
+      url = readString(page, '@odata.nextLink');
+      if (url !== undefined) this.assertSameOrigin(url, 'next page link');
+    }
+    return [...roles];
+  }
+
+  /**
+   * The bearer token goes only to the Graph host we were configured with: a Location (or next page
+   * link) naming any other host (a tampered answer, a proxy gone wrong) is refused rather than followed.
+   */
+  private assertSameOrigin(url: string, what = 'operation Location'): void {
     let origin: string | undefined;
     try {
       origin = new URL(url).origin;
@@ -158,7 +208,7 @@ export class GraphClient {
     }
     if (origin !== new URL(this.baseUrl).origin) {
       throw new GraphError(
-        `Graph's operation Location is not on ${new URL(this.baseUrl).host}; refusing to send the token there`,
+        `Graph's ${what} is not on ${new URL(this.baseUrl).host}; refusing to send the token there`,
         {
           kind: 'permanent',
           code: 'UntrustedLocation',
@@ -177,6 +227,7 @@ export class GraphClient {
     url: string,
     body: unknown,
     options: RequestOptions,
+    headers: Record<string, string> = {},
   ): Promise<GraphResponse> {
     const token = await this.token();
     const timeout = AbortSignal.timeout(this.requestTimeoutMs);
@@ -187,6 +238,7 @@ export class GraphClient {
       response = await fetch(url, {
         method,
         headers: {
+          ...headers,
           authorization: `Bearer ${token}`,
           accept: 'application/json',
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),

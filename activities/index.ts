@@ -27,6 +27,7 @@ import type {
 import { CsvInputError, sha256File } from './csvReader';
 import type { GraphClient } from './graphClient';
 import { GraphError, adviceFor } from './graphErrors';
+import { isProtected, loadProtectedUsers } from './protectedUsers';
 import { PlanMismatchError, jobPaths, prepareJobFiles, readRowsPage, usersSha256 } from './jobFiles';
 import { appendOutcomes, writeReport } from './report';
 
@@ -34,8 +35,8 @@ export interface ActivityDependencies {
   graph: GraphClient;
   /** Folder for job files; shared by all workers of a job. */
   dataDir: string;
-  /** Accounts never to reset (the protected list), checked when a job is prepared. */
-  isProtected?: (user: string) => boolean;
+  /** The protected-accounts list (never reset), read afresh each time a job is prepared. */
+  protectedUsersPath?: string;
 }
 
 /** Reads a plan file by reference: the users it decided to reset, checked against its own fingerprint. */
@@ -121,7 +122,22 @@ export function toActivityFailure(error: unknown, user: string, attempt: number)
   });
 }
 
-export function createActivities({ graph, dataDir, isProtected }: ActivityDependencies) {
+/** The protected list, or a job failure: a list that cannot be read must not mean "protect nobody". */
+async function protectedCheck(path: string | undefined): Promise<((user: string) => boolean) | undefined> {
+  if (!path) return undefined;
+  try {
+    const list = await loadProtectedUsers(path);
+    return (user) => isProtected(list, user);
+  } catch (error) {
+    throw ApplicationFailure.create({
+      message: `the protected-accounts list ${path} cannot be used (${error instanceof Error ? error.message : String(error)}); nothing was reset`,
+      type: 'ProtectedListUnreadable',
+      nonRetryable: true,
+    });
+  }
+}
+
+export function createActivities({ graph, dataDir, protectedUsersPath }: ActivityDependencies) {
   return {
     /** POSTs resetPassword. A password Graph generates is dropped here: nobody receives it. */
     async startReset({ user }: StartResetInput): Promise<StartResetResult> {
@@ -180,6 +196,7 @@ export function createActivities({ graph, dataDir, isProtected }: ActivityDepend
         });
       }
       const planned = plan ? await readPlan(plan, csv.sha256) : undefined;
+      const isProtected = await protectedCheck(protectedUsersPath);
       try {
         return await prepareJobFiles(paths, jobId, csv.path, { isProtected, planned });
       } catch (error) {

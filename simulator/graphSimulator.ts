@@ -1,6 +1,6 @@
 /**
  * A Microsoft Graph stand-in for the calls bulk-reset makes: resetPassword, polling the operation it
- * returns, revokeSignInSessions and the preflight user lookup. It is a real HTTP server so that the
+ * returns, revokeSignInSessions and the preflight lookups (the user, its directory roles). It is a real HTTP server so that the
  * Graph client, the worker and the demo talk to it exactly as they talk to Graph.
  *
  * Each user follows a scripted scenario (see `ScenarioName`), and every request is counted. Tests treat
@@ -31,7 +31,11 @@ export type ScenarioName =
   | 'noretry'
   | 'nolocation'
   | 'unknown'
-  | 'pollthrottle';
+  | 'pollthrottle'
+  // Directory attributes for a preflight (`GET /users/{id}` and its roles); their resets behave like 'ok'.
+  | 'disabled'
+  | 'synced'
+  | 'admin';
 
 export const SCENARIOS: readonly ScenarioName[] = [
   'ok',
@@ -47,6 +51,9 @@ export const SCENARIOS: readonly ScenarioName[] = [
   'nolocation',
   'unknown',
   'pollthrottle',
+  'disabled',
+  'synced',
+  'admin',
 ];
 
 export interface SimulatorOptions {
@@ -76,6 +83,8 @@ export interface SimulatorOptions {
   operationSeconds?: number;
   /** Token bucket on resetPassword POSTs (Graph's is 3000 per 150 s). Off by default. */
   writeBudget?: { writes: number; perSeconds: number };
+  /** Token bucket on user lookups (`GET /users/{id}` and its directory roles), to throttle a preflight. Off by default. */
+  readBudget?: { reads: number; perSeconds: number };
 }
 
 export interface UserStats {
@@ -95,6 +104,7 @@ export interface UserStats {
   /** Whether any resetPassword POST for this user carried `newPassword`. */
   passwordSupplied: boolean;
   revokes: number;
+  /** User lookups: `GET /users/{id}` and its directory roles, throttled ones included. */
   gets: number;
   /** Between the user's first request and the first terminal answer it was given. */
   active: boolean;
@@ -241,6 +251,12 @@ const POLL_PLANS: Record<PollPlanName, readonly PollStep[]> = {
   ],
 };
 
+/** The directory role an `admin.` user holds (its template id is the same in every tenant). */
+const GLOBAL_ADMINISTRATOR = {
+  displayName: 'Global Administrator',
+  roleTemplateId: '62e90394-69f5-4237-9190-012177145e10',
+};
+
 const TOO_MANY_REQUESTS = {
   code: 'TooManyRequests',
   message: 'Too many requests. Please retry after the time given in the Retry-After header.',
@@ -328,8 +344,8 @@ function emptyStats(): SimulatorStats {
   };
 }
 
-/** Graph's identity write budget: a bucket of `writes` tokens refilled evenly over `perSeconds`. */
-class WriteBudget {
+/** Graph's throttling budgets: a bucket of `capacity` tokens refilled evenly over `perSeconds`. */
+class TokenBucket {
   private tokens: number;
   private refilledAt = performance.now();
   private readonly tokensPerMs: number;
@@ -373,6 +389,10 @@ function validateOptions(options: SimulatorOptions): void {
   const budget = options.writeBudget;
   if (budget && !(budget.writes >= 1 && budget.perSeconds > 0)) {
     throw new TypeError('Graph simulator: writeBudget needs writes >= 1 and perSeconds > 0');
+  }
+  const reads = options.readBudget;
+  if (reads && !(reads.reads >= 1 && reads.perSeconds > 0)) {
+    throw new TypeError('Graph simulator: readBudget needs reads >= 1 and perSeconds > 0');
   }
   const named: [string, string][] = [
     ['defaultScenario', options.defaultScenario ?? 'ok'],
@@ -418,7 +438,10 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
   const operationSeconds = options.operationSeconds ?? 0;
   const latencyMs = options.latencyMs ?? 0;
   const budget = options.writeBudget
-    ? new WriteBudget(options.writeBudget.writes, options.writeBudget.perSeconds)
+    ? new TokenBucket(options.writeBudget.writes, options.writeBudget.perSeconds)
+    : undefined;
+  const readBudget = options.readBudget
+    ? new TokenBucket(options.readBudget.reads, options.readBudget.perSeconds)
     : undefined;
   const scenarioOptions = { defaultScenario: options.defaultScenario, scenarios: options.scenarios };
 
@@ -690,9 +713,17 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     return { status: 200, body: { '@odata.context': `${GRAPH_CONTEXT}#Edm.Boolean`, value: true } };
   }
 
+  /** Counts a user lookup; answers 429 when the read budget is spent, else undefined. */
+  function lookUp(user: UserState): Answer | undefined {
+    user.counters.gets++;
+    const waitSeconds = readBudget?.take(performance.now()) ?? 0;
+    return waitSeconds > 0 ? throttledAnswer(waitSeconds) : undefined;
+  }
+
   function getUser(ctx: RequestContext, segment: string): Answer {
     const user = touchUser(ctx, segment);
-    user.counters.gets++;
+    const throttled = lookUp(user);
+    if (throttled) return throttled;
     if (user.scenario === 'missing') return notFoundUser(segment);
     return {
       status: 200,
@@ -700,9 +731,38 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
         '@odata.context': `${GRAPH_CONTEXT}#users/$entity`,
         id: user.id,
         userPrincipalName: user.name.includes('@') ? user.name : `${user.name}@contoso.test`,
-        accountEnabled: true,
-        onPremisesSyncEnabled: null,
+        accountEnabled: user.scenario !== 'disabled',
+        onPremisesSyncEnabled: user.scenario === 'synced' ? true : null,
         lastPasswordChangeDateTime: user.lastPasswordChangeDateTime,
+      },
+    };
+  }
+
+  /** `GET /users/{id}/transitiveMemberOf/microsoft.graph.directoryRole`: the user's active directory roles. */
+  function getDirectoryRoles(ctx: RequestContext, url: URL, segment: string): Answer {
+    const user = touchUser(ctx, segment);
+    const throttled = lookUp(user);
+    if (throttled) return throttled;
+    if (user.scenario === 'missing') return notFoundUser(segment);
+    const roles =
+      user.scenario === 'admin'
+        ? [{ id: fakeObjectId(`role:${GLOBAL_ADMINISTRATOR.roleTemplateId}`), ...GLOBAL_ADMINISTRATOR }]
+        : [];
+    const select = url.searchParams
+      .get('$select')
+      ?.split(',')
+      .map((field) => field.trim());
+    const value = roles.map((role) =>
+      select
+        ? Object.fromEntries(Object.entries(role).filter(([field]) => select.includes(field)))
+        : { '@odata.type': '#microsoft.graph.directoryRole', ...role },
+    );
+    return {
+      status: 200,
+      body: {
+        '@odata.context': `${GRAPH_CONTEXT}#directoryRoles`,
+        ...(url.searchParams.get('$count') === 'true' && { '@odata.count': value.length }),
+        value,
       },
     };
   }
@@ -759,6 +819,14 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     const user = segments[2];
     const method = req.method ?? '';
     if (segments.length === 3 && method === 'GET') return getUser(ctx, user);
+    if (
+      segments.length === 5 &&
+      method === 'GET' &&
+      literal(3, 'transitiveMemberOf') &&
+      literal(4, 'microsoft.graph.directoryRole')
+    ) {
+      return getDirectoryRoles(ctx, url, user);
+    }
     if (segments.length === 4 && method === 'POST' && literal(3, 'revokeSignInSessions')) {
       return revokeSignInSessions(ctx, user);
     }

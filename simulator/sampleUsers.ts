@@ -21,6 +21,9 @@ export const EXPECTED_STATUS: Record<ScenarioName, OutcomeStatus> = {
   missing: 'failed',
   nolocation: 'unconfirmed',
   unknown: 'unconfirmed',
+  disabled: 'succeeded',
+  synced: 'succeeded',
+  admin: 'succeeded',
 };
 
 /** resetPassword POSTs each scenario takes: one, but for the 429s, 503s and the dropped connection. */
@@ -38,6 +41,9 @@ export const EXPECTED_POSTS: Record<ScenarioName, number> = {
   missing: 1,
   nolocation: 1,
   unknown: 1,
+  disabled: 1,
+  synced: 1,
+  admin: 1,
 };
 
 /** Mostly healthy users, as in a real tenant, with every trouble Graph can give sprinkled in. */

@@ -3,7 +3,9 @@
  * approval by a second operator, retry of failed rows, session revocation, plans, search attributes and
  * the blast-radius limit.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { usersSha256 } from '../activities/jobFiles';
 import { checkCsv, controlJob, jobState, startJob, waitForJob } from '../client/jobs';
@@ -297,4 +299,36 @@ test('a job larger than the blast-radius limit is refused unless asked for', asy
     policy: POLICY,
   });
   expect((await finished(jobId)).summary.total).toBe(12);
+});
+
+test('accounts on the protected list are never reset, even when the CSV names them', async () => {
+  const listDir = await mkdtemp(join(tmpdir(), 'protected-'));
+  const listPath = join(listDir, 'protected.txt');
+  await writeFile(listPath, '# break-glass accounts\nok.breakglass@protected.test\n');
+  const guarded = await openStage(
+    { retryAfterSeconds: 0.2 },
+    { env: { BULK_RESET_PROTECTED_USERS: listPath } },
+  );
+  try {
+    await guarded.startWorker();
+    const csv = await checkCsv(
+      await guarded.writeCsv(
+        'guarded.csv',
+        'userPrincipalName\nok.one@protected.test\nOK.BreakGlass@protected.test\n',
+      ),
+    );
+    const jobId = await startJob(guarded.client, guarded.settings.taskQueue, csv, { policy: POLICY });
+    const final = await waitForJob(guarded.client, jobId, () => undefined, 200);
+    if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
+    const report = await readJson<ReportJson>(final.summary.reportJsonPath);
+    expect(report.outcomes.map((outcome) => [outcome.user, outcome.status])).toEqual([
+      ['ok.one@protected.test', 'succeeded'],
+      ['OK.BreakGlass@protected.test', 'skipped'],
+    ]);
+    expect(report.outcomes[1].reason).toMatch(/^protected/);
+    expect(guarded.simulator.user('ok.breakglass@protected.test')).toBeUndefined();
+  } finally {
+    await guarded.close();
+    await rm(listDir, { recursive: true, force: true });
+  }
 });

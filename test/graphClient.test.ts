@@ -454,3 +454,36 @@ describe('GraphClient errors', () => {
     });
   });
 });
+
+describe('GraphClient.getAdminRoles', () => {
+  it('names the directory roles of an admin and none for anyone else, counting one GET each', async () => {
+    expect(await graph.getAdminRoles('admin.olga@contoso.test')).toEqual(['Global Administrator']);
+    expect(await graph.getAdminRoles('peter@contoso.test')).toEqual([]);
+    expect(sim.user('admin.olga@contoso.test')).toMatchObject({ gets: 1, posts: 0 });
+  });
+
+  it('classifies a missing user as permanent 404 with its request-id', async () => {
+    const error = await graphFailure(graph.getAdminRoles('missing.quinn@contoso.test'));
+    expect(error).toMatchObject({ kind: 'permanent', status: 404, code: 'Request_ResourceNotFound' });
+    expect(error.requestId).toMatch(UUID);
+  });
+
+  it('classifies throttling as transient and keeps the Retry-After', async () => {
+    const throttlingSim = await startGraphSimulator({
+      token: TOKEN,
+      readBudget: { reads: 1, perSeconds: 10 },
+    });
+    try {
+      const client = new GraphClient({
+        baseUrl: throttlingSim.baseUrl,
+        credential: new StaticTokenCredential(TOKEN),
+      });
+      await client.getUser('admin.rita@contoso.test');
+      const error = await graphFailure(client.getAdminRoles('admin.rita@contoso.test'));
+      expect(error).toMatchObject({ kind: 'transient', status: 429, code: 'TooManyRequests' });
+      expect(error.retryAfterMs).toBeGreaterThan(0);
+    } finally {
+      await throttlingSim.close();
+    }
+  });
+});

@@ -289,7 +289,7 @@ describe('Graph simulator', () => {
       expect(scenarioFor('flaky', options)).toBe('flaky');
       expect(scenarioFor('okay.u1@contoso.test', options)).toBe('slow');
       expect(scenarioFor('carol@contoso.test', {})).toBe('ok');
-      expect(SCENARIOS).toHaveLength(13);
+      expect(SCENARIOS).toHaveLength(16);
     });
 
     it('lets the explicit scenarios map override the name convention', async () => {
@@ -636,5 +636,90 @@ describe('Graph simulator', () => {
       expect(third.status).toBe(202);
       expect(simulator.stats()).toMatchObject({ posts: 2, throttled: 1, resetsAccepted: 1 });
     });
+  });
+});
+
+describe('Graph simulator: directory attributes for a preflight', () => {
+  const GLOBAL_ADMINISTRATOR_TEMPLATE = '62e90394-69f5-4237-9190-012177145e10';
+
+  function rolesUrl(simulator: GraphSimulator, user: string): string {
+    return (
+      `${simulator.baseUrl}/users/${encodeURIComponent(user)}` +
+      '/transitiveMemberOf/microsoft.graph.directoryRole?$select=id,displayName,roleTemplateId'
+    );
+  }
+
+  it('shows disabled. users as disabled and synced. users as synced from on-premises', async () => {
+    const simulator = await start();
+    const lookup = (user: string) =>
+      call<Record<string, unknown>>(`${simulator.baseUrl}/users/${encodeURIComponent(user)}`);
+
+    expect((await lookup('disabled.d1@contoso.test')).body).toMatchObject({
+      accountEnabled: false,
+      onPremisesSyncEnabled: null,
+    });
+    expect((await lookup('synced.s1@contoso.test')).body).toMatchObject({
+      accountEnabled: true,
+      onPremisesSyncEnabled: true,
+    });
+    expect((await lookup('admin.a1@contoso.test')).body).toMatchObject({
+      accountEnabled: true,
+      onPremisesSyncEnabled: null,
+    });
+  });
+
+  it('lists Global Administrator for admin. users, no role for others, and 404 for missing ones', async () => {
+    const simulator = await start();
+    type Roles = { value: Record<string, unknown>[] };
+
+    const admin = await call<Roles>(rolesUrl(simulator, 'admin.a1@contoso.test'));
+    const plain = await call<Roles>(rolesUrl(simulator, 'carol@contoso.test'));
+    const missing = await call(rolesUrl(simulator, 'missing.m1@contoso.test'));
+
+    expect(admin.status).toBe(200);
+    expect(admin.body.value).toEqual([
+      {
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown,
+        displayName: 'Global Administrator',
+        roleTemplateId: GLOBAL_ADMINISTRATOR_TEMPLATE,
+      },
+    ]);
+    expect(plain.status).toBe(200);
+    expect(plain.body.value).toEqual([]);
+    expectGraphError(missing, 404, 'Request_ResourceNotFound');
+  });
+
+  it('finds the roles by object id too, and counts role lookups as the user’s GETs', async () => {
+    const simulator = await start();
+    const user = await call<Record<string, unknown>>(`${simulator.baseUrl}/users/admin.a2%40contoso.test`);
+    const byId = await call<{ value: { displayName: string }[] }>(rolesUrl(simulator, String(user.body.id)));
+
+    expect(byId.body.value.map((role) => role.displayName)).toEqual(['Global Administrator']);
+    expect(userStats(simulator, 'admin.a2@contoso.test')).toMatchObject({ gets: 2, posts: 0 });
+    expect(simulator.stats().posts).toBe(0);
+  });
+
+  it.each(['disabled', 'synced', 'admin'])('%s: a reset behaves like ok', async (scenario) => {
+    const simulator = await start();
+    const user = `${scenario}.r1@contoso.test`;
+    const accepted = await postReset(simulator, user);
+
+    expect(accepted.status).toBe(202);
+    expect(await pollToEnd(locationOf(accepted))).toEqual(['succeeded']);
+    expect(userStats(simulator, user)).toMatchObject({ scenario, posts: 1, resetsAccepted: 1 });
+  });
+
+  it('throttles lookups beyond the read budget with a Retry-After, and never touches POSTs', async () => {
+    const simulator = await start({ readBudget: { reads: 2, perSeconds: 1 } });
+    const first = await call(`${simulator.baseUrl}/users/u1%40contoso.test`);
+    const second = await call(rolesUrl(simulator, 'u1@contoso.test'));
+    const third = await call(`${simulator.baseUrl}/users/u2%40contoso.test`);
+    const reset = await postReset(simulator, 'u3@contoso.test');
+
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expectGraphError(third, 429, 'TooManyRequests');
+    expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(reset.status).toBe(202);
+    expect(userStats(simulator, 'u2@contoso.test').gets).toBe(1);
   });
 });

@@ -6,14 +6,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import type { Payload, PayloadCodec } from '@temporalio/common';
 import {
   DefaultLogger,
   Runtime,
   bundleWorkflowCode,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { type Settings, loadSettings } from '../../client/config';
+import { type Settings, createClient, loadSettings } from '../../client/config';
 import {
   type GraphSimulator,
   type SimulatorOptions,
@@ -61,12 +62,14 @@ export interface RunningWorker {
 export interface StageOptions {
   /** The workers' write budget (resets per second, all workers together); default 0: no limit. */
   writesPerSecond?: number;
+  /** More environment for the workers and the CLI. */
+  env?: Record<string, string>;
 }
 
 /** A simulator, a data folder and a task queue of this test's own, on the shared dev server. */
 export async function openStage(
   simulatorOptions: Partial<SimulatorOptions> = {},
-  { writesPerSecond = 0 }: StageOptions = {},
+  { writesPerSecond = 0, env: extraEnv = {} }: StageOptions = {},
 ): Promise<Stage> {
   const token = randomBytes(18).toString('base64url');
   const simulator = await startGraphSimulator({ retryAfterSeconds: 0.3, ...simulatorOptions, token });
@@ -80,10 +83,11 @@ export async function openStage(
     GRAPH_BASE_URL: simulator.baseUrl,
     GRAPH_TOKEN: token,
     BULK_RESET_WRITES_PER_SECOND: String(writesPerSecond),
+    ...extraEnv,
   };
   const settings = loadSettings(env);
-  const connection = await Connection.connect({ address: settings.temporal.address });
-  const client = new Client({ connection, namespace: settings.temporal.namespace });
+  const client = await createClient(settings);
+  const { connection } = client;
   const workers: RunningWorker[] = [];
   return {
     settings,
@@ -139,5 +143,25 @@ export function readableText(value: unknown): string {
     else if (typeof current === 'object' && current !== null) Object.values(current).forEach(visit);
   };
   visit(value);
+  return parts.join('\n');
+}
+
+/** Like readableText, with every payload first opened by the codec: what an operator with the key sees. */
+export async function decodedText(value: unknown, codec: PayloadCodec): Promise<string> {
+  const isPayload = (candidate: unknown): candidate is Payload =>
+    typeof candidate === 'object' && candidate !== null && 'metadata' in candidate && 'data' in candidate;
+  const parts: string[] = [];
+  const visit = async (current: unknown): Promise<void> => {
+    if (isPayload(current)) {
+      parts.push(readableText(await codec.decode([current])));
+    } else if (Array.isArray(current)) {
+      for (const item of current) await visit(item);
+    } else if (typeof current === 'object' && current !== null && !(current instanceof Uint8Array)) {
+      for (const item of Object.values(current)) await visit(item);
+    } else if (typeof current === 'string') {
+      parts.push(current);
+    }
+  };
+  await visit(value);
   return parts.join('\n');
 }

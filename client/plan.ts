@@ -1,0 +1,420 @@
+/**
+ * `bulk-reset plan`: the dry run before a bulk reset. It reads the CSV the way a job will, looks every
+ * runnable user up in Microsoft Graph (does it exist, is it enabled, cloud-only or synced from
+ * on-premises, which directory roles it holds), checks the protected-accounts list, and decides per row:
+ * `reset`, or `skip` with the reason. Nothing is written to Graph.
+ *
+ * The plan file ties that decision to the exact CSV (its SHA-256) and to the exact set of users to reset
+ * (`usersSha256`, see {@link planHash}); `bulk-reset start --plan` runs those users and nobody else.
+ *
+ * There is no Temporal here: the lookups run from the CLI with a small concurrency limit and wait out
+ * Graph's throttling themselves.
+ */
+import { randomBytes } from 'node:crypto';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { createCredential } from '../activities/credentials';
+import { type ScannedRow, scanUserCsv, sha256File } from '../activities/csvReader';
+import { GraphClient, preflightScopes } from '../activities/graphClient';
+import { GraphError, adviceFor } from '../activities/graphErrors';
+import { usersSha256 } from '../activities/jobFiles';
+import { type ProtectedUsers, isProtected, loadProtectedUsers } from '../activities/protectedUsers';
+import type { Settings } from './config';
+import { checkCsv } from './jobs';
+
+// ---------------------------------------------------------------------------------------------------------
+// Types
+
+export type PlanDecision = 'reset' | 'skip';
+export type SkipReason = 'missing' | 'protected' | 'invalid' | 'duplicate';
+
+/** One CSV row of the plan. */
+export interface PlannedUser {
+  /** The row number the report uses: the file's line. */
+  row: number;
+  /** The user as the CSV names it: what a job started from this plan matches rows on. */
+  user: string;
+  /** Graph's object id and userPrincipalName, when the user was found. */
+  id?: string;
+  userPrincipalName?: string;
+  /** Whether Graph knows the user; null for rows never looked up (invalid, duplicate). */
+  exists: boolean | null;
+  /** Graph's accountEnabled; null when unknown. */
+  enabled: boolean | null;
+  /**
+   * Synced from on-premises Active Directory (onPremisesSyncEnabled) rather than cloud-only; null when
+   * unknown. Graph wants the password of a synced account supplied with the reset.
+   */
+  synced: boolean | null;
+  /** Display names of the directory roles the user holds (directly or through groups). */
+  adminRoles: string[];
+  /** On the protected-accounts list (BULK_RESET_PROTECTED_USERS), by the CSV's value, id or UPN. */
+  protected: boolean;
+  decision: PlanDecision;
+  /** Why the row is skipped; absent when it is reset. */
+  reason?: SkipReason;
+  /** The CSV reader's words for an invalid or duplicate row. */
+  detail?: string;
+}
+
+export interface PlanSummary {
+  rows: number;
+  reset: number;
+  skipped: number;
+  missing: number;
+  protected: number;
+  invalid: number;
+  duplicate: number;
+  /** Of the users found, how many are disabled, synced, or hold a directory role. */
+  disabled: number;
+  synced: number;
+  admin: number;
+}
+
+/** The plan file, as written (JSON, mode 0600). */
+export interface PlanFile {
+  csv: { path: string; sha256: string };
+  createdAt: string;
+  users: PlannedUser[];
+  summary: PlanSummary;
+  /** {@link planHash} of the users whose decision is `reset`. */
+  usersSha256: string;
+}
+
+export interface PlanOptions {
+  csvPath: string;
+  /** Where to write the plan; default `<csv name>.plan.json` beside the CSV. */
+  outPath?: string;
+  /** Users looked up at the same time; default {@link DEFAULT_PLAN_CONCURRENCY}. */
+  concurrency?: number;
+  /** Progress while users are looked up: done of total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export const DEFAULT_PLAN_CONCURRENCY = 8;
+export const MAX_PLAN_CONCURRENCY = 64;
+/** Tries per lookup when Graph throttles or has passing trouble. */
+const MAX_TRIES = 5;
+/** A Retry-After longer than this is cut short: the operator is waiting at a terminal. */
+const MAX_WAIT_MS = 5 * 60_000;
+/** How many noteworthy rows the table lists (all are in the plan file). */
+const MAX_TABLE_ROWS = 50;
+
+// ---------------------------------------------------------------------------------------------------------
+// Helpers
+
+/**
+ * The fingerprint of the users a plan resets: SHA-256 over the lower-cased users, sorted, one per line.
+ * The same function as the job's (`usersSha256`), so a job recomputing it means the same people.
+ */
+export function planHash(users: string[]): string {
+  return usersSha256(users);
+}
+
+/** Graph's throttling is per app and tenant: one 429 pauses every lookup of the plan, not only its own. */
+class ThrottleGate {
+  private pausedUntil = 0;
+
+  pauseFor(ms: number): void {
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + ms);
+  }
+
+  async ready(signal: AbortSignal): Promise<void> {
+    for (let waitMs = this.pausedUntil - Date.now(); waitMs > 0; waitMs = this.pausedUntil - Date.now()) {
+      await sleep(waitMs, undefined, { signal });
+    }
+  }
+}
+
+/** Runs a Graph read, waiting out 429s (Retry-After) and passing trouble, at most MAX_TRIES times. */
+async function withRetries<T>(call: () => Promise<T>, gate: ThrottleGate, signal: AbortSignal): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    await gate.ready(signal);
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof GraphError) || error.kind !== 'transient' || attempt >= MAX_TRIES) throw error;
+      const waitMs = Math.min(error.retryAfterMs ?? 500 * 2 ** (attempt - 1), MAX_WAIT_MS);
+      if (error.status === 429) gate.pauseFor(waitMs);
+      else await sleep(waitMs, undefined, { signal });
+    }
+  }
+}
+
+interface Lookup {
+  exists: boolean;
+  id?: string;
+  userPrincipalName?: string;
+  enabled: boolean | null;
+  synced: boolean | null;
+  adminRoles: string[];
+}
+
+const NOT_FOUND: Lookup = { exists: false, enabled: null, synced: null, adminRoles: [] };
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof GraphError && error.status === 404;
+}
+
+async function lookUp(
+  graph: GraphClient,
+  user: string,
+  gate: ThrottleGate,
+  signal: AbortSignal,
+): Promise<Lookup> {
+  let found;
+  try {
+    found = await withRetries(() => graph.getUser(user, { abortSignal: signal }), gate, signal);
+  } catch (error) {
+    if (isNotFound(error)) return NOT_FOUND;
+    throw lookupFailure(user, 'the user', error);
+  }
+  let adminRoles: string[];
+  try {
+    // By object id: it names exactly the user just found, whatever characters its UPN holds.
+    const target = found.id || user;
+    adminRoles = await withRetries(() => graph.getAdminRoles(target, { abortSignal: signal }), gate, signal);
+  } catch (error) {
+    // Deleted between the two lookups: as missing as it gets.
+    if (isNotFound(error)) return NOT_FOUND;
+    throw lookupFailure(user, "the user's directory roles", error);
+  }
+  return {
+    exists: true,
+    id: found.id || undefined,
+    userPrincipalName: found.userPrincipalName,
+    enabled: found.accountEnabled ?? null,
+    synced: found.onPremisesSyncEnabled === true,
+    adminRoles,
+  };
+}
+
+/**
+ * A lookup that failed for good: the plan stops, since a plan with a hole in it would mislead. The
+ * GraphError is not kept as `cause`: the CLI prints the root cause, and this message is the one to read.
+ */
+function lookupFailure(user: string, what: string, error: unknown): Error {
+  if (!(error instanceof GraphError)) return error instanceof Error ? error : new Error(String(error));
+  const requestId = error.requestId ? `, request-id ${error.requestId}` : '';
+  const advice =
+    error.status === 403
+      ? 'the signed-in operator needs the delegated permissions User.Read.All and RoleManagement.Read.Directory (see README: permissions)'
+      : error.kind === 'transient'
+        ? `Graph or the network still had trouble after ${MAX_TRIES} tries; make the plan again later`
+        : adviceFor(error.status, error.code);
+  return new Error(
+    `user ${user}: could not look up ${what}: ${error.message}${requestId}; ${advice}. No plan was written`,
+  );
+}
+
+/** Looks every user up, `concurrency` at a time; stops at the first failure. */
+async function lookUpAll(
+  graph: GraphClient,
+  users: string[],
+  concurrency: number,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Map<string, Lookup>> {
+  const results = new Map<string, Lookup>();
+  const gate = new ThrottleGate();
+  const stop = new AbortController();
+  let next = 0;
+  let firstError: Error | undefined;
+  const worker = async (): Promise<void> => {
+    while (!stop.signal.aborted && next < users.length) {
+      const user = users[next++];
+      try {
+        results.set(user, await lookUp(graph, user, gate, stop.signal));
+        onProgress?.(results.size, users.length);
+      } catch (error) {
+        if (!stop.signal.aborted) {
+          firstError = error instanceof Error ? error : new Error(String(error));
+          stop.abort();
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, users.length) }, worker));
+  if (firstError !== undefined) throw firstError;
+  return results;
+}
+
+function decide(row: ScannedRow, lookup: Lookup | undefined, list: ProtectedUsers | undefined): PlannedUser {
+  const listed =
+    list !== undefined && (isProtected(list, row.user) || (lookup ? isProtected(list, lookup) : false));
+  const base = {
+    row: row.row,
+    user: row.user,
+    ...(lookup?.id !== undefined && { id: lookup.id }),
+    ...(lookup?.userPrincipalName !== undefined && { userPrincipalName: lookup.userPrincipalName }),
+    exists: lookup ? lookup.exists : null,
+    enabled: lookup ? lookup.enabled : null,
+    synced: lookup ? lookup.synced : null,
+    adminRoles: lookup ? lookup.adminRoles : [],
+    protected: listed,
+  };
+  if (row.disposition !== 'run') {
+    return { ...base, decision: 'skip', reason: row.disposition, detail: row.reason };
+  }
+  // The protected list wins over everything the directory says: it is the operator's standing order.
+  if (listed) return { ...base, decision: 'skip', reason: 'protected' };
+  if (!lookup?.exists) return { ...base, decision: 'skip', reason: 'missing' };
+  return { ...base, decision: 'reset' };
+}
+
+function summarize(users: PlannedUser[]): PlanSummary {
+  const count = (test: (user: PlannedUser) => boolean) => users.filter(test).length;
+  const found = users.filter((user) => user.exists === true);
+  return {
+    rows: users.length,
+    reset: count((user) => user.decision === 'reset'),
+    skipped: count((user) => user.decision === 'skip'),
+    missing: count((user) => user.reason === 'missing'),
+    protected: count((user) => user.reason === 'protected'),
+    invalid: count((user) => user.reason === 'invalid'),
+    duplicate: count((user) => user.reason === 'duplicate'),
+    disabled: found.filter((user) => user.enabled === false).length,
+    synced: found.filter((user) => user.synced === true).length,
+    admin: found.filter((user) => user.adminRoles.length > 0).length,
+  };
+}
+
+/** What makes a row worth the operator's attention, in a few words; empty for a plain reset. */
+function notes(user: PlannedUser): string[] {
+  const found: string[] = [];
+  if (user.reason === 'missing') found.push('not found in the directory');
+  if (user.detail) found.push(user.detail);
+  if (user.protected) found.push('on the protected list');
+  if (user.enabled === false) found.push('disabled');
+  if (user.synced) found.push('synced from on-premises: Graph may need a supplied password');
+  if (user.adminRoles.length > 0) found.push(`admin: ${user.adminRoles.join(', ')}`);
+  return found;
+}
+
+/** The counts, then every row that is not a plain reset. */
+export function formatPlan(plan: PlanFile): string {
+  const { summary } = plan;
+  const lines = [
+    `${plan.csv.path}: ${summary.rows} rows, ${summary.reset} to reset, ${summary.skipped} skipped`,
+    `  reset      ${summary.reset}`,
+    `  missing    ${summary.missing}`,
+    `  protected  ${summary.protected}`,
+    `  invalid    ${summary.invalid}`,
+    `  duplicate  ${summary.duplicate}`,
+    `  of the users found: ${summary.disabled} disabled, ${summary.synced} synced, ${summary.admin} with an admin role`,
+  ];
+  const noteworthy = plan.users.filter((user) => notes(user).length > 0);
+  if (noteworthy.length > 0) {
+    const shown = noteworthy.slice(0, MAX_TABLE_ROWS);
+    const userWidth = Math.min(40, Math.max(4, ...shown.map((user) => user.user.length)));
+    const cell = (text: string, width: number) =>
+      text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width);
+    lines.push('', `  ${'row'.padStart(6)}  ${cell('user', userWidth)}  ${cell('decision', 15)}  notes`);
+    for (const user of shown) {
+      const decision = user.decision === 'reset' ? 'reset' : `skip: ${user.reason}`;
+      lines.push(
+        `  ${String(user.row).padStart(6)}  ${cell(user.user, userWidth)}  ${cell(decision, 15)}  ${notes(user).join('; ')}`,
+      );
+    }
+    if (noteworthy.length > shown.length) {
+      lines.push(`  ... and ${noteworthy.length - shown.length} more (all in the plan file)`);
+    }
+  }
+  return lines.join('\n');
+}
+
+function defaultOutPath(csvPath: string): string {
+  return join(dirname(csvPath), `${basename(csvPath, extname(csvPath))}.plan.json`);
+}
+
+/** Written beside the target and renamed over it: never half a plan, and never readable by others. */
+async function writePrivateJson(path: string, value: unknown): Promise<void> {
+  const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(temporary, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The command
+
+/** Makes the plan and writes it; returns the plan and where it was written. Writes nothing to Graph. */
+export async function makePlan(
+  settings: Settings,
+  options: PlanOptions,
+): Promise<{ plan: PlanFile; path: string }> {
+  const concurrency = options.concurrency ?? DEFAULT_PLAN_CONCURRENCY;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_PLAN_CONCURRENCY) {
+    throw new Error(`--concurrency must be a whole number from 1 to ${MAX_PLAN_CONCURRENCY}`);
+  }
+  const list = settings.protectedUsersPath
+    ? await loadProtectedUsers(settings.protectedUsersPath)
+    : undefined;
+  const csv = await checkCsv(options.csvPath);
+  const rows: ScannedRow[] = [];
+  for await (const row of scanUserCsv(csv.path)) rows.push(row);
+  if ((await sha256File(csv.path)) !== csv.sha256) {
+    throw new Error(`${csv.path} changed while it was being read; no plan was written: try again`);
+  }
+
+  const graph = new GraphClient({
+    baseUrl: settings.graphBaseUrl,
+    credential: await createCredential(settings.credential),
+    scopes: preflightScopes(settings.graphBaseUrl),
+  });
+  const runnable = rows.flatMap((row) => (row.disposition === 'run' ? [row.user] : []));
+  const lookups = await lookUpAll(graph, runnable, concurrency, options.onProgress);
+
+  const users = rows.map((row) =>
+    decide(row, row.disposition === 'run' ? lookups.get(row.user) : undefined, list),
+  );
+  const plan: PlanFile = {
+    csv: { path: csv.path, sha256: csv.sha256 },
+    createdAt: new Date().toISOString(),
+    users,
+    summary: summarize(users),
+    usersSha256: planHash(users.filter((user) => user.decision === 'reset').map((user) => user.user)),
+  };
+  const path = resolve(options.outPath ?? defaultOutPath(csv.path));
+  await writePrivateJson(path, plan);
+  return { plan, path };
+}
+
+/** `bulk-reset plan <users.csv> [--out plan.json] [--concurrency 8]`: exit code 0 once the plan is written. */
+export async function runPlan(settings: Settings, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      out: { type: 'string' },
+      concurrency: { type: 'string', default: String(DEFAULT_PLAN_CONCURRENCY) },
+    },
+  });
+  if (positionals.length !== 1) throw new Error('plan takes exactly one CSV file');
+  const interactive = process.stderr.isTTY;
+  let lastLogged = Date.now();
+  const { plan, path } = await makePlan(settings, {
+    csvPath: positionals[0],
+    outPath: values.out,
+    concurrency: Number(values.concurrency),
+    onProgress: (done, total) => {
+      if (interactive) {
+        process.stderr.write(`\r\x1b[2Klooked up ${done}/${total} users`);
+      } else if (Date.now() - lastLogged >= 10_000) {
+        process.stderr.write(`looked up ${done}/${total} users\n`);
+        lastLogged = Date.now();
+      }
+    },
+  });
+  if (interactive) process.stderr.write('\r\x1b[2K');
+  console.log(formatPlan(plan));
+  if (plan.summary.reset === 0) console.error('nothing in this plan is to be reset');
+  else console.error(`to run it: bulk-reset start ${plan.csv.path} --plan ${path}`);
+  console.log(path);
+  return 0;
+}
