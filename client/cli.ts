@@ -4,13 +4,16 @@
  * the operator sign-in, or the local demo.
  */
 import { parseArgs } from 'node:util';
-import { Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { login } from '../activities/credentials';
 import { graphScopes } from '../activities/graphClient';
 import { runWorker } from '../worker';
 import { startGraphSimulator } from '../simulator/graphSimulator';
-import { type Settings, connectClient, loadSettings, operatorIdentity } from './config';
+import { type Settings, createClient, loadSettings, operatorIdentity } from './config';
 import { runDemo } from './demo';
+import { runPlan } from './plan';
+import { EncryptionCodec, loadCodecKeys, rotateCodecKey } from './codec';
+import { startCodecServer } from './codecServer';
 import { parseDuration } from './durations';
 import {
   type ControlAction,
@@ -24,9 +27,10 @@ import {
   formatSummary,
   jobState,
   startJob,
-  waitForJob,
 } from './jobs';
 import { retryFailed } from './retry';
+import { scheduleCommand } from './schedules';
+import { runWatch, watchCommand } from './watch';
 
 const USAGE = `bulk-reset: durable bulk password resets for Microsoft Entra ID, on Temporal
 
@@ -35,10 +39,19 @@ Usage:
                                [--min-wait 1s] [--max-wait 60s] [--default-wait 2s]
            [--revoke-sessions] [--plan plan.json] [--require-approval [--approval-timeout 24h]]
            [--allow-large]
+  bulk-reset plan <users.csv> [--out plan.json] [--concurrency 8]
   bulk-reset status <job> [--json]
+  bulk-reset watch <job>
+  bulk-reset schedule create <users.csv> --id NAME (--every 1h | --cron "0 3 * * 0") [--window N]
+                             [--deadline 15m] [--min-wait 1s] [--max-wait 60s] [--default-wait 2s]
+                             [--revoke-sessions] [--allow-large]
+  bulk-reset schedule list
+  bulk-reset schedule delete <NAME>
   bulk-reset pause|resume|cancel <job> [--reason TEXT]
   bulk-reset approve <job>
   bulk-reset retry <job> [--all-failed] [--wait]
+  bulk-reset codec-server [--port 8888] [--ui-origin http://localhost:8233]
+  bulk-reset codec-key rotate
   bulk-reset report <job> --out <file> [--format csv|json]
   bulk-reset worker
   bulk-reset login
@@ -61,8 +74,14 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'start':
       return start(settings, rest);
+    case 'plan':
+      return runPlan(settings, rest);
     case 'status':
       return status(settings, rest);
+    case 'watch':
+      return watchCommand(settings, rest);
+    case 'schedule':
+      return scheduleCommand(settings, rest);
     case 'report':
       return report(settings, rest);
     case 'pause':
@@ -72,6 +91,10 @@ async function main(argv: string[]): Promise<number> {
       return control(settings, command, rest);
     case 'retry':
       return retry(settings, rest);
+    case 'codec-server':
+      return codecServer(settings, rest);
+    case 'codec-key':
+      return codecKey(settings, rest);
     case 'worker':
       await runWorker(settings);
       return 0;
@@ -121,10 +144,7 @@ async function start(settings: Settings, args: string[]): Promise<number> {
     console.log(`  ... and ${csv.problemCount - csv.problems.length} more (all in the report)`);
   if (csv.runnableRows === 0) throw new UsageError('no row of this CSV can be reset; nothing was started');
 
-  const client = new Client({
-    connection: await connectClient(settings.temporal),
-    namespace: settings.temporal.namespace,
-  });
+  const client = await createClient(settings);
   const jobId = await startJob(client, settings.taskQueue, csv, {
     jobId: values['job-id'],
     startedBy: operatorIdentity(),
@@ -150,27 +170,7 @@ async function start(settings: Settings, args: string[]): Promise<number> {
 }
 
 async function watch(client: Client, jobId: string): Promise<number> {
-  const startedMs = Date.now();
-  const interactive = process.stderr.isTTY;
-  let lastLogged = 0;
-  const final = await waitForJob(client, jobId, (progress) => {
-    const line = formatProgress(progress, Date.now() - startedMs);
-    if (interactive) {
-      process.stderr.write(`\r\x1b[2K${line}`);
-    } else if (Date.now() - lastLogged >= 5_000) {
-      process.stderr.write(`${line}\n`);
-      lastLogged = Date.now();
-    }
-  });
-  if (interactive) process.stderr.write('\n');
-  if (final.state === 'completed') {
-    console.log(formatSummary(final.summary));
-    return exitCodeFor(final.summary);
-  }
-  console.error(
-    final.state === 'failed' ? `job ${jobId} could not run: ${final.message}` : `job ${jobId} not found`,
-  );
-  return 2;
+  return runWatch(client, jobId, process.stderr);
 }
 
 async function status(settings: Settings, args: string[]): Promise<number> {
@@ -181,10 +181,7 @@ async function status(settings: Settings, args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError('status takes one job id');
   const jobId = positionals[0];
-  const client = new Client({
-    connection: await connectClient(settings.temporal),
-    namespace: settings.temporal.namespace,
-  });
+  const client = await createClient(settings);
   const current = await jobState(client, jobId);
   if (values.json) {
     console.log(JSON.stringify({ jobId, ...current }, null, 2));
@@ -222,10 +219,7 @@ async function control(settings: Settings, action: ControlAction, args: string[]
     options: { reason: { type: 'string' } },
   });
   if (positionals.length !== 1) throw new UsageError(`${action} takes one job id`);
-  const client = new Client({
-    connection: await connectClient(settings.temporal),
-    namespace: settings.temporal.namespace,
-  });
+  const client = await createClient(settings);
   const progress = await controlJob(client, positionals[0], action, {
     by: operatorIdentity(),
     reason: values.reason,
@@ -241,10 +235,7 @@ async function retry(settings: Settings, args: string[]): Promise<number> {
     options: { 'all-failed': { type: 'boolean', default: false }, wait: { type: 'boolean', default: false } },
   });
   if (positionals.length !== 1) throw new UsageError('retry takes one job id');
-  const client = new Client({
-    connection: await connectClient(settings.temporal),
-    namespace: settings.temporal.namespace,
-  });
+  const client = await createClient(settings);
   const retried = await retryFailed(client, settings, positionals[0], { allFailed: values['all-failed'] });
   if (!retried) {
     console.log(
@@ -255,6 +246,49 @@ async function retry(settings: Settings, args: string[]): Promise<number> {
   console.log(`${retried.rows} rows of ${positionals[0]} retried as:`);
   console.log(retried.jobId);
   return values.wait ? watch(client, retried.jobId) : 0;
+}
+
+async function codecServer(settings: Settings, args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string', default: '8888' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'ui-origin': { type: 'string', multiple: true, default: ['http://localhost:8233'] },
+    },
+  });
+  const server = await startCodecServer({
+    codec: new EncryptionCodec(await loadCodecKeys(settings.codecKeys)),
+    allowedOrigins: values['ui-origin'],
+    token: process.env.BULK_RESET_CODEC_SERVER_TOKEN || undefined,
+    port: Number(values.port),
+    host: values.host,
+  });
+  console.log(`codec server at ${server.url}, answering ${values['ui-origin'].join(', ')}`);
+  console.log(
+    `start the Web UI with its codec endpoint set to ${server.url} (temporal server start-dev --ui-codec-endpoint ${server.url})`,
+  );
+  await new Promise<void>((done) => {
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  await server.close();
+  return 0;
+}
+
+async function codecKey(settings: Settings, args: string[]): Promise<number> {
+  if (args[0] !== 'rotate' || args.length !== 1) throw new UsageError('codec-key takes one action: rotate');
+  if (settings.codecKeys.inline) {
+    throw new UsageError(
+      'the keys come from BULK_RESET_CODEC_KEYS: rotate there (put the new id:key first, keep the old ones)',
+    );
+  }
+  const id = await rotateCodecKey(settings.codecKeys.file);
+  console.log(
+    `new payloads are sealed with key ${id}; older keys stay in ${settings.codecKeys.file} to open older payloads`,
+  );
+  console.log('restart the workers, codec servers and clients that share this key file so they pick it up');
+  return 0;
 }
 
 async function signIn(settings: Settings): Promise<number> {

@@ -1,0 +1,222 @@
+/**
+ * `bulk-reset watch <job>` (and `start --wait`, `retry --wait`): follows a job until it ends, then prints
+ * its summary and answers the job's exit code.
+ *
+ * On a terminal, one line redrawn in place: a progress bar, the percent, the time left, the rate over the
+ * last ~10 s, users in flight and the counts by outcome. Anywhere else (a log, a pipe, CI) a plain line
+ * every 5 s, so logs stay readable.
+ */
+import { parseArgs } from 'node:util';
+import type { Client } from '@temporalio/client';
+import type { JobProgress, JobSummary } from '../workflows/types';
+import { type Settings, createClient } from './config';
+import { exitCodeFor, formatSummary, waitForJob } from './jobs';
+
+// ---------------------------------------------------------------------------------------------------------
+// Pure helpers: the live line, and the rate and time-left estimates behind it
+
+export interface BarGlyphs {
+  filled: string;
+  empty: string;
+}
+
+export const UNICODE_BAR: BarGlyphs = { filled: '█', empty: '░' };
+export const ASCII_BAR: BarGlyphs = { filled: '#', empty: '-' };
+
+const BAR_WIDTH = 24;
+/** The rate is measured over this much recent history: long enough to smooth, short enough to follow a pause. */
+export const RATE_WINDOW_MS = 10_000;
+const LOG_INTERVAL_MS = 5_000;
+const POLL_INTERVAL_MS = 1_000;
+
+/** A bar `width` glyphs wide; full only when the fraction is 1, so a bar that looks done is done. */
+export function renderBar(fraction: number, width: number, glyphs: BarGlyphs = UNICODE_BAR): string {
+  const clamped = Number.isFinite(fraction) ? Math.min(Math.max(fraction, 0), 1) : 0;
+  const filled = Math.floor(clamped * width);
+  return glyphs.filled.repeat(filled) + glyphs.empty.repeat(width - filled);
+}
+
+/** The block glyphs, unless the locale says the terminal does not speak UTF-8 (`LANG=C`, `POSIX`, Latin-1). */
+export function barGlyphs(env: NodeJS.ProcessEnv): BarGlyphs {
+  const locale = env.LC_ALL || env.LC_CTYPE || env.LANG;
+  return locale && !/utf-?8/i.test(locale) ? ASCII_BAR : UNICODE_BAR;
+}
+
+/**
+ * Rows per second over a sliding window of samples. Time is passed in, so it is a pure calculation:
+ * `record(now, rows)` after each look at the job, `rowsPerSecond()` for the rate over the last window.
+ */
+export class RateWindow {
+  private readonly samples: { atMs: number; rows: number }[] = [];
+
+  constructor(private readonly windowMs: number = RATE_WINDOW_MS) {}
+
+  record(atMs: number, rows: number): void {
+    this.samples.push({ atMs, rows });
+    // Keep one sample at or before the window's start, so that with enough history the rate spans the
+    // whole window rather than slightly less.
+    while (this.samples.length > 2 && this.samples[1].atMs <= atMs - this.windowMs) this.samples.shift();
+  }
+
+  /** Undefined until two samples some time apart exist. */
+  rowsPerSecond(): number | undefined {
+    if (this.samples.length < 2) return undefined;
+    const first = this.samples[0];
+    const last = this.samples[this.samples.length - 1];
+    const spanMs = last.atMs - first.atMs;
+    if (spanMs <= 0) return undefined;
+    return Math.max(0, ((last.rows - first.rows) * 1_000) / spanMs);
+  }
+}
+
+/** Time left at the current rate; undefined while the rate is unknown or zero (paused, waiting). */
+export function estimateRemainingMs(
+  remainingRows: number,
+  rowsPerSecond: number | undefined,
+): number | undefined {
+  if (remainingRows <= 0) return 0;
+  if (rowsPerSecond === undefined || !(rowsPerSecond > 0)) return undefined;
+  return Math.ceil((remainingRows / rowsPerSecond) * 1_000);
+}
+
+/** `m:ss`, or `h:mm:ss` from an hour up; `--:--` when unknown. */
+export function formatEta(remainingMs: number | undefined): string {
+  if (remainingMs === undefined || !Number.isFinite(remainingMs)) return '--:--';
+  const totalSeconds = Math.ceil(Math.max(remainingMs, 0) / 1_000);
+  const hours = Math.floor(totalSeconds / 3_600);
+  const minutes = Math.floor((totalSeconds % 3_600) / 60);
+  const seconds = String(totalSeconds % 60).padStart(2, '0');
+  return hours > 0 ? `${hours}:${String(minutes).padStart(2, '0')}:${seconds}` : `${minutes}:${seconds}`;
+}
+
+function formatRate(rowsPerSecond: number | undefined): string {
+  if (rowsPerSecond === undefined) return '-- rows/s';
+  return `${rowsPerSecond < 10 ? rowsPerSecond.toFixed(1) : Math.round(rowsPerSecond)} rows/s`;
+}
+
+/**
+ * Rows whose reset has ended (succeeded, failed, unconfirmed): what the rate counts. Skipped and cancelled
+ * rows are recorded all at once (when the CSV is checked, when the job is cancelled) and would make a
+ * burst that says nothing about how fast users are being reset.
+ */
+export function resetsEnded(progress: Pick<JobProgress, 'counts'>): number {
+  const { counts } = progress;
+  return counts.succeeded + counts.failed + counts.unconfirmed;
+}
+
+export type LiveProgress = Pick<JobProgress, 'phase' | 'total' | 'done' | 'inFlight' | 'counts'>;
+
+export interface LiveLineOptions {
+  rowsPerSecond?: number;
+  /** Draw a bar with these glyphs; no bar when absent (plain log lines). */
+  glyphs?: BarGlyphs;
+  barWidth?: number;
+}
+
+/**
+ * `[running] ████████░░░░ 45% 18/40 · ETA 0:07 · 4.2 rows/s · 3 in flight · succeeded 15 · failed 2 · …`:
+ * the time left comes early, so a narrow terminal that cuts the line keeps it.
+ */
+export function formatLiveLine(progress: LiveProgress, options: LiveLineOptions = {}): string {
+  const { total, done, counts } = progress;
+  const fraction = total ? done / total : 0;
+  const head = [`[${progress.phase}]`];
+  if (options.glyphs) head.push(renderBar(fraction, options.barWidth ?? BAR_WIDTH, options.glyphs));
+  head.push(total ? `${Math.floor(fraction * 100)}%` : '--%', `${done}/${total ?? '?'}`);
+  const moving = progress.phase === 'running' || progress.phase === 'cancelling';
+  // Paused or waiting for approval, nothing moves: the time left is unknown, whatever the recent rate.
+  const remainingMs =
+    total === undefined
+      ? undefined
+      : estimateRemainingMs(total - done, moving ? options.rowsPerSecond : undefined);
+  const parts = [
+    head.join(' '),
+    `ETA ${formatEta(remainingMs)}`,
+    formatRate(options.rowsPerSecond),
+    `${progress.inFlight} in flight`,
+    `succeeded ${counts.succeeded}`,
+    `failed ${counts.failed}`,
+    `unconfirmed ${counts.unconfirmed}`,
+    `skipped ${counts.skipped}`,
+  ];
+  if (counts.cancelled > 0) parts.push(`cancelled ${counts.cancelled}`);
+  return parts.join(' · ');
+}
+
+/** Cuts a line to fit the terminal: a line that wraps can no longer be redrawn in place. */
+export function fitToWidth(line: string, columns: number | undefined): string {
+  if (!columns || columns < 2 || line.length < columns) return line;
+  return `${line.slice(0, columns - 2)}…`;
+}
+
+/** The last line drawn for a finished job: the bar full, nothing in flight. */
+function finishedLine(summary: JobSummary): LiveProgress {
+  return { phase: 'done', total: summary.total, done: summary.total, inFlight: 0, counts: summary.counts };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Watching a job
+
+/**
+ * Follows the job until it ends, drawing progress on `output` (standard error for the CLI); then prints
+ * the summary on standard output and answers the exit code: 0 every row succeeded or was skipped, 1 some users failed, are
+ * unconfirmed or were cancelled, 2 the job could not run or does not exist.
+ */
+export async function runWatch(client: Client, jobId: string, output: NodeJS.WriteStream): Promise<number> {
+  const { env } = process;
+  // A dumb terminal (an editor's shell buffer) cannot erase a line: it gets the plain lines.
+  const live = output.isTTY === true && env.TERM !== 'dumb';
+  const glyphs = barGlyphs(env);
+  const rate = new RateWindow();
+  let drawn = false;
+  let lastLoggedMs: number | undefined;
+
+  const draw = (progress: LiveProgress): void => {
+    const line = formatLiveLine(progress, { rowsPerSecond: rate.rowsPerSecond(), glyphs });
+    output.write(`\r\x1b[2K${fitToWidth(line, output.columns)}`);
+    drawn = true;
+  };
+  const onProgress = (progress: JobProgress): void => {
+    const nowMs = Date.now();
+    rate.record(nowMs, resetsEnded(progress));
+    if (live) {
+      draw(progress);
+    } else if (lastLoggedMs === undefined || nowMs - lastLoggedMs >= LOG_INTERVAL_MS) {
+      output.write(`${formatLiveLine(progress, { rowsPerSecond: rate.rowsPerSecond() })}\n`);
+      lastLoggedMs = nowMs;
+    }
+  };
+  // Ctrl-C stops watching, not the job: say so, on a line of its own.
+  const stopWatching = (): void => {
+    output.write(`${drawn ? '\n' : ''}stopped watching; job ${jobId} goes on (bulk-reset status ${jobId})\n`);
+    process.exit(130);
+  };
+
+  process.once('SIGINT', stopWatching);
+  let final: Awaited<ReturnType<typeof waitForJob>>;
+  try {
+    final = await waitForJob(client, jobId, onProgress, POLL_INTERVAL_MS);
+  } finally {
+    process.off('SIGINT', stopWatching);
+  }
+
+  if (final.state === 'completed' && drawn) draw(finishedLine(final.summary));
+  if (drawn) output.write('\n');
+  if (final.state === 'completed') {
+    // On standard output, apart from the progress: what a script keeps.
+    process.stdout.write(`${formatSummary(final.summary)}\n`);
+    return exitCodeFor(final.summary);
+  }
+  output.write(
+    final.state === 'failed' ? `job ${jobId} could not run: ${final.message}\n` : `job ${jobId} not found\n`,
+  );
+  return 2;
+}
+
+/** `bulk-reset watch <job>`. */
+export async function watchCommand(settings: Settings, args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  if (positionals.length !== 1) throw new Error('watch takes one job id');
+  const client = await createClient(settings);
+  return runWatch(client, positionals[0], process.stderr);
+}
