@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { OutcomeStatus, ResetOutcome } from '../workflows/types';
+import type { JobRecord, OutcomeStatus, ResetOutcome } from '../workflows/types';
 
 export interface ReportSummary {
   /** Rows in the report (one per CSV row that has an outcome). */
@@ -17,19 +17,14 @@ export interface ReportSummary {
   jsonPath: string;
 }
 
-export interface ReportHeader {
+/** The report's header: the job, its input, and who started, approved or cancelled it. */
+export interface ReportHeader extends JobRecord {
   jobId: string;
   /** The input CSV the job read. */
   csvPath: string;
   csvSha256: string;
   startedAt?: string;
   finishedAt: string;
-  startedBy?: string;
-  approvedBy?: string;
-  approvedAt?: string;
-  cancelledBy?: string;
-  cancelReason?: string;
-  retryOf?: string;
 }
 
 const STATUSES: readonly OutcomeStatus[] = ['succeeded', 'failed', 'unconfirmed', 'skipped', 'cancelled'];

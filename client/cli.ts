@@ -15,6 +15,7 @@ import { runPlan } from './plan';
 import { EncryptionCodec, loadCodecKeys, rotateCodecKey } from './codec';
 import { startCodecServer } from './codecServer';
 import { parseDuration } from './durations';
+import { JOB_FLAGS, policyFromFlags, printCsvCheck, windowFromFlags } from './jobFlags';
 import {
   type ControlAction,
   DEFAULT_MAX_USERS,
@@ -122,26 +123,15 @@ async function start(settings: Settings, args: string[]): Promise<number> {
     options: {
       wait: { type: 'boolean', default: false },
       'job-id': { type: 'string' },
-      window: { type: 'string' },
-      deadline: { type: 'string' },
-      'min-wait': { type: 'string' },
-      'max-wait': { type: 'string' },
-      'default-wait': { type: 'string' },
-      'revoke-sessions': { type: 'boolean', default: false },
+      ...JOB_FLAGS,
       plan: { type: 'string' },
       'require-approval': { type: 'boolean', default: false },
       'approval-timeout': { type: 'string', default: '24h' },
-      'allow-large': { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) throw new UsageError('start takes exactly one CSV file');
   const csv = await checkCsv(positionals[0]);
-  console.log(
-    `${csv.path}: ${csv.totalRows} rows, ${csv.runnableRows} to reset, ${csv.problemCount} skipped`,
-  );
-  for (const problem of csv.problems) console.log(`  row ${problem.row}: ${problem.reason}`);
-  if (csv.problemCount > csv.problems.length)
-    console.log(`  ... and ${csv.problemCount - csv.problems.length} more (all in the report)`);
+  printCsvCheck(csv, 'the report');
   if (csv.runnableRows === 0) throw new UsageError('no row of this CSV can be reset; nothing was started');
 
   const client = await createClient(settings);
@@ -152,14 +142,8 @@ async function start(settings: Settings, args: string[]): Promise<number> {
     approvalTimeoutMs: values['require-approval'] ? parseDuration(values['approval-timeout']) : undefined,
     allowLarge: values['allow-large'],
     maxUsers: settings.maxUsers ?? DEFAULT_MAX_USERS,
-    windowSize: values.window === undefined ? undefined : Number(values.window),
-    policy: {
-      ...(values.deadline && { deadlineMs: parseDuration(values.deadline) }),
-      ...(values['min-wait'] && { minWaitMs: parseDuration(values['min-wait']) }),
-      ...(values['max-wait'] && { maxWaitMs: parseDuration(values['max-wait']) }),
-      ...(values['default-wait'] && { defaultWaitMs: parseDuration(values['default-wait']) }),
-      ...(values['revoke-sessions'] && { revokeSessions: true }),
-    },
+    windowSize: windowFromFlags(values),
+    policy: policyFromFlags(values),
   });
   console.log(jobId);
   if (values['require-approval']) {

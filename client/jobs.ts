@@ -95,17 +95,7 @@ export async function startJob(
       `job id "${jobId}" must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit`,
     );
   }
-  const windowSize = options.windowSize ?? DEFAULT_WINDOW_SIZE;
-  if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > MAX_WINDOW_SIZE) {
-    throw new Error(`the window must be a whole number from 1 to ${MAX_WINDOW_SIZE}`);
-  }
-  const { maxUsers } = options;
-  if (maxUsers !== undefined && csv.runnableRows > maxUsers && !options.allowLarge) {
-    throw new Error(
-      `this job would reset ${csv.runnableRows} users, more than the limit of ${maxUsers}; ` +
-        'if that is intended, say so with --allow-large (or raise BULK_RESET_MAX_USERS)',
-    );
-  }
+  const windowSize = checkJobShape(csv, options, 'this job');
   const plan = options.planPath
     ? { path: resolve(options.planPath), sha256: await sha256File(resolve(options.planPath)) }
     : undefined;
@@ -131,6 +121,29 @@ export async function startJob(
     ],
   });
   return jobId;
+}
+
+/**
+ * The window to use, after checking it and the blast-radius limit; `subject` names what would reset
+ * the users ("this job", "each run").
+ */
+export function checkJobShape(
+  csv: CsvCheck,
+  options: { windowSize?: number; maxUsers?: number; allowLarge?: boolean },
+  subject: string,
+): number {
+  const windowSize = options.windowSize ?? DEFAULT_WINDOW_SIZE;
+  if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > MAX_WINDOW_SIZE) {
+    throw new Error(`the window must be a whole number from 1 to ${MAX_WINDOW_SIZE}`);
+  }
+  const { maxUsers } = options;
+  if (maxUsers !== undefined && csv.runnableRows > maxUsers && !options.allowLarge) {
+    throw new Error(
+      `${subject} would reset ${csv.runnableRows} users, more than the limit of ${maxUsers}; ` +
+        'if that is intended, say so with --allow-large (or raise BULK_RESET_MAX_USERS)',
+    );
+  }
+  return windowSize;
 }
 
 export type JobState =

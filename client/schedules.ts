@@ -28,15 +28,9 @@ import {
   type ResetPolicy,
 } from '../workflows/types';
 import { type Settings, createClient, operatorIdentity } from './config';
+import { JOB_FLAGS, policyFromFlags, printCsvCheck, windowFromFlags } from './jobFlags';
 import { parseDuration } from './durations';
-import {
-  type CsvCheck,
-  DEFAULT_MAX_USERS,
-  DEFAULT_WINDOW_SIZE,
-  MAX_WINDOW_SIZE,
-  checkCsv,
-  failureMessage,
-} from './jobs';
+import { type CsvCheck, DEFAULT_MAX_USERS, checkCsv, checkJobShape, failureMessage } from './jobs';
 
 // ---------------------------------------------------------------------------------------------------------
 // Types
@@ -126,17 +120,7 @@ export function scheduleTiming(every: string | undefined, cron: string | undefin
 
 /** The job each run starts: the CSV by reference and hash, and no job id, so each run's own id is used. */
 export function scheduledJobInput(csv: CsvCheck, options: CreateScheduleOptions): BulkResetInput {
-  const windowSize = options.windowSize ?? DEFAULT_WINDOW_SIZE;
-  if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > MAX_WINDOW_SIZE) {
-    throw new Error(`the window must be a whole number from 1 to ${MAX_WINDOW_SIZE}`);
-  }
-  const { maxUsers } = options;
-  if (maxUsers !== undefined && csv.runnableRows > maxUsers && !options.allowLarge) {
-    throw new Error(
-      `each run would reset ${csv.runnableRows} users, more than the limit of ${maxUsers}; ` +
-        'if that is intended, say so with --allow-large (or raise BULK_RESET_MAX_USERS)',
-    );
-  }
+  const windowSize = checkJobShape(csv, options, 'each run');
   return {
     csv: { path: csv.path, sha256: csv.sha256 },
     windowSize,
@@ -318,13 +302,7 @@ async function create(settings: Settings, args: string[]): Promise<number> {
       id: { type: 'string' },
       every: { type: 'string' },
       cron: { type: 'string' },
-      window: { type: 'string' },
-      deadline: { type: 'string' },
-      'min-wait': { type: 'string' },
-      'max-wait': { type: 'string' },
-      'default-wait': { type: 'string' },
-      'revoke-sessions': { type: 'boolean', default: false },
-      'allow-large': { type: 'boolean', default: false },
+      ...JOB_FLAGS,
     },
   });
   if (positionals.length !== 1 || !values.id) {
@@ -333,12 +311,7 @@ async function create(settings: Settings, args: string[]): Promise<number> {
   const scheduleId = checkScheduleId(values.id);
   const timing = scheduleTiming(values.every, values.cron);
   const csv = await checkCsv(positionals[0]);
-  console.log(
-    `${csv.path}: ${csv.totalRows} rows, ${csv.runnableRows} to reset, ${csv.problemCount} skipped`,
-  );
-  for (const problem of csv.problems) console.log(`  row ${problem.row}: ${problem.reason}`);
-  if (csv.problemCount > csv.problems.length)
-    console.log(`  ... and ${csv.problemCount - csv.problems.length} more (all in each run's report)`);
+  printCsvCheck(csv, "each run's report");
   if (csv.runnableRows === 0) throw new Error('no row of this CSV can be reset; no schedule was created');
 
   const client = await createClient(settings);
@@ -348,14 +321,8 @@ async function create(settings: Settings, args: string[]): Promise<number> {
     createdBy: operatorIdentity(),
     maxUsers: settings.maxUsers ?? DEFAULT_MAX_USERS,
     allowLarge: values['allow-large'],
-    windowSize: values.window === undefined ? undefined : Number(values.window),
-    policy: {
-      ...(values.deadline && { deadlineMs: parseDuration(values.deadline) }),
-      ...(values['min-wait'] && { minWaitMs: parseDuration(values['min-wait']) }),
-      ...(values['max-wait'] && { maxWaitMs: parseDuration(values['max-wait']) }),
-      ...(values['default-wait'] && { defaultWaitMs: parseDuration(values['default-wait']) }),
-      ...(values['revoke-sessions'] && { revokeSessions: true }),
-    },
+    windowSize: windowFromFlags(values),
+    policy: policyFromFlags(values),
   });
   console.log(scheduleId);
   console.log(`  runs ${timing.description}; next: ${formatTimes(nextRuns.slice(0, 3))}`);

@@ -1,38 +1,12 @@
 /**
  * The bulk-reset CLI as an operator uses it, in its own process, against the dev server and a worker.
  */
-import { execFile } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { PROJECT_ROOT } from '../client/devServer';
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { type ReportJson, type Stage, openStage, readJson } from './support/harness';
-
-const run = promisify(execFile);
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(stage: Stage, ...args: string[]): Promise<CliResult> {
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), ...args],
-      {
-        env: stage.env,
-      },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
+import { cli } from './support/harness';
 
 describe('with a worker', () => {
   let stage: Stage;

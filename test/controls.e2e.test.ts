@@ -11,16 +11,8 @@ import { usersSha256 } from '../activities/jobFiles';
 import { checkCsv, controlJob, jobState, startJob, waitForJob } from '../client/jobs';
 import { retryFailed } from '../client/retry';
 import { sampleCsv } from '../simulator/sampleUsers';
-import { JOB_ID_SEARCH_ATTRIBUTE, type JobProgress, type ResetPolicy } from '../workflows/types';
-import { type ReportJson, type Stage, openStage, readJson } from './support/harness';
-
-const POLICY: Partial<ResetPolicy> = {
-  minWaitMs: 100,
-  defaultWaitMs: 200,
-  maxWaitMs: 2_000,
-  deadlineMs: 120_000,
-  requestTimeoutMs: 5_000,
-};
+import { JOB_ID_SEARCH_ATTRIBUTE, type JobProgress } from '../workflows/types';
+import { FAST_POLICY, openStage, readJson, type ReportJson, type Stage, waitUntil } from './support/harness';
 
 let stage: Stage;
 
@@ -37,14 +29,6 @@ async function progressOf(jobId: string): Promise<JobProgress> {
   const current = await jobState(stage.client, jobId);
   if (current.state !== 'running') throw new Error(`job ${jobId} is ${current.state}`);
   return current.progress;
-}
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting until ${what}`);
-    await sleep(100);
-  }
 }
 
 async function finished(jobId: string) {
@@ -70,7 +54,7 @@ test('pause starts no new user while those in flight finish; resume carries on t
   const csv = await csvOf('pause.csv', 60);
   const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
     windowSize: 10,
-    policy: POLICY,
+    policy: FAST_POLICY,
   });
   await waitUntil('some users are done', async () => (await progressOf(jobId)).done >= 5);
 
@@ -104,7 +88,7 @@ test('cancel ends the job: users never started are reported as cancelled, nothin
   );
   const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
     windowSize: 5,
-    policy: POLICY,
+    policy: FAST_POLICY,
   });
   await waitUntil('some users are done', async () => (await progressOf(jobId)).done >= 5);
   await controlJob(stage.client, jobId, 'cancel', { by: 'ops-2', reason: 'wrong list' });
@@ -137,7 +121,7 @@ test('a job that needs approval waits; its starter cannot approve it, another op
     ),
   );
   const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
-    policy: POLICY,
+    policy: FAST_POLICY,
     startedBy: 'alice@ops',
     approvalTimeoutMs: 120_000,
   });
@@ -182,7 +166,7 @@ test('retry starts a new job with exactly the rows that failed for a passing rea
     'userPrincipalName\nthrottled.r1@retry.test\nthrottled.r2@retry.test\ndenied.r3@retry.test\nok.r4@retry.test\n';
   const csv = await checkCsv(await stage.writeCsv('retry.csv', text));
   const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
-    policy: { ...POLICY, minWaitMs: 400, deadlineMs: 300 },
+    policy: { ...FAST_POLICY, minWaitMs: 400, deadlineMs: 300 },
   });
   const first = await finished(jobId);
   expect(first.report.outcomes.map((outcome) => [outcome.user, outcome.status, outcome.retryable])).toEqual([
@@ -216,7 +200,7 @@ test('with --revoke-sessions each reset user has their sign-in sessions revoked 
     ),
   );
   const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
-    policy: { ...POLICY, revokeSessions: true },
+    policy: { ...FAST_POLICY, revokeSessions: true },
   });
   const { report } = await finished(jobId);
   for (const outcome of report.outcomes) {
@@ -244,7 +228,7 @@ test('a job from a plan runs exactly the planned users, and refuses a plan that 
 
   const good = await planFile('good-plan.json', ['ok.p1@plan.test', 'OK.P2@plan.test']);
   const planned = await finished(
-    await startJob(stage.client, stage.settings.taskQueue, csv, { policy: POLICY, planPath: good }),
+    await startJob(stage.client, stage.settings.taskQueue, csv, { policy: FAST_POLICY, planPath: good }),
   );
   expect(planned.report.outcomes.map((outcome) => [outcome.user, outcome.status])).toEqual([
     ['ok.p1@plan.test', 'succeeded'],
@@ -256,7 +240,7 @@ test('a job from a plan runs exactly the planned users, and refuses a plan that 
 
   const stale = await planFile('stale-plan.json', ['ok.p1@plan.test', 'ok.gone@plan.test']);
   const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
-    policy: POLICY,
+    policy: FAST_POLICY,
     planPath: stale,
   });
   const final = await waitForJob(stage.client, jobId, () => undefined, 200);
@@ -272,7 +256,7 @@ test('jobs and their users can be found by the BulkResetJobId search attribute',
       sampleCsv(7, { scenario: 'ok', duplicateEvery: 0, invalidEvery: 0, domain: 'search.test' }).text,
     ),
   );
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, { policy: POLICY });
+  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, { policy: FAST_POLICY });
   await finished(jobId);
   const found = async () => {
     const ids: string[] = [];
@@ -296,7 +280,7 @@ test('a job larger than the blast-radius limit is refused unless asked for', asy
   const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
     maxUsers: 10,
     allowLarge: true,
-    policy: POLICY,
+    policy: FAST_POLICY,
   });
   expect((await finished(jobId)).summary.total).toBe(12);
 });
@@ -317,7 +301,7 @@ test('accounts on the protected list are never reset, even when the CSV names th
         'userPrincipalName\nok.one@protected.test\nOK.BreakGlass@protected.test\n',
       ),
     );
-    const jobId = await startJob(guarded.client, guarded.settings.taskQueue, csv, { policy: POLICY });
+    const jobId = await startJob(guarded.client, guarded.settings.taskQueue, csv, { policy: FAST_POLICY });
     const final = await waitForJob(guarded.client, jobId, () => undefined, 200);
     if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
     const report = await readJson<ReportJson>(final.summary.reportJsonPath);

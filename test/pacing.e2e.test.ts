@@ -4,7 +4,7 @@
  */
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
 import { sampleCsv } from '../simulator/sampleUsers';
-import { type ReportJson, type Stage, openStage, readJson } from './support/harness';
+import { FAST_POLICY, type ReportJson, type Stage, openStage, readJson } from './support/harness';
 
 const WRITES_PER_SECOND = 5;
 const USERS = 60;
@@ -32,13 +32,7 @@ test('resets go out no faster than the write budget, across two workers, and eve
   const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
     // A window as large as the job: only the budget holds the resets back.
     windowSize: USERS,
-    policy: {
-      minWaitMs: 100,
-      defaultWaitMs: 200,
-      maxWaitMs: 2_000,
-      deadlineMs: 120_000,
-      requestTimeoutMs: 5_000,
-    },
+    policy: FAST_POLICY,
   });
   const final = await waitForJob(stage.client, jobId, () => undefined, 250);
   const elapsedSeconds = (Date.now() - startedMs) / 1000;
@@ -72,13 +66,7 @@ test('without a write budget the same job runs into Graph throttling (the contro
     const csv = await checkCsv(await unpaced.writeCsv('users.csv', sample.text));
     const jobId = await startJob(unpaced.client, unpaced.settings.taskQueue, csv, {
       windowSize: USERS,
-      policy: {
-        minWaitMs: 100,
-        defaultWaitMs: 200,
-        maxWaitMs: 2_000,
-        deadlineMs: 120_000,
-        requestTimeoutMs: 5_000,
-      },
+      policy: FAST_POLICY,
     });
     const final = await waitForJob(unpaced.client, jobId, () => undefined, 250);
     if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);

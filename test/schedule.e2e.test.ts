@@ -2,42 +2,15 @@
  * `bulk-reset schedule`: recurring bulk resets through Temporal Schedules, against the dev server, a
  * worker and the Graph simulator. Each run of a schedule is its own job.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import { jobPaths } from '../activities/jobFiles';
-import { PROJECT_ROOT } from '../client/devServer';
 import { jobState } from '../client/jobs';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { type ReportJson, type Stage, openStage, readJson } from './support/harness';
-
-const run = promisify(execFile);
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(stage: Stage, ...args: string[]): Promise<CliResult> {
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), ...args],
-      {
-        env: stage.env,
-      },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
+import { cli } from './support/harness';
 
 /** Asks until `check` answers something, or fails after `timeoutMs` saying what it waited for. */
 async function eventually<T>(

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkCsv, jobState, startJob, waitForJob } from '../client/jobs';
 import { PROJECT_ROOT } from '../client/devServer';
 import { sampleCsv } from '../simulator/sampleUsers';
-import { type ReportJson, type Stage, openStage, readJson } from './support/harness';
+import { openStage, readJson, type ReportJson, type Stage, waitUntil } from './support/harness';
 
 const WINDOW = 20;
 const USERS = 100;
@@ -42,14 +42,6 @@ function spawnWorker(): ChildProcess {
   });
   workers.push(worker);
   return worker;
-}
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting until ${what}`);
-    await sleep(200);
-  }
 }
 
 test('a worker killed mid-job is replaced and the job ends with every user reset exactly once', async () => {
@@ -95,19 +87,25 @@ test('a worker killed mid-job is replaced and the job ends with every user reset
   const report = await readJson<ReportJson>(final.summary.reportJsonPath);
   expect(report.outcomes.map((outcome) => outcome.row)).toEqual(sample.rows.map((row) => row.row));
 
-  // Ground truth: one POST per user, unless a POST was cut off with the worker (the outcome then says
-  // so in ambiguousResends, and there can be no more of those than users in flight).
+  // Ground truth: one POST per user, unless a request was cut off with the worker: the outcome then
+  // says so in ambiguousResends (the lost request may or may not have reached Graph), and there can be
+  // no more of those than users in flight.
   let resends = 0;
   for (const outcome of report.outcomes) {
-    const seen = stage.simulator.user(outcome.user);
+    const posts = stage.simulator.user(outcome.user)?.posts ?? 0;
     const ambiguous = outcome.ambiguousResends ?? 0;
     resends += ambiguous;
-    expect({ user: outcome.user, posts: seen?.posts }).toEqual({ user: outcome.user, posts: 1 + ambiguous });
+    expect({ user: outcome.user, postsBeyondAccounted: Math.max(posts - 1 - ambiguous, 0) }).toEqual({
+      user: outcome.user,
+      postsBeyondAccounted: 0,
+    });
+    expect(posts).toBeGreaterThanOrEqual(1);
     expect(outcome.startAttempts).toBe(1 + ambiguous);
   }
   expect(resends).toBeLessThanOrEqual(WINDOW);
   const stats = stage.simulator.stats();
-  expect(stats.resetsAccepted).toBe(USERS + resends);
+  expect(stats.resetsAccepted).toBeGreaterThanOrEqual(USERS);
+  expect(stats.resetsAccepted).toBeLessThanOrEqual(USERS + resends);
   expect(stats.posts).toBeGreaterThan(atKill.posts);
   expect(stats.earlyRequests).toBe(0);
   expect(stats.peakActiveUsers).toBeLessThanOrEqual(WINDOW);

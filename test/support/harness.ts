@@ -2,10 +2,13 @@
  * What the end-to-end tests share: the dev server started by globalSetup, a Graph simulator, a real
  * worker on its own task queue and data folder, and the job files it writes.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import {
@@ -15,6 +18,7 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { type Settings, createClient, loadSettings } from '../../client/config';
+import { PROJECT_ROOT } from '../../client/devServer';
 import {
   type GraphSimulator,
   type SimulatorOptions,
@@ -28,6 +32,8 @@ export function testTemporalAddress(): string {
   if (!address) throw new Error('no dev server: run the tests with `npm test` (jest globalSetup starts one)');
   return address;
 }
+
+const runFile = promisify(execFile);
 
 // Expected failures (429s, 503s, dropped connections) are the point of these tests: log only errors.
 Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -165,3 +171,48 @@ export async function decodedText(value: unknown, codec: PayloadCodec): Promise<
   await visit(value);
   return parts.join('\n');
 }
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** `bulk-reset <args>` in its own process against the stage, as an operator runs it. */
+export async function cli(stage: Stage, ...args: string[]): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await runFile(
+      process.execPath,
+      [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), ...args],
+      {
+        env: stage.env,
+      },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+/** Polls `check` until it holds, or fails naming `what`. */
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting until ${what}`);
+    await sleep(200);
+  }
+}
+
+/** Short waits so a test job takes seconds, not minutes. */
+export const FAST_POLICY = {
+  minWaitMs: 100,
+  defaultWaitMs: 200,
+  maxWaitMs: 2_000,
+  deadlineMs: 120_000,
+  requestTimeoutMs: 5_000,
+} as const;
