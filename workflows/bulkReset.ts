@@ -264,8 +264,15 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   };
 
   const hasRowsLeft = () => state.pendingRows.length > 0 || !state.rowsExhausted;
+  const shouldContinueAsNew = () =>
+    workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= maxHistoryEvents;
+  // Once this run is due to continue as new it starts nobody else, so its history stops near the limit.
   const canStartMore = () =>
-    !control.paused && !control.cancel && inFlight.size < windowSize && hasRowsLeft();
+    !control.paused &&
+    !control.cancel &&
+    inFlight.size < windowSize &&
+    hasRowsLeft() &&
+    !shouldContinueAsNew();
   const finished = () => !hasRowsLeft() && inFlight.size === 0;
   const cancelPending = () => control.cancel !== undefined && !control.cancelRecorded;
 
@@ -345,9 +352,6 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     state.rowsExhausted = true;
     control.cancelRecorded = true;
   };
-
-  const shouldContinueAsNew = () =>
-    workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= maxHistoryEvents;
 
   for (;;) {
     if (cancelPending()) await cancelRest();
