@@ -1,0 +1,148 @@
+/**
+ * What the benchmark plans and measures. The runner, both sides and the report share these, and the
+ * JSON result is an object of these shapes.
+ */
+import type { OutcomeStatus, ResetPolicy } from '../workflows/types';
+
+/** How the Graph simulator behaves in a run; both sides get a fresh simulator with the same settings. */
+export interface SimulatorSettings {
+  retryAfterSeconds: number;
+  latencyMs: number;
+  operationSeconds: number;
+  /** Graph's token bucket on resetPassword POSTs; absent: no budget. */
+  writeBudget?: { writes: number; perSeconds: number };
+}
+
+/** One run: the same users, window and policy for the orchestrator and the baseline. */
+export interface RunPlan {
+  scenario: string;
+  /** Names the run in the tables: the scenario, plus the size when a scenario has several runs. */
+  label: string;
+  users: number;
+  windowSize: number;
+  simulator: SimulatorSettings;
+  /** The worker's BULK_RESET_WRITES_PER_SECOND (Temporal's rate limit on the write queue); 0: none. */
+  writesPerSecond: number;
+  policy: ResetPolicy;
+}
+
+/** Users with an outcome, and users started but not finished, `seconds` after the side started. */
+export interface ProgressSample {
+  seconds: number;
+  done: number;
+  inFlight: number;
+}
+
+/** The simulator's counters at the end of a side: the ground truth of what Graph saw. */
+export interface SimulatorCounts {
+  posts: number;
+  resetsAccepted: number;
+  polls: number;
+  /** 429 answers, to POSTs and polls. */
+  throttled: number;
+  /** Requests sent before the Retry-After last given to that user had elapsed: must be 0. */
+  earlyRequests: number;
+  peakActiveUsers: number;
+  peakConcurrentRequests: number;
+}
+
+/** CPU seconds spent during a side, per process. */
+export interface CpuSeconds {
+  /** The simulator's process. */
+  simulator: number;
+  /** This process: the baseline's requests, or the orchestrator side's progress queries. */
+  benchProcess: number;
+  /** The worker process, from the moment it polled until it was stopped (its start-up is apart). */
+  worker?: number;
+  /** The worker's start-up: loading, bundling the workflow code, connecting. */
+  workerStartup?: number;
+  /** The Temporal dev server, while the job ran. */
+  devServer?: number;
+}
+
+export interface SideResult {
+  wallSeconds: number;
+  usersPerSecond: number;
+  outcomes: Record<OutcomeStatus, number>;
+  simulator: SimulatorCounts;
+  cpuSeconds: CpuSeconds;
+  /**
+   * The lowest rate over any 10 s of the steady state (from the first finished user until fewer than a
+   * window of users remained); null when the steady state was shorter than 10 s.
+   */
+  lowestTenSecondUsersPerSecond: number | null;
+  samples: ProgressSample[];
+}
+
+export interface Latency {
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+/** What one workflow run's history says. */
+export interface HistoryFacts {
+  events: number;
+  eventTypes: Record<string, number>;
+  /**
+   * Its workflow tasks: how long each waited to be picked up by a worker (schedule-to-start) and how long
+   * the worker then took to complete it (start-to-close, including the round trip to the server).
+   */
+  workflowTasks: { count: number; scheduleToStartMs: Latency; startToCloseMs: Latency };
+}
+
+export interface OrchestratorResult extends SideResult {
+  jobId: string;
+  taskQueue: string;
+  /** VmHWM of the worker process. */
+  peakWorkerRssMb: number;
+  /** History length of a sample of the users' workflows, spread evenly over the CSV. */
+  userHistory: {
+    sampled: number;
+    average: number;
+    max: number;
+    /** Where one user's events and time go: the first CSV row's workflow. */
+    firstUser: HistoryFacts;
+  };
+  /** The job workflow's runs (continue-as-new) and their history lengths. */
+  parent: {
+    runs: number;
+    historyLengths: number[];
+    maxHistoryLength: number;
+    /** All the job's runs' events together, per user. */
+    eventsPerUser: number;
+    /** Where the job's events and time go: its first run. */
+    firstRun: HistoryFacts;
+  };
+  failedProgressSamples: number;
+  /** How long `jobState` (describe + the progress query) took while the job ran. */
+  progressQueryMs: Latency;
+}
+
+export interface RunResult {
+  plan: RunPlan;
+  orchestrator: OrchestratorResult;
+  baseline?: SideResult;
+  /** Orchestrator wall time / baseline wall time. */
+  wallRatio?: number;
+}
+
+export interface MachineFacts {
+  cpus: number;
+  cpuModel: string;
+  totalMemoryMb: number;
+  node: string;
+  platform: string;
+  kernel: string;
+  temporalCli: string;
+}
+
+export interface BenchResult {
+  scenario: string;
+  startedAt: string;
+  finishedAt: string;
+  argv: string[];
+  machine: MachineFacts;
+  devServer: { persistence: 'sqlite' | 'memory' };
+  runs: RunResult[];
+}
