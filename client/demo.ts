@@ -57,6 +57,23 @@ export async function runDemo({ users, exitWhenDone }: DemoOptions): Promise<num
   settings.credential.graphToken = token;
   const worker = await createWorker(settings);
   const workerRun = worker.run();
+  let stopping: Promise<void> | undefined;
+  // Everything the demo started stops with it, whenever and however it ends (no stray dev server).
+  const stopAll = (): Promise<void> =>
+    (stopping ??= (async () => {
+      worker.shutdown();
+      await workerRun;
+      await simulator.close();
+      await server.stop();
+      await codecServer.close();
+    })());
+  let jobDone = false;
+  const onSignal = (): void => {
+    console.error('stopping the demo: worker, simulator, dev server...');
+    void stopAll().finally(() => process.exit(jobDone ? 0 : 130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
 
   try {
     const sample = sampleCsv(users);
@@ -91,21 +108,17 @@ export async function runDemo({ users, exitWhenDone }: DemoOptions): Promise<num
         `${stats.earlyRequests} polls earlier than its Retry-After, at most ${stats.peakActiveUsers} users at once`,
     );
     console.log(`Temporal Web UI: ${server.uiUrl}`);
+    jobDone = true;
     if (!exitWhenDone) {
       console.log('everything stays up so you can explore the Web UI; Ctrl-C stops it');
-      await new Promise<void>((done) => {
-        process.once('SIGINT', done);
-        process.once('SIGTERM', done);
-      });
+      await new Promise<never>(() => undefined); // the signal handler stops everything and exits
     }
     // The sample fails and leaves users unconfirmed on purpose: the demo worked if the job completed.
     return 0;
   } finally {
-    worker.shutdown();
-    await workerRun;
-    await simulator.close();
-    await server.stop();
-    await codecServer.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await stopAll();
   }
 }
 
