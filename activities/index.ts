@@ -81,7 +81,7 @@ async function readPlan(plan: PlanReference, csvSha256: string): Promise<Set<str
 }
 
 /** Turns a Graph failure into the Temporal failure that makes the workflow do the right thing. */
-export function toActivityFailure(error: unknown, user: string, attempt: number): unknown {
+export function toActivityFailure(error: unknown, user: string): unknown {
   if (!(error instanceof GraphError)) return error;
   const details: GraphFailureDetails = {
     httpStatus: error.status,
@@ -90,7 +90,6 @@ export function toActivityFailure(error: unknown, user: string, attempt: number)
     ambiguous: error.ambiguous,
     retryAfterMs: error.retryAfterMs,
     kind: error.kind,
-    attempt,
   };
   const requestId = error.requestId ? `, request-id ${error.requestId}` : '';
   const message = `user ${user}: ${error.message}${requestId}; ${adviceFor(error.status, error.code)}`;
@@ -141,7 +140,6 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
   return {
     /** POSTs resetPassword. A password Graph generates is dropped here: nobody receives it. */
     async startReset({ user }: StartResetInput): Promise<StartResetResult> {
-      const { attempt } = Context.current().info;
       try {
         const accepted = await graph.startPasswordReset(user, {
           abortSignal: Context.current().cancellationSignal,
@@ -151,10 +149,9 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
           operationId: accepted.operationId,
           retryAfterMs: accepted.retryAfterMs,
           requestId: accepted.requestId,
-          attempt,
         };
       } catch (error) {
-        throw toActivityFailure(error, user, attempt);
+        throw toActivityFailure(error, user);
       }
     },
 
@@ -171,7 +168,7 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
           requestId: state.requestId,
         };
       } catch (error) {
-        throw toActivityFailure(error, user, Context.current().info.attempt);
+        throw toActivityFailure(error, user);
       }
     },
 
@@ -245,7 +242,7 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
       try {
         await graph.revokeSignInSessions(user, { abortSignal: Context.current().cancellationSignal });
       } catch (error) {
-        throw toActivityFailure(error, user, Context.current().info.attempt);
+        throw toActivityFailure(error, user);
       }
     },
 

@@ -49,7 +49,6 @@ function graphFailure(details: Partial<GraphFailureDetails>): ActivityFailure {
     graphCode: 'x',
     ambiguous: false,
     kind: 'transient',
-    attempt: 1,
     ...details,
   };
   return activityFailure(

@@ -125,8 +125,6 @@ export interface StartResetResult {
   operationId?: string;
   retryAfterMs?: number;
   requestId?: string;
-  /** Which attempt of the activity succeeded (1 when the first request was accepted). */
-  attempt: number;
 }
 
 export interface RevokeSessionsInput {
@@ -157,8 +155,6 @@ export interface GraphFailureDetails {
   retryAfterMs?: number;
   /** `permanent`, `transient` or `auth` (see activities/graphErrors). */
   kind: 'permanent' | 'transient' | 'auth';
-  /** The activity attempt that failed (Temporal retried the earlier ones). */
-  attempt: number;
 }
 
 export interface BulkResetInput {
