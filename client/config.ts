@@ -34,6 +34,8 @@ export interface Settings {
   protectedUsersPath?: string;
   /** Where the payload encryption keys come from (BULK_RESET_CODEC_KEYS, else a key file). */
   codecKeys: CodecKeySource;
+  /** Workflow code bundled ahead of time (BULK_RESET_WORKFLOW_BUNDLE, see worker/bundle); else bundled at start. */
+  workflowBundlePath?: string;
 }
 
 /** Graph's published identity write budget: 3,000 writes per 150 s per app and tenant. */
@@ -55,6 +57,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     writesPerSecond: parseWritesPerSecond(env.BULK_RESET_WRITES_PER_SECOND),
     maxUsers: env.BULK_RESET_MAX_USERS ? Number(env.BULK_RESET_MAX_USERS) : undefined,
     protectedUsersPath: env.BULK_RESET_PROTECTED_USERS ? resolve(env.BULK_RESET_PROTECTED_USERS) : undefined,
+    workflowBundlePath: env.BULK_RESET_WORKFLOW_BUNDLE ? resolve(env.BULK_RESET_WORKFLOW_BUNDLE) : undefined,
     codecKeys: {
       inline: env.BULK_RESET_CODEC_KEYS || undefined,
       file: resolve(env.BULK_RESET_CODEC_KEY_FILE ?? join(dataDir, 'codec-keys')),

@@ -6,12 +6,17 @@
  * Temporal limits for all workers together: that is how a job keeps to the tenant's write budget
  * however many workers run, instead of learning it from 429s.
  */
+import { access } from 'node:fs/promises';
 import { Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createCredential } from '../activities/credentials';
 import { GraphClient } from '../activities/graphClient';
 import { type Settings, connectWorker, dataConverter } from '../client/config';
 import { writeTaskQueue } from '../workflows/types';
+import { WORKFLOW_BUNDLE_ENV } from './bundle';
+
+/** How long SIGTERM lets in-flight activities (Graph calls, job files) run on before they are cancelled. */
+export const SHUTDOWN_GRACE_MS = 30_000;
 
 /** The workers of one process, run and stopped together. */
 export interface WorkerGroup {
@@ -42,12 +47,12 @@ export async function createWorker(
     namespace: settings.temporal.namespace,
     dataConverter: await dataConverter(settings),
     // Lets SIGTERM finish in-flight Graph calls instead of abandoning them mid-request.
-    shutdownGraceTime: '30 seconds',
+    shutdownGraceTime: SHUTDOWN_GRACE_MS,
   } satisfies Partial<WorkerOptions>;
   const main = await Worker.create({
     ...common,
     taskQueue: settings.taskQueue,
-    ...(overrides.workflowBundle ? {} : { workflowsPath: require.resolve('../workflows') }),
+    ...(overrides.workflowBundle ? {} : await workflowCode(settings)),
     activities,
     // Graph calls are I/O-bound: many can wait at once without using a core.
     maxConcurrentActivityTaskExecutions: 200,
@@ -83,8 +88,40 @@ export async function createWorker(
   };
 }
 
-/** Runs the workers until SIGINT/SIGTERM (the SDK installs those handlers and drains before exiting). */
+/** The prebuilt bundle when settings name one (the worker image), else the sources, bundled now. */
+async function workflowCode(
+  settings: Settings,
+): Promise<Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>> {
+  const codePath = settings.workflowBundlePath;
+  if (!codePath) return { workflowsPath: require.resolve('../workflows') };
+  await access(codePath).catch(() => {
+    throw new Error(
+      `${WORKFLOW_BUNDLE_ENV} names ${codePath}, which cannot be read: build it with \`node dist/worker/bundle.js ${codePath}\` or unset ${WORKFLOW_BUNDLE_ENV} to bundle at start`,
+    );
+  });
+  return { workflowBundle: { codePath } };
+}
+
+/**
+ * Runs the workers until SIGINT or SIGTERM, then drains: no new tasks are taken, activities in flight get
+ * SHUTDOWN_GRACE_MS to finish, and the promise resolves once they have. A second signal during the drain
+ * is not caught, so it ends the process at once.
+ */
 export async function runWorker(settings: Settings): Promise<void> {
   const group = await createWorker(settings);
-  await group.run();
+  const drain = (signal: NodeJS.Signals): void => {
+    console.error(
+      `bulk-reset worker: ${signal} received, draining: taking no new tasks, letting activities in flight finish (up to ${SHUTDOWN_GRACE_MS / 1000} s); send ${signal} again to stop at once`,
+    );
+    group.shutdown();
+  };
+  process.once('SIGTERM', drain);
+  process.once('SIGINT', drain);
+  try {
+    await group.run();
+  } finally {
+    process.off('SIGTERM', drain);
+    process.off('SIGINT', drain);
+  }
+  console.error('bulk-reset worker: drained and stopped');
 }

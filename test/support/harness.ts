@@ -25,6 +25,7 @@ import {
   startGraphSimulator,
 } from '../../simulator/graphSimulator';
 import { type WorkerGroup, createWorker } from '../../worker';
+import { workflowBundleOptions } from '../../worker/bundle';
 import type { ResetOutcome } from '../../workflows/types';
 
 export function testTemporalAddress(): string {
@@ -42,7 +43,7 @@ let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 /** The workflow code, bundled once per test file. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
+  bundle ??= bundleWorkflowCode(workflowBundleOptions(quietLogger));
   return bundle;
 }
 

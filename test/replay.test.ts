@@ -1,0 +1,90 @@
+/**
+ * Running workflows survive a deploy: every recorded history (test/fixtures/histories, one per kind of
+ * run) replays against the current workflow code without a determinism error. When this fails, the
+ * change would break jobs already running: guard it with `patched()` (README, "Changing workflow code
+ * safely"), or, for code never released, re-record the fixtures with `npm run fixtures:record`.
+ */
+import {
+  DefaultLogger,
+  Runtime,
+  Worker,
+  bundleWorkflowCode,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
+import type { ReplayResult } from '@temporalio/worker/lib/replay';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import { workflowBundleOptions } from '../worker/bundle';
+import {
+  EXPECTED_KINDS,
+  type FixtureEntry,
+  type FixtureManifest,
+  fixtureDataConverter,
+  loadHistory,
+  readManifest,
+} from './fixtures/historyFixtures';
+
+// The deliberate determinism violations below are expected: log only errors.
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+
+const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
+
+let manifest: FixtureManifest;
+
+beforeAll(async () => {
+  manifest = await readManifest();
+});
+
+async function replay(
+  bundle: WorkflowBundleWithSourceMap,
+  fixtures: FixtureEntry[],
+): Promise<ReplayResult[]> {
+  const histories = await Promise.all(fixtures.map(loadHistory));
+  const results: ReplayResult[] = [];
+  for await (const result of Worker.runReplayHistories(
+    { workflowBundle: bundle, dataConverter: await fixtureDataConverter(), replayName: 'fixtures' },
+    histories,
+  )) {
+    results.push(result);
+  }
+  return results;
+}
+
+test('the fixtures hold one history of every kind of run, each a real recording', () => {
+  const kinds = manifest.fixtures.map((fixture) => fixture.kind);
+  expect([...kinds].sort()).toEqual(Object.keys(EXPECTED_KINDS).sort());
+  for (const fixture of manifest.fixtures) {
+    expect(fixture.workflowType).toBe(fixture.kind.startsWith('job-') ? 'bulkReset' : 'resetUser');
+    expect(fixture.events).toBeGreaterThan(5);
+  }
+});
+
+test('every recorded job and user history replays against the current workflow code', async () => {
+  // The same bundle the worker image ships, and the worker's data converter (with the fixtures' key).
+  const bundle = await bundleWorkflowCode(workflowBundleOptions(quietLogger));
+  const results = await replay(bundle, manifest.fixtures);
+
+  expect(results).toHaveLength(manifest.fixtures.length);
+  const failures = results
+    .filter((result) => result.error)
+    .map((result) => `${result.workflowId} (${result.runId}): ${result.error?.message}`);
+  expect(failures).toEqual([]);
+  expect(new Set(results.map((result) => result.runId))).toEqual(
+    new Set(manifest.fixtures.map((fixture) => fixture.runId)),
+  );
+});
+
+test('a change that would break running workflows is caught as a determinism violation', async () => {
+  const bundle = await bundleWorkflowCode({
+    ...workflowBundleOptions(quietLogger),
+    workflowsPath: require.resolve('./fixtures/incompatibleWorkflows'),
+  });
+  const sample = manifest.fixtures.filter((fixture) =>
+    (['job-first-run', 'user-succeeded'] as string[]).includes(fixture.kind),
+  );
+  expect(sample).toHaveLength(2);
+
+  const results = await replay(bundle, sample);
+
+  expect(results).toHaveLength(2);
+  for (const result of results) expect(result.error).toBeInstanceOf(DeterminismViolationError);
+});
