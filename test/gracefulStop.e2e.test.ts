@@ -150,6 +150,23 @@ test('SIGTERM drains a worker: requests in flight finish, it exits 0, and a new 
     }).toEqual({ user: outcome.user, status: 'succeeded', startAttempts: 1, ambiguousResends: 0, posts: 1 });
   }
   expect(relay.cutOff).toBe(0);
+  // Temporal's side: no activity of the job or its users failed or timed out (an abandoned one would).
+  const query = `BulkResetJobId = "${jobId}"`;
+  const lost: string[] = [];
+  let workflows = 0;
+  for await (const execution of stage.client.workflow.list({ query })) {
+    workflows += 1;
+    const history = await stage.client.workflow
+      .getHandle(execution.workflowId, execution.runId)
+      .fetchHistory();
+    for (const event of history.events ?? []) {
+      if (event.activityTaskTimedOutEventAttributes || event.activityTaskFailedEventAttributes) {
+        lost.push(`${execution.workflowId} event ${String(event.eventId)}`);
+      }
+    }
+  }
+  expect(workflows).toBe(USERS + 1);
+  expect(lost).toEqual([]);
   const graph = stage.simulator.stats();
   const answeredByGraph = Object.values(graph.responsesByStatus).reduce((sum, count) => sum + count, 0);
   expect(answeredByGraph).toBe(graph.requests);
