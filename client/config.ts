@@ -181,7 +181,34 @@ export function connectionOptions(
 }
 
 export function connectClient(temporal: TemporalSettings): Promise<Connection> {
-  return Connection.connect(connectionOptions(temporal));
+  return Connection.connect(connectionOptions(temporal)).catch((error: unknown) => {
+    throw connectionFailure(temporal, error);
+  });
+}
+
+/** A failed connection, said with what was tried and which settings to check. */
+export function connectionFailure(temporal: TemporalSettings, error: unknown): Error {
+  const tls = temporal.tls;
+  const how = !tls
+    ? 'plaintext'
+    : temporal.apiKey !== undefined
+      ? 'TLS with an API key'
+      : typeof tls === 'object' && tls.clientCertPair
+        ? 'TLS with a client certificate'
+        : 'TLS without a client certificate';
+  const hint =
+    how === 'plaintext'
+      ? 'check TEMPORAL_ADDRESS, and whether the server wants TLS (TEMPORAL_TLS=true, or an API key)'
+      : how === 'TLS with an API key'
+        ? 'check TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and that the API key is valid and not expired'
+        : how === 'TLS with a client certificate'
+          ? 'check that the server trusts the client certificate (TEMPORAL_TLS_CLIENT_CERT_PATH) and that ' +
+            'TEMPORAL_TLS_SERVER_CA_CERT_PATH / TEMPORAL_TLS_SERVER_NAME match the server'
+          : 'if the server requires a client certificate, set TEMPORAL_TLS_CLIENT_CERT_PATH and ' +
+            'TEMPORAL_TLS_CLIENT_KEY_PATH (or TEMPORAL_API_KEY for an API key)';
+  const reason = error instanceof Error ? error.message : String(error);
+  // The reason is in the message, not only the cause: the CLI prints the innermost cause of an error.
+  return new Error(`cannot connect to Temporal at ${temporal.address} (${how}): ${reason}; ${hint}`);
 }
 
 /** The data converter every client and worker of these settings shares: payloads encrypted. */
@@ -199,7 +226,9 @@ export async function createClient(settings: Settings): Promise<Client> {
 }
 
 export function connectWorker(temporal: TemporalSettings): Promise<NativeConnection> {
-  return NativeConnection.connect(connectionOptions(temporal));
+  return NativeConnection.connect(connectionOptions(temporal)).catch((error: unknown) => {
+    throw connectionFailure(temporal, error);
+  });
 }
 
 /**
