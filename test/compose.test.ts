@@ -247,6 +247,11 @@ describe('the Web UI and the codec server', () => {
 
   test("the UI's codec endpoint is the codec server's published port, and it answers the UI's address", async () => {
     const defaults = wiring(project);
+    // What must hold whatever the ports: the browser's two addresses line up with what is published.
+    expect(defaults.codecEndpoint).toBe(defaults.codecPublished);
+    expect(defaults.codecListens).toEqual([defaults.codecTarget]);
+    expect(defaults.uiOrigins).toEqual([defaults.uiPublished]);
+    expect(defaults.uiCorsOrigins).toBe(defaults.uiPublished);
     expect(defaults).toEqual({
       codecEndpoint: 'http://127.0.0.1:8888',
       codecPublished: 'http://127.0.0.1:8888',
