@@ -20,5 +20,5 @@ if [ -z "$go_bin" ]; then
 fi
 echo "building compose-config (compose-go) into .tools/bin (once)..." >&2
 mkdir -p "$root/.tools/bin"
-(cd "$src" && GOFLAGS=-mod=readonly "$go_bin" build -o "$bin" .) >&2
+(cd "$src" && GOFLAGS="-mod=readonly -buildvcs=false" "$go_bin" build -o "$bin" .) >&2
 echo "$bin"
