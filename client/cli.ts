@@ -244,7 +244,7 @@ async function codecServer(settings: Settings, args: string[]): Promise<number> 
   const server = await startCodecServer({
     codec: new EncryptionCodec(await loadCodecKeys(settings.codecKeys)),
     allowedOrigins: values['ui-origin'],
-    token: process.env.BULK_RESET_CODEC_SERVER_TOKEN || undefined,
+    token: settings.codecServerToken,
     port: Number(values.port),
     host: values.host,
   });

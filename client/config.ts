@@ -2,6 +2,7 @@
  * The one configuration loader: environment variables (and Temporal's own config file/profile via
  * @temporalio/envconfig), with defaults that work on a laptop. Command-line flags override these.
  */
+import { readFileSync } from 'node:fs';
 import { homedir, hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -15,9 +16,15 @@ import { type CodecKeySource, dataConverterFor, loadCodecKeys } from './codec';
 export interface TemporalSettings {
   address: string;
   namespace: string;
+  /** Temporal Cloud API key. Not enumerable, so printing or serializing the settings leaves it out. */
   apiKey?: string;
-  tls?: ReturnType<typeof loadClientConnectConfig>['connectionOptions']['tls'];
+  /** `false` or absent: plaintext. An API key turns TLS on unless TEMPORAL_TLS=false says otherwise. */
+  tls?: ConnectOptions['tls'];
+  /** gRPC headers on every call (TEMPORAL_GRPC_META_*, or the profile's grpc_meta). */
+  metadata?: ConnectOptions['metadata'];
 }
+
+type ConnectOptions = ReturnType<typeof loadClientConnectConfig>['connectionOptions'];
 
 export interface Settings {
   temporal: TemporalSettings;
@@ -34,6 +41,8 @@ export interface Settings {
   protectedUsersPath?: string;
   /** Where the payload encryption keys come from (BULK_RESET_CODEC_KEYS, else a key file). */
   codecKeys: CodecKeySource;
+  /** The bearer token `codec-server` requires (BULK_RESET_CODEC_SERVER_TOKEN); none when unset. */
+  codecServerToken?: string;
   /** Workflow code bundled ahead of time (BULK_RESET_WORKFLOW_BUNDLE, see worker/bundle); else bundled at start. */
   workflowBundlePath?: string;
 }
@@ -42,15 +51,9 @@ export interface Settings {
 export const DEFAULT_WRITES_PER_SECOND = 20;
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
-  const { namespace, connectionOptions } = loadClientConnectConfig({ overrideEnvVars: definedOnly(env) });
   const dataDir = resolve(env.BULK_RESET_DATA_DIR ?? join(homedir(), '.bulk-reset'));
   return {
-    temporal: {
-      address: connectionOptions.address ?? 'localhost:7233',
-      namespace: namespace ?? 'default',
-      apiKey: connectionOptions.apiKey,
-      tls: connectionOptions.tls,
-    },
+    temporal: loadTemporalSettings(env),
     taskQueue: env.BULK_RESET_TASK_QUEUE ?? 'bulk-reset',
     dataDir,
     graphBaseUrl: env.GRAPH_BASE_URL ?? DEFAULT_GRAPH_BASE_URL,
@@ -62,6 +65,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       inline: env.BULK_RESET_CODEC_KEYS || undefined,
       file: resolve(env.BULK_RESET_CODEC_KEY_FILE ?? join(dataDir, 'codec-keys')),
     },
+    codecServerToken: env.BULK_RESET_CODEC_SERVER_TOKEN || undefined,
     credential: {
       graphToken: env.GRAPH_TOKEN || undefined,
       tenantId: env.AZURE_TENANT_ID,
@@ -85,14 +89,129 @@ function parseWritesPerSecond(value: string | undefined): number {
   return parsed;
 }
 
-function definedOnly(env: NodeJS.ProcessEnv): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+/**
+ * Where Temporal is and how to authenticate, through @temporalio/envconfig: the standard TEMPORAL_*
+ * variables (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS,
+ * TEMPORAL_TLS_CLIENT_CERT_PATH/_KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_TLS_SERVER_NAME,
+ * TEMPORAL_GRPC_META_*) over the profile (TEMPORAL_PROFILE) of the TOML config file
+ * (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml). One addition of ours:
+ * TEMPORAL_API_KEY_FILE, a file holding the API key (a Docker or Kubernetes secret), so the key need
+ * not sit in the environment.
+ */
+export function loadTemporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
+  // An empty variable counts as unset (Compose passes `${VAR:-}` as ""): an empty TEMPORAL_API_KEY
+  // must not turn TLS on against a plaintext server.
+  const given = nonEmpty(env);
+  const keyFile = given.TEMPORAL_API_KEY_FILE;
+  if (keyFile !== undefined && given.TEMPORAL_API_KEY !== undefined) {
+    throw new Error('TEMPORAL_API_KEY and TEMPORAL_API_KEY_FILE are both set; keep one of them');
+  }
+  if (keyFile !== undefined) given.TEMPORAL_API_KEY = readApiKeyFile(keyFile);
+  if (/^(1|true)$/i.test(given.TEMPORAL_TLS_DISABLE_HOST_VERIFICATION ?? '')) {
+    throw new Error(
+      'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION is not supported: set TEMPORAL_TLS_SERVER_NAME to the name ' +
+        "in the server's certificate instead",
+    );
+  }
+  const { namespace, connectionOptions } = loadClientConnectConfig({ overrideEnvVars: given });
+  const { address, apiKey, tls, metadata } = connectionOptions;
+  if (tls === false && apiKey !== undefined) {
+    throw new Error(
+      'a Temporal API key is set but TEMPORAL_TLS=false (or the profile disables TLS): the key would travel ' +
+        'in plaintext; remove TEMPORAL_TLS=false',
+    );
+  }
+  if (tls === false && hasTlsFiles(given)) {
+    throw new Error(
+      'TEMPORAL_TLS_* certificate settings are given but TEMPORAL_TLS=false: remove one or the other',
+    );
+  }
+  const settings: TemporalSettings = {
+    address: address ?? 'localhost:7233',
+    namespace: namespace ?? 'default',
+    tls,
+    metadata: metadata && Object.keys(metadata).length > 0 ? metadata : undefined,
+  };
+  if (apiKey !== undefined) {
+    Object.defineProperty(settings, 'apiKey', { value: apiKey, enumerable: false, writable: true });
+  }
+  return settings;
+}
+
+function readApiKeyFile(path: string): string {
+  let key: string;
+  try {
+    key = readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    throw new Error(
+      `TEMPORAL_API_KEY_FILE=${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}): ` +
+        'point it at the file that holds the Temporal Cloud API key',
+      { cause: error },
+    );
+  }
+  if (key === '')
+    throw new Error(`TEMPORAL_API_KEY_FILE=${path} is empty: put the Temporal Cloud API key in it`);
+  return key;
+}
+
+function hasTlsFiles(env: Record<string, string>): boolean {
+  return ['CLIENT_CERT', 'CLIENT_KEY', 'SERVER_CA_CERT'].some(
+    (name) =>
+      env[`TEMPORAL_TLS_${name}_PATH`] !== undefined || env[`TEMPORAL_TLS_${name}_DATA`] !== undefined,
   );
 }
 
+function nonEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      // An empty TEMPORAL_GRPC_META_<name> keeps its envconfig meaning: remove the profile's header.
+      (entry): entry is [string, string] =>
+        entry[1] !== undefined && (entry[1] !== '' || entry[0].startsWith('TEMPORAL_GRPC_META_')),
+    ),
+  );
+}
+
+/** What both connection kinds take: the same address, key, TLS and headers for clients and workers. */
+export function connectionOptions(
+  temporal: TemporalSettings,
+): Pick<ConnectOptions, 'address' | 'apiKey' | 'tls' | 'metadata'> {
+  return {
+    address: temporal.address,
+    apiKey: temporal.apiKey,
+    tls: temporal.tls,
+    metadata: temporal.metadata,
+  };
+}
+
 export function connectClient(temporal: TemporalSettings): Promise<Connection> {
-  return Connection.connect({ address: temporal.address, apiKey: temporal.apiKey, tls: temporal.tls });
+  return Connection.connect(connectionOptions(temporal)).catch((error: unknown) => {
+    throw connectionFailure(temporal, error);
+  });
+}
+
+/** A failed connection, said with what was tried and which settings to check. */
+export function connectionFailure(temporal: TemporalSettings, error: unknown): Error {
+  const tls = temporal.tls;
+  const how = !tls
+    ? 'plaintext'
+    : temporal.apiKey !== undefined
+      ? 'TLS with an API key'
+      : typeof tls === 'object' && tls.clientCertPair
+        ? 'TLS with a client certificate'
+        : 'TLS without a client certificate';
+  const hint =
+    how === 'plaintext'
+      ? 'check TEMPORAL_ADDRESS, and whether the server wants TLS (TEMPORAL_TLS=true, or an API key)'
+      : how === 'TLS with an API key'
+        ? 'check TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and that the API key is valid and not expired'
+        : how === 'TLS with a client certificate'
+          ? 'check that the server trusts the client certificate (TEMPORAL_TLS_CLIENT_CERT_PATH) and that ' +
+            'TEMPORAL_TLS_SERVER_CA_CERT_PATH / TEMPORAL_TLS_SERVER_NAME match the server'
+          : 'if the server requires a client certificate, set TEMPORAL_TLS_CLIENT_CERT_PATH and ' +
+            'TEMPORAL_TLS_CLIENT_KEY_PATH (or TEMPORAL_API_KEY for an API key)';
+  const reason = error instanceof Error ? error.message : String(error);
+  // The reason is in the message, not only the cause: the CLI prints the innermost cause of an error.
+  return new Error(`cannot connect to Temporal at ${temporal.address} (${how}): ${reason}; ${hint}`);
 }
 
 /** The data converter every client and worker of these settings shares: payloads encrypted. */
@@ -110,7 +229,9 @@ export async function createClient(settings: Settings): Promise<Client> {
 }
 
 export function connectWorker(temporal: TemporalSettings): Promise<NativeConnection> {
-  return NativeConnection.connect({ address: temporal.address, apiKey: temporal.apiKey, tls: temporal.tls });
+  return NativeConnection.connect(connectionOptions(temporal)).catch((error: unknown) => {
+    throw connectionFailure(temporal, error);
+  });
 }
 
 /**

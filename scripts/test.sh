@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh machine: Node 22+, the npm packages, the Temporal CLI, then
+# Runs the whole test suite on a fresh machine: Node 22+, the npm packages, the Temporal CLI, the
+# Compose file checker (scripts/compose-config, built with Go), then
 # `npm test` (build, lint, Jest with a real Temporal dev server, worker and Graph simulator).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -7,4 +8,5 @@ cd "$root"
 source scripts/ensure-node.sh
 source scripts/ensure-deps.sh
 bash scripts/ensure-temporal.sh >/dev/null
+bash scripts/ensure-compose-config.sh >/dev/null
 npm test "$@"
