@@ -157,7 +157,11 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
   const csvPasswordOf = async (csv: CsvReference | undefined, row: number | undefined): Promise<string> => {
     if (!csv || row === undefined) throw new Error('password mode csv needs the CSV and the row');
     const key = `${csv.sha256}:${csv.path}`;
-    if (!csvPasswords || csvPasswords.key !== key || Date.now() - csvPasswords.usedAt > CSV_PASSWORDS_IDLE_MS) {
+    if (
+      !csvPasswords ||
+      csvPasswords.key !== key ||
+      Date.now() - csvPasswords.usedAt > CSV_PASSWORDS_IDLE_MS
+    ) {
       csvPasswords = { key, passwords: readCsvPasswords(csv.path, csv.sha256), usedAt: Date.now() };
     }
     const current = csvPasswords;
@@ -174,7 +178,10 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
     }
     const password = passwords.get(row);
     if (password === undefined) {
-      throw passwordFailure(`row ${row} has no newPassword in the CSV; nothing was sent`, 'CsvPasswordMissing');
+      throw passwordFailure(
+        `row ${row} has no newPassword in the CSV; nothing was sent`,
+        'CsvPasswordMissing',
+      );
     }
     return password;
   };
@@ -185,7 +192,14 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
      * or the row's CSV password read here. Once Graph accepted it (202) the password goes to the job's
      * secrets file, if it has one, and nowhere else: it is never returned, logged or put in a failure.
      */
-    async startReset({ jobId, user, row, attempt, password, csv }: StartResetInput): Promise<StartResetResult> {
+    async startReset({
+      jobId,
+      user,
+      row,
+      attempt,
+      password,
+      csv,
+    }: StartResetInput): Promise<StartResetResult> {
       const mode = password?.mode ?? 'graph';
       let secrets: SecretsWriter | undefined;
       try {
@@ -247,7 +261,13 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
     },
 
     /** Checks the CSV against its checksum and splits it into runnable and skipped rows. */
-    async prepareJob({ jobId, csv, plan, password, secretsRecipient }: PrepareJobInput): Promise<PreparedJob> {
+    async prepareJob({
+      jobId,
+      csv,
+      plan,
+      password,
+      secretsRecipient,
+    }: PrepareJobInput): Promise<PreparedJob> {
       const paths = jobPaths(dataDir, jobId);
       let actual: string;
       try {
@@ -273,7 +293,11 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
           await createSecretsFile(password.secretsFile, jobId, secretsRecipient);
         } catch (error) {
           if (!(error instanceof SecretsFileError)) throw error;
-          throw ApplicationFailure.create({ message: error.message, type: 'SecretsFileUnusable', nonRetryable: true });
+          throw ApplicationFailure.create({
+            message: error.message,
+            type: 'SecretsFileUnusable',
+            nonRetryable: true,
+          });
         }
       }
       try {

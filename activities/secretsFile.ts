@@ -120,7 +120,9 @@ export async function createSecretsFile(path: string, jobId: string, recipientPe
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== 'EEXIST') {
-      throw new SecretsFileError(`the secrets file ${path} cannot be created on this worker (${code ?? 'error'})`);
+      throw new SecretsFileError(
+        `the secrets file ${path} cannot be created on this worker (${code ?? 'error'})`,
+      );
     }
     const existing = await openChecked(path);
     try {
@@ -167,7 +169,8 @@ async function openChecked(path: string): Promise<FileHandle> {
         : typeof process.getuid === 'function' && stats.uid !== process.getuid()
           ? 'belongs to another account'
           : undefined;
-    if (problem) throw new SecretsFileError(`the secrets file ${path} ${problem}; no password was written to it`);
+    if (problem)
+      throw new SecretsFileError(`the secrets file ${path} ${problem}; no password was written to it`);
     return file;
   } catch (error) {
     await file.close();
@@ -255,11 +258,7 @@ function seal(password: string, recipient: KeyObject, aad: Buffer): NonNullable<
   };
 }
 
-function unseal(
-  sealed: NonNullable<StoredRecord['sealed']>,
-  privateKey: KeyObject,
-  aad: Buffer,
-): string {
+function unseal(sealed: NonNullable<StoredRecord['sealed']>, privateKey: KeyObject, aad: Buffer): string {
   const key = privateDecrypt(
     { key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
     Buffer.from(sealed.key, 'base64'),

@@ -61,7 +61,7 @@ export async function passwordChoiceFromFlags(values: PasswordFlagValues): Promi
   }
   if (mode === 'csv') {
     notices.push(
-      'WARNING: the new passwords come from the CSV\'s newPassword column. That file now holds every ' +
+      "WARNING: the new passwords come from the CSV's newPassword column. That file now holds every " +
         'new password in plain text: whoever can read it, its backups or copies can sign in as these ' +
         'users. Prefer --password generated; if you keep this, delete the CSV safely once the job is done ' +
         '(it must stay unchanged until then).',

@@ -999,7 +999,12 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     users: () => [...users.values()].map(userStats),
     passwords: (user: string) => {
       const state = findUser(user);
-      return state?.passwords && { received: [...state.passwords.received], accepted: [...state.passwords.accepted] };
+      return (
+        state?.passwords && {
+          received: [...state.passwords.received],
+          accepted: [...state.passwords.accepted],
+        }
+      );
     },
     resetCounters,
     close: () =>

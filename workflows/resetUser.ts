@@ -248,7 +248,10 @@ async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise
       // Never abandoned half-way: once sent, the request's answer is what tells whether Graph took it.
       accepted = await CancellationScope.nonCancellable(() =>
         // Only how to get the password travels here (mode, length, the CSV by reference), never a password.
-        startResetOnce(policy, target.row)({
+        startResetOnce(
+          policy,
+          target.row,
+        )({
           jobId,
           user: target.user,
           row: target.row,
