@@ -7,10 +7,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../client/devServer';
 import { EncryptionCodec, loadCodecKeys } from '../client/codec';
+import { waitForJob } from '../client/jobs';
 import { userKey } from '../activities/jobFiles';
 import { hasEveryClass } from '../activities/passwords';
 import { readCurrentSecrets } from '../activities/secretsFile';
@@ -23,6 +24,7 @@ import {
   openStage,
   readJson,
   readableText,
+  waitUntil,
 } from './support/harness';
 
 let stage: Stage;
@@ -245,8 +247,50 @@ test('a newPassword column outside csv mode is refused before anything starts', 
   expect(stage.simulator.user('ok.stray@contoso.test')).toBeUndefined();
 });
 
+test('a secrets file others can read stops every reset before it is sent', async () => {
+  const users = ['ok.h.open@contoso.test', 'ok.i.open@contoso.test'];
+  const csvPath = await stage.writeCsv('open.csv', `userPrincipalName\n${users.join('\n')}\n`);
+  const secretsPath = join(stage.dataDir, 'open-secrets.jsonl');
+  // Approval holds the job after it prepared (and created the secrets file), before any reset.
+  const started = await run(
+    'start',
+    csvPath,
+    '--password',
+    'generated',
+    '--secrets-file',
+    secretsPath,
+    '--require-approval',
+    ...TIMINGS,
+  );
+  expect(started.code).toBe(0);
+  const jobId = jobIdOf(started);
+  await waitUntil('the job created its secrets file', () =>
+    stat(secretsPath).then(
+      () => true,
+      () => false,
+    ),
+  );
+  expect((await stat(secretsPath)).mode & 0o777).toBe(0o600);
+  await chmod(secretsPath, 0o644);
+  const approver = { ...stage, env: { ...stage.env, BULK_RESET_OPERATOR: 'second-operator@contoso.test' } };
+  const approved = await cli(approver, 'approve', jobId);
+  cliOutput.push(approved.stdout, approved.stderr);
+  expect(approved.code).toBe(0);
+
+  const final = await waitForJob(stage.client, jobId, () => undefined, 200);
+  if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
+  expect(final.summary.counts).toMatchObject({ succeeded: 0, failed: 2 });
+  const report = await readJson<ReportJson>(final.summary.reportJsonPath);
+  for (const outcome of report.outcomes) {
+    expect(outcome.reason).toMatch(/has mode 0644.*nothing was sent/);
+    expect(outcome.startAttempts).toBe(1);
+  }
+  for (const user of users) expect(stage.simulator.user(user)).toBeUndefined();
+  expect((await readFile(secretsPath, 'utf8')).trim().split('\n')).toHaveLength(1);
+});
+
 test('no password and no token anywhere: worker and CLI output, reports, job files, raw history', async () => {
-  expect(jobIds).toHaveLength(3);
+  expect(jobIds).toHaveLength(4);
   expect(allPasswords.size).toBeGreaterThan(20);
   worker.kill('SIGTERM');
   await once(worker, 'exit');
