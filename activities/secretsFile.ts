@@ -208,17 +208,17 @@ export interface SecretsWriter {
 
 export async function openSecretsWriter(path: string, jobId: string): Promise<SecretsWriter> {
   const file = await openChecked(path);
-  let header: SecretsHeader;
+  let recipient: KeyObject | undefined;
   try {
-    header = await readHeader(file, path);
+    const header = await readHeader(file, path);
     if (header.jobId !== jobId) {
       throw new SecretsFileError(`the secrets file ${path} belongs to job ${header.jobId}, not ${jobId}`);
     }
+    recipient = header.recipient ? recipientKey(header.recipient.publicKey) : undefined;
   } catch (error) {
     await file.close();
     throw error;
   }
-  const recipient = header.recipient ? recipientKey(header.recipient.publicKey) : undefined;
   return {
     async append({ row, user, attempt, password }) {
       const acceptedAt = new Date().toISOString();
