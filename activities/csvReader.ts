@@ -29,10 +29,17 @@ export interface CsvScanOptions {
   maxRows?: number;
   /** Longest field accepted, in characters; a longer one makes its row invalid. Default 1,024. */
   maxFieldLength?: number;
+  /**
+   * What to do with a `newPassword` column: `require` it (password mode `csv`: every runnable row carries
+   * its password, an empty cell makes the row invalid), `refuse` a file that has one (the other modes: the
+   * operator would believe those passwords are used), or `ignore` it (default; e.g. a plan). The password
+   * is never quoted in a reason.
+   */
+  passwordColumn?: 'require' | 'refuse' | 'ignore';
 }
 
 export type ScannedRow =
-  | { row: number; disposition: 'run'; user: string; idKind: UserIdKind }
+  | { row: number; disposition: 'run'; user: string; idKind: UserIdKind; newPassword?: string }
   | { row: number; disposition: 'invalid' | 'duplicate'; user: string; reason: string };
 
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
@@ -52,6 +59,9 @@ const FORMULA_START = /^[=+\-@]/;
 const UPN_HEADERS = ['userprincipalname', 'upn'];
 const ID_HEADERS = ['id', 'objectid', 'userid'];
 const ACCEPTED_HEADERS = 'userPrincipalName or upn (sign-in names), id, objectId or userId (object ids)';
+const PASSWORD_HEADER = 'newpassword';
+/** Entra ID accepts passwords of at most 256 characters. */
+const MAX_PASSWORD_LENGTH = 256;
 
 /**
  * Why `value` cannot name a user of the given kind, in words an operator can act on, or `undefined` when
@@ -99,16 +109,46 @@ export async function sha256File(path: string): Promise<string> {
  * completely before the first row is yielded, so a broken file throws `CsvInputError` and yields nothing.
  */
 export async function* scanUserCsv(path: string, options: CsvScanOptions = {}): AsyncGenerator<ScannedRow> {
-  const rows = await readRows(path, {
+  const limits = withDefaults(options);
+  yield* scanBytes(path, await readLimited(path, limits.maxBytes), limits);
+}
+
+function withDefaults(options: CsvScanOptions): Required<CsvScanOptions> {
+  return {
     maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
     maxRows: options.maxRows ?? DEFAULT_MAX_ROWS,
     maxFieldLength: options.maxFieldLength ?? DEFAULT_MAX_FIELD_LENGTH,
-  });
-  yield* rows;
+    passwordColumn: options.passwordColumn ?? 'ignore',
+  };
 }
 
-async function readRows(path: string, limits: Required<CsvScanOptions>): Promise<ScannedRow[]> {
-  const bytes = stripUtf8Bom(await readLimited(path, limits.maxBytes));
+/**
+ * The `newPassword` of every runnable row (by row number) of a CSV that must still have the SHA-256 the job
+ * was started with. The hash is taken over the very bytes that are parsed, so a file changed after the job
+ * started cannot slip in other passwords. For the worker that sends the reset in password mode `csv`.
+ */
+export async function readCsvPasswords(
+  path: string,
+  expectedSha256: string,
+  options: CsvScanOptions = {},
+): Promise<Map<number, string>> {
+  const limits = { ...withDefaults(options), passwordColumn: 'require' as const };
+  const bytes = await readLimited(path, limits.maxBytes);
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (actual !== expectedSha256) {
+    throw new CsvInputError(
+      `${path} changed after the job was started (its SHA-256 is now ${actual.slice(0, 12)}…, expected ${expectedSha256.slice(0, 12)}…); its passwords are not used: start a new job with the file as it is now`,
+    );
+  }
+  const passwords = new Map<number, string>();
+  for (const row of scanBytes(path, bytes, limits)) {
+    if (row.disposition === 'run' && row.newPassword !== undefined) passwords.set(row.row, row.newPassword);
+  }
+  return passwords;
+}
+
+function scanBytes(path: string, raw: Buffer, limits: Required<CsvScanOptions>): ScannedRow[] {
+  const bytes = stripUtf8Bom(raw);
   const lines = new LineIndex(bytes);
   checkEncoding(path, bytes, lines);
 
@@ -121,7 +161,7 @@ async function readRows(path: string, limits: Required<CsvScanOptions>): Promise
     );
   }
   const header = records[headerAt];
-  const columns = findUserColumns(path, header);
+  const columns = findUserColumns(path, header, limits.passwordColumn);
 
   const result: ScannedRow[] = [];
   const firstRowOf = new Map<string, number>();
@@ -148,6 +188,8 @@ interface CsvRecord {
 interface UserColumns {
   upn?: number;
   id?: number;
+  /** The newPassword column, when it is required. */
+  password?: number;
 }
 
 function scanRecord(
@@ -171,7 +213,9 @@ function scanRecord(
       row,
       disposition: 'invalid',
       user: user.length > maxFieldLength ? truncate(user) : user,
-      reason: `field ${tooLong + 1} is ${field.length} characters long (limit ${maxFieldLength}): ${echo(field)}`,
+      reason:
+        `field ${tooLong + 1} is ${field.length} characters long (limit ${maxFieldLength})` +
+        (tooLong === columns.password ? '' : `: ${echo(field)}`),
     };
   }
   const extra = record.fields.slice(headerWidth).filter((field) => field.trim() !== '');
@@ -195,20 +239,43 @@ function scanRecord(
   }
   const problem = validateUser(user, idKind);
   if (problem !== undefined) return { row, disposition: 'invalid', user, reason: problem };
+  const newPassword = columns.password === undefined ? undefined : fieldAt(record, columns.password);
+  if (newPassword === '') {
+    return {
+      row,
+      disposition: 'invalid',
+      user,
+      reason: 'no newPassword value (password mode csv needs one on every row)',
+    };
+  }
+  if (newPassword !== undefined && newPassword.length > MAX_PASSWORD_LENGTH) {
+    return {
+      row,
+      disposition: 'invalid',
+      user,
+      reason: `the newPassword is longer than Entra ID's ${MAX_PASSWORD_LENGTH} characters`,
+    };
+  }
 
   const key = user.toLowerCase();
   const first = firstRowOf.get(key);
   if (first !== undefined)
     return { row, disposition: 'duplicate', user, reason: `duplicate of row ${first}` };
   firstRowOf.set(key, row);
-  return { row, disposition: 'run', user, idKind };
+  return newPassword === undefined
+    ? { row, disposition: 'run', user, idKind }
+    : { row, disposition: 'run', user, idKind, newPassword };
 }
 
 function fieldAt(record: CsvRecord, column: number | undefined): string {
   return column === undefined ? '' : (record.fields[column] ?? '').trim();
 }
 
-function findUserColumns(path: string, header: CsvRecord): UserColumns {
+function findUserColumns(
+  path: string,
+  header: CsvRecord,
+  passwordColumn: Required<CsvScanOptions>['passwordColumn'],
+): UserColumns {
   const names = header.fields.map((name) => name.trim().toLowerCase());
   const upn = names.flatMap((name, index) => (UPN_HEADERS.includes(name) ? [index] : []));
   const id = names.flatMap((name, index) => (ID_HEADERS.includes(name) ? [index] : []));
@@ -233,7 +300,21 @@ function findUserColumns(path: string, header: CsvRecord): UserColumns {
       );
     }
   }
-  return { upn: upn[0], id: id[0] };
+  const password = names.flatMap((name, index) => (name === PASSWORD_HEADER ? [index] : []));
+  if (passwordColumn === 'refuse' && password.length > 0) {
+    throw new CsvInputError(
+      `${path} line ${header.line}: the header has a newPassword column, but this job's passwords do not come ` +
+        'from the CSV; start it with --password csv to use them, or remove the column',
+      header.line,
+    );
+  }
+  if (passwordColumn === 'require' && password.length !== 1) {
+    throw new CsvInputError(
+      `${path} line ${header.line}: password mode csv needs exactly one newPassword column (${found})`,
+      header.line,
+    );
+  }
+  return { upn: upn[0], id: id[0], password: passwordColumn === 'require' ? password[0] : undefined };
 }
 
 function isBlank(fields: string[]): boolean {

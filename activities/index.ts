@@ -24,12 +24,15 @@ import type {
   StartResetResult,
   WriteReportInput,
 } from '../workflows/types';
-import { CsvInputError, sha256File } from './csvReader';
+import { CsvInputError, readCsvPasswords, sha256File } from './csvReader';
 import type { GraphClient } from './graphClient';
 import { GraphError, adviceFor } from './graphErrors';
 import { isProtected, loadProtectedUsers } from './protectedUsers';
 import { PlanMismatchError, jobPaths, prepareJobFiles, readRowsPage, usersSha256 } from './jobFiles';
 import { appendOutcomes, writeReport } from './report';
+import { generatePassword } from './passwords';
+import { type SecretsWriter, SecretsFileError, createSecretsFile, openSecretsWriter } from './secretsFile';
+import { type CsvReference, DEFAULT_GENERATED_PASSWORD_LENGTH } from '../workflows/types';
 
 export interface ActivityDependencies {
   graph: GraphClient;
@@ -136,14 +139,94 @@ async function protectedCheck(path: string | undefined): Promise<((user: string)
   }
 }
 
+/**
+ * A reset that must not be sent (or whose password could not be kept): a permanent failure of that user,
+ * shaped like a Graph one so the workflow stops at once. The message never holds a password.
+ */
+function passwordFailure(message: string, code: string, requestId?: string): ApplicationFailure {
+  const details: GraphFailureDetails = { graphCode: code, requestId, ambiguous: false, kind: 'permanent' };
+  return ApplicationFailure.create({ message, type: code, nonRetryable: true, details: [details] });
+}
+
+/** How long a worker keeps a CSV's passwords in memory after their last use (password mode `csv`). */
+const CSV_PASSWORDS_IDLE_MS = 5 * 60_000;
+
 export function createActivities({ graph, dataDir, protectedUsersPath }: ActivityDependencies) {
+  // Password mode `csv`: the CSV is read (and its SHA-256 checked) once, not for every user's POST.
+  let csvPasswords: { key: string; passwords: Promise<Map<number, string>>; usedAt: number } | undefined;
+  const csvPasswordOf = async (csv: CsvReference | undefined, row: number | undefined): Promise<string> => {
+    if (!csv || row === undefined) throw new Error('password mode csv needs the CSV and the row');
+    const key = `${csv.sha256}:${csv.path}`;
+    if (
+      !csvPasswords ||
+      csvPasswords.key !== key ||
+      Date.now() - csvPasswords.usedAt > CSV_PASSWORDS_IDLE_MS
+    ) {
+      csvPasswords = { key, passwords: readCsvPasswords(csv.path, csv.sha256), usedAt: Date.now() };
+    }
+    const current = csvPasswords;
+    current.usedAt = Date.now();
+    let passwords: Map<number, string>;
+    try {
+      passwords = await current.passwords;
+    } catch (error) {
+      if (csvPasswords === current) csvPasswords = undefined;
+      throw passwordFailure(
+        `row ${row}: the password cannot be read from the CSV: ${error instanceof Error ? error.message : String(error)}`,
+        error instanceof CsvInputError ? 'CsvPasswordUnavailable' : 'CsvUnreadable',
+      );
+    }
+    const password = passwords.get(row);
+    if (password === undefined) {
+      throw passwordFailure(
+        `row ${row} has no newPassword in the CSV; nothing was sent`,
+        'CsvPasswordMissing',
+      );
+    }
+    return password;
+  };
+
   return {
-    /** POSTs resetPassword. A password Graph generates is dropped here: nobody receives it. */
-    async startReset({ user }: StartResetInput): Promise<StartResetResult> {
+    /**
+     * POSTs resetPassword with the job's password mode: none (Graph generates one), a fresh generated one,
+     * or the row's CSV password read here. Once Graph accepted it (202) the password goes to the job's
+     * secrets file, if it has one, and nowhere else: it is never returned, logged or put in a failure.
+     */
+    async startReset({
+      jobId,
+      user,
+      row,
+      attempt,
+      password,
+      csv,
+    }: StartResetInput): Promise<StartResetResult> {
+      const mode = password?.mode ?? 'graph';
+      let secrets: SecretsWriter | undefined;
       try {
+        // Checked before sending, so a missing or unsafe file stops the user before the reset, not after.
+        if (password?.secretsFile) secrets = await openSecretsWriter(password.secretsFile, jobId);
+        const newPassword =
+          mode === 'generated'
+            ? generatePassword(password?.length ?? DEFAULT_GENERATED_PASSWORD_LENGTH)
+            : mode === 'csv'
+              ? await csvPasswordOf(csv, row)
+              : undefined;
         const accepted = await graph.startPasswordReset(user, {
           abortSignal: Context.current().cancellationSignal,
+          newPassword,
         });
+        const kept = newPassword ?? accepted.generatedPassword;
+        if (secrets && kept !== undefined) {
+          try {
+            await secrets.append({ row: row ?? 0, user, attempt: attempt ?? 1, password: kept });
+          } catch (error) {
+            throw passwordFailure(
+              `user ${user}: Graph accepted the new password, but it could not be written to the secrets file (${error instanceof Error ? error.message : String(error)}); nobody holds it: recover the user through the helpdesk or a Temporary Access Pass`,
+              'SecretsFileWriteFailed',
+              accepted.requestId,
+            );
+          }
+        }
         return {
           operationUrl: accepted.operationUrl,
           operationId: accepted.operationId,
@@ -151,7 +234,12 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
           requestId: accepted.requestId,
         };
       } catch (error) {
+        if (error instanceof SecretsFileError) {
+          throw passwordFailure(`user ${user}: ${error.message}; nothing was sent`, 'SecretsFileUnusable');
+        }
         throw toActivityFailure(error, user);
+      } finally {
+        await secrets?.close();
       }
     },
 
@@ -173,7 +261,13 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
     },
 
     /** Checks the CSV against its checksum and splits it into runnable and skipped rows. */
-    async prepareJob({ jobId, csv, plan }: PrepareJobInput): Promise<PreparedJob> {
+    async prepareJob({
+      jobId,
+      csv,
+      plan,
+      password,
+      secretsRecipient,
+    }: PrepareJobInput): Promise<PreparedJob> {
       const paths = jobPaths(dataDir, jobId);
       let actual: string;
       try {
@@ -194,8 +288,24 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
       }
       const planned = plan ? await readPlan(plan, csv.sha256) : undefined;
       const isProtected = await protectedCheck(protectedUsersPath);
+      if (password?.secretsFile) {
+        try {
+          await createSecretsFile(password.secretsFile, jobId, secretsRecipient);
+        } catch (error) {
+          if (!(error instanceof SecretsFileError)) throw error;
+          throw ApplicationFailure.create({
+            message: error.message,
+            type: 'SecretsFileUnusable',
+            nonRetryable: true,
+          });
+        }
+      }
       try {
-        return await prepareJobFiles(paths, jobId, csv.path, { isProtected, planned });
+        return await prepareJobFiles(paths, jobId, csv.path, {
+          isProtected,
+          planned,
+          passwordColumn: password?.mode === 'csv' ? 'require' : 'refuse',
+        });
       } catch (error) {
         if (error instanceof CsvInputError) {
           throw ApplicationFailure.create({ message: error.message, type: 'CsvInvalid', nonRetryable: true });

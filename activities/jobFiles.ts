@@ -66,6 +66,8 @@ export interface PrepareOptions {
   isProtected?: (user: string) => boolean;
   /** Only these users (lower-cased) may run: the approved plan. Others are skipped. */
   planned?: ReadonlySet<string>;
+  /** The job's handling of a newPassword column (see CsvScanOptions); the password never reaches rows.jsonl. */
+  passwordColumn?: 'require' | 'refuse' | 'ignore';
 }
 
 /**
@@ -98,7 +100,7 @@ export async function prepareJobFiles(
     }
   };
   try {
-    for await (const scanned of scanUserCsv(csvPath)) {
+    for await (const scanned of scanUserCsv(csvPath, { passwordColumn: options.passwordColumn })) {
       prepared.totalRows += 1;
       if (scanned.disposition === 'run' && options.isProtected?.(scanned.user)) {
         await skip(

@@ -16,6 +16,7 @@ import { EncryptionCodec, loadCodecKeys, rotateCodecKey } from './codec';
 import { startCodecServer } from './codecServer';
 import { parseDuration } from './durations';
 import { JOB_FLAGS, policyFromFlags, printCsvCheck, windowFromFlags } from './jobFlags';
+import { PASSWORD_FLAGS, passwordChoiceFromFlags, secretsCommand } from './passwordFlags';
 import {
   type ControlAction,
   DEFAULT_MAX_USERS,
@@ -39,7 +40,9 @@ Usage:
   bulk-reset start <users.csv> [--wait] [--job-id ID] [--window N] [--deadline 15m]
                                [--min-wait 1s] [--max-wait 60s] [--default-wait 2s]
            [--revoke-sessions] [--plan plan.json] [--require-approval [--approval-timeout 24h]]
-           [--allow-large]
+           [--allow-large] [--password graph|generated|csv] [--password-length 20]
+           [--secrets-file FILE [--secrets-recipient public.pem]]
+  bulk-reset secrets decrypt [--key private.pem] [--out FILE] <secrets file>
   bulk-reset plan <users.csv> [--out plan.json] [--concurrency 8]
   bulk-reset status <job> [--json]
   bulk-reset watch <job>
@@ -96,6 +99,8 @@ async function main(argv: string[]): Promise<number> {
       return codecServer(settings, rest);
     case 'codec-key':
       return codecKey(settings, rest);
+    case 'secrets':
+      return secretsCommand(rest);
     case 'worker':
       await runWorker(settings);
       return 0;
@@ -127,10 +132,13 @@ async function start(settings: Settings, args: string[]): Promise<number> {
       plan: { type: 'string' },
       'require-approval': { type: 'boolean', default: false },
       'approval-timeout': { type: 'string', default: '24h' },
+      ...PASSWORD_FLAGS,
     },
   });
   if (positionals.length !== 1) throw new UsageError('start takes exactly one CSV file');
-  const csv = await checkCsv(positionals[0]);
+  const passwords = await passwordChoiceFromFlags(values);
+  for (const notice of passwords.notices) console.error(notice);
+  const csv = await checkCsv(positionals[0], 20, passwords.settings.mode === 'csv' ? 'require' : 'refuse');
   printCsvCheck(csv, 'the report');
   if (csv.runnableRows === 0) throw new UsageError('no row of this CSV can be reset; nothing was started');
 
@@ -143,7 +151,8 @@ async function start(settings: Settings, args: string[]): Promise<number> {
     allowLarge: values['allow-large'],
     maxUsers: settings.maxUsers ?? DEFAULT_MAX_USERS,
     windowSize: windowFromFlags(values),
-    policy: policyFromFlags(values),
+    policy: { ...policyFromFlags(values), password: passwords.settings },
+    secretsRecipient: passwords.recipientPem,
   });
   console.log(jobId);
   if (values['require-approval']) {

@@ -41,12 +41,19 @@ export interface CsvCheck {
   problemCount: number;
 }
 
-/** Reads the CSV the way the worker will, so an operator sees bad rows before the job starts. */
-export async function checkCsv(csvPath: string, maxProblems = 20): Promise<CsvCheck> {
+/**
+ * Reads the CSV the way the worker will, so an operator sees bad rows before the job starts. A newPassword
+ * column is refused unless the job's passwords come from it (`require`, password mode csv).
+ */
+export async function checkCsv(
+  csvPath: string,
+  maxProblems = 20,
+  passwordColumn: 'require' | 'refuse' = 'refuse',
+): Promise<CsvCheck> {
   const path = resolve(csvPath);
   const sha256 = await sha256File(path);
   const check: CsvCheck = { path, sha256, totalRows: 0, runnableRows: 0, problems: [], problemCount: 0 };
-  for await (const row of scanUserCsv(path)) {
+  for await (const row of scanUserCsv(path, { passwordColumn })) {
     check.totalRows += 1;
     if (row.disposition === 'run') {
       check.runnableRows += 1;
@@ -78,6 +85,8 @@ export interface StartJobOptions {
   /** Refuse a job with more users to reset than this, unless allowLarge (the blast-radius limit; the CLI sets it). */
   maxUsers?: number;
   allowLarge?: boolean;
+  /** PEM public key the secrets file's passwords are encrypted to (with policy.password.secretsFile). */
+  secretsRecipient?: string;
 }
 
 /** Default blast-radius limit: a larger job must be asked for explicitly. */
@@ -109,6 +118,7 @@ export async function startJob(
     approval: options.approvalTimeoutMs !== undefined ? { timeoutMs: options.approvalTimeoutMs } : undefined,
     plan,
     retryOf: options.retryOf,
+    secretsRecipient: options.secretsRecipient,
   };
   await client.workflow.start(bulkReset, {
     workflowId: jobId,

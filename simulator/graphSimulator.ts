@@ -81,6 +81,11 @@ export interface SimulatorOptions {
    * Retry-After) without advancing the user's scenario. Default 0: the scenario alone decides.
    */
   operationSeconds?: number;
+  /**
+   * For tests only: keep, in memory, every password POSTed to this simulator and every one it generated,
+   * so a test can search output for them and check a secrets file. Off by default; never logged.
+   */
+  keepPasswords?: boolean;
   /** Token bucket on resetPassword POSTs (Graph's is 3000 per 150 s). Off by default. */
   writeBudget?: { writes: number; perSeconds: number };
   /** Token bucket on user lookups (`GET /users/{id}` and its directory roles), to throttle a preflight. Off by default. */
@@ -132,6 +137,12 @@ export interface GraphSimulator {
   stats(): SimulatorStats;
   user(user: string): UserStats | undefined;
   users(): UserStats[];
+  /**
+   * With `keepPasswords` (tests only): the passwords this user's POSTs carried (`received`, any answer)
+   * and the password of each accepted reset in order, supplied or generated (`accepted`; the last one is
+   * current). Undefined for a user never seen or when passwords are not kept.
+   */
+  passwords(user: string): { received: string[]; accepted: string[] } | undefined;
   /** Zeroes every counter; peaks restart from the current levels. Scenario progress is kept. */
   resetCounters(): void;
   close(): Promise<void>;
@@ -170,6 +181,8 @@ interface UserState {
   notBefore: number | undefined;
   lastPasswordChangeDateTime: string;
   counters: UserCounters;
+  /** Only with `keepPasswords`. */
+  passwords?: { received: string[]; accepted: string[] };
 }
 
 interface Operation {
@@ -482,6 +495,7 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
         notBefore: undefined,
         lastPasswordChangeDateTime: INITIAL_PASSWORD_CHANGE,
         counters: emptyCounters(),
+        passwords: options.keepPasswords ? { received: [], accepted: [] } : undefined,
       };
       users.set(key, user);
       userKeyById.set(user.id, key);
@@ -554,6 +568,7 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     }
     const passwordSupplied = typeof newPassword === 'string';
     if (passwordSupplied) user.counters.passwordSupplied = true;
+    if (passwordSupplied) user.passwords?.received.push(newPassword);
 
     if (budget) {
       const waitSeconds = budget.take(performance.now());
@@ -610,12 +625,15 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
 
     user.counters.resetsAccepted++;
     counters.resetsAccepted++;
-    const accepted = passwordSupplied
-      ? {}
-      : {
-          '@odata.context': `${GRAPH_CONTEXT}#microsoft.graph.passwordResetResponse`,
-          newPassword: generatePassword(),
-        };
+    const generated = passwordSupplied ? undefined : generatePassword();
+    const accepted =
+      generated === undefined
+        ? {}
+        : {
+            '@odata.context': `${GRAPH_CONTEXT}#microsoft.graph.passwordResetResponse`,
+            newPassword: generated,
+          };
+    user.passwords?.accepted.push(typeof newPassword === 'string' ? newPassword : (generated as string));
 
     if (scenario === 'nolocation') {
       // Graph accepted the reset; only its confirmation is missing. The user record shows it landed.
@@ -979,6 +997,15 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       return state && userStats(state);
     },
     users: () => [...users.values()].map(userStats),
+    passwords: (user: string) => {
+      const state = findUser(user);
+      return (
+        state?.passwords && {
+          received: [...state.passwords.received],
+          accepted: [...state.passwords.accepted],
+        }
+      );
+    },
     resetCounters,
     close: () =>
       new Promise<void>((resolve, reject) => {

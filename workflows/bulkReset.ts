@@ -222,7 +222,13 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
 
   showPhase();
   if (!carried) {
-    const prepared = await jobActivities.prepareJob({ jobId, csv, plan: input.plan });
+    const prepared = await jobActivities.prepareJob({
+      jobId,
+      csv,
+      plan: input.plan,
+      password: input.policy.password,
+      secretsRecipient: input.secretsRecipient,
+    });
     carried = {
       prepared,
       startedAt: new Date(Date.now()).toISOString(),
@@ -303,7 +309,10 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     try {
       const handle = await startChild(resetUser, {
         workflowId,
-        args: [{ jobId, target, policy: input.policy }],
+        // In password mode csv the user's worker reads the row's password from the CSV itself.
+        args: [
+          { jobId, target, policy: input.policy, ...(input.policy.password?.mode === 'csv' && { csv }) },
+        ],
         // Users outlive a run of the job (continue-as-new) and report to whichever run is current.
         parentClosePolicy: ParentClosePolicy.ABANDON,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,

@@ -218,7 +218,7 @@ export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
   return outcome;
 }
 
-async function runReset({ target, policy, jobId }: ResetUserInput): Promise<ResetOutcome> {
+async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise<ResetOutcome> {
   const startedMs = Date.now();
   const deadlineMs = startedMs + policy.deadlineMs;
   const outcome: ResetOutcome = {
@@ -244,11 +244,18 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
   let lastSendAmbiguous = false;
   while (!accepted) {
     sends += 1;
+    // Only how to get the password travels to the activity (mode, length, the CSV by reference), never one.
+    const request = {
+      jobId,
+      user: target.user,
+      row: target.row,
+      attempt: sends,
+      password: policy.password,
+      csv,
+    };
     try {
       // Never abandoned half-way: once sent, the request's answer is what tells whether Graph took it.
-      accepted = await CancellationScope.nonCancellable(() =>
-        startResetOnce(policy, target.row)({ jobId, user: target.user }),
-      );
+      accepted = await CancellationScope.nonCancellable(() => startResetOnce(policy, target.row)(request));
     } catch (error) {
       if (isCancellation(error)) {
         return finish({

@@ -97,6 +97,36 @@ export interface ResetPolicy {
   requestTimeoutMs: number;
   /** After a confirmed reset, revoke the user's sign-in sessions (`revokeSignInSessions`). */
   revokeSessions?: boolean;
+  /** Where each new password comes from and whether it is kept; absent means Graph generates it, nobody keeps it. */
+  password?: PasswordSettings;
+}
+
+/**
+ * Where a user's new password comes from:
+ * - `graph`: Graph generates it (cloud-only accounts);
+ * - `generated`: the worker generates it with a CSPRNG and sends it (needed for hybrid accounts);
+ * - `csv`: the CSV's `newPassword` column, read by the worker that sends it, never passed through Temporal.
+ */
+export type PasswordMode = 'graph' | 'generated' | 'csv';
+
+export const PASSWORD_MODES: readonly PasswordMode[] = ['graph', 'generated', 'csv'];
+
+/** Shortest and default length of a generated password. */
+export const MIN_GENERATED_PASSWORD_LENGTH = 16;
+export const DEFAULT_GENERATED_PASSWORD_LENGTH = 20;
+/** Entra ID accepts passwords of at most 256 characters. */
+export const MAX_PASSWORD_LENGTH = 256;
+
+/** A job's password settings. Never holds a password, only how to get one and where it may go. */
+export interface PasswordSettings {
+  mode: PasswordMode;
+  /** Length of a generated password (mode `generated`). */
+  length?: number;
+  /**
+   * A secrets file on the worker host that receives `user, password` records once Graph accepted a reset;
+   * absent means nobody receives the new password. Created by the job (mode 0600), never the report.
+   */
+  secretsFile?: string;
 }
 
 export const DEFAULT_RESET_POLICY: ResetPolicy = {
@@ -111,11 +141,20 @@ export interface ResetUserInput {
   jobId: string;
   target: UserRow;
   policy: ResetPolicy;
+  /** The job's CSV, in password mode `csv` only: the worker that sends the reset reads the password there. */
+  csv?: CsvReference;
 }
 
 export interface StartResetInput {
   jobId: string;
   user: string;
+  /** The user's CSV row (absent in inputs from before password modes). */
+  row?: number;
+  /** Which request for this user this is (1 for the first): the secrets file keeps the last accepted one. */
+  attempt?: number;
+  password?: PasswordSettings;
+  /** Mode `csv`: where the row's password is, checked against its SHA-256 before it is used. */
+  csv?: CsvReference;
 }
 
 /** Graph accepted the reset. Deliberately has no password field: a generated password never leaves the activity. */
@@ -177,6 +216,11 @@ export interface BulkResetInput {
   plan?: PlanReference;
   /** The job whose failed rows this job retries. */
   retryOf?: string;
+  /**
+   * A recipient's RSA public key (PEM): the secrets file's passwords are encrypted to it, so only the holder
+   * of the private key can read them. Public, so it may sit in the history.
+   */
+  secretsRecipient?: string;
   /** State carried over continue-as-new; absent on the first run. */
   carried?: BulkResetCarried;
 }
@@ -244,6 +288,10 @@ export interface PrepareJobInput {
   jobId: string;
   csv: CsvReference;
   plan?: PlanReference;
+  /** The job's password settings: the CSV's newPassword column is required in mode `csv`, refused otherwise. */
+  password?: PasswordSettings;
+  /** See BulkResetInput.secretsRecipient. */
+  secretsRecipient?: string;
 }
 
 /** The CSV has been checked and split into the rows to run and the rows skipped (already recorded). */

@@ -1,0 +1,142 @@
+/**
+ * The password flags of `start` (`--password`, `--password-length`, `--secrets-file`,
+ * `--secrets-recipient`) and `bulk-reset secrets decrypt`, the recipient's way to read a secrets file.
+ */
+import { access, readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { privateKeyFrom, readCurrentSecrets, recipientKey } from '../activities/secretsFile';
+import {
+  DEFAULT_GENERATED_PASSWORD_LENGTH,
+  MAX_PASSWORD_LENGTH,
+  MIN_GENERATED_PASSWORD_LENGTH,
+  PASSWORD_MODES,
+  type PasswordMode,
+  type PasswordSettings,
+} from '../workflows/types';
+
+export const PASSWORD_FLAGS = {
+  password: { type: 'string', default: 'graph' },
+  'password-length': { type: 'string' },
+  'secrets-file': { type: 'string' },
+  'secrets-recipient': { type: 'string' },
+} as const;
+
+export interface PasswordFlagValues {
+  password?: string;
+  'password-length'?: string;
+  'secrets-file'?: string;
+  'secrets-recipient'?: string;
+}
+
+/** A password flag the operator got wrong: the CLI prints it and exits with 2. */
+export class PasswordFlagError extends Error {}
+
+export interface PasswordChoice {
+  settings: PasswordSettings;
+  /** The recipient's public key (PEM), with --secrets-recipient. */
+  recipientPem?: string;
+  /** What the operator must hear before the job starts (printed to stderr). */
+  notices: string[];
+}
+
+export async function passwordChoiceFromFlags(values: PasswordFlagValues): Promise<PasswordChoice> {
+  const mode = (values.password ?? 'graph') as PasswordMode;
+  if (!PASSWORD_MODES.includes(mode)) {
+    throw new PasswordFlagError(`--password is ${PASSWORD_MODES.join(', ')}; not "${values.password}"`);
+  }
+  const settings: PasswordSettings = { mode };
+  const notices: string[] = [];
+  if (values['password-length'] !== undefined) {
+    if (mode !== 'generated') throw new PasswordFlagError('--password-length goes with --password generated');
+    const length = Number(values['password-length']);
+    if (!Number.isInteger(length) || length < MIN_GENERATED_PASSWORD_LENGTH || length > MAX_PASSWORD_LENGTH) {
+      throw new PasswordFlagError(
+        `--password-length must be a whole number from ${MIN_GENERATED_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH}`,
+      );
+    }
+    settings.length = length;
+  } else if (mode === 'generated') {
+    settings.length = DEFAULT_GENERATED_PASSWORD_LENGTH;
+  }
+  if (mode === 'csv') {
+    notices.push(
+      "WARNING: the new passwords come from the CSV's newPassword column. That file now holds every " +
+        'new password in plain text: whoever can read it, its backups or copies can sign in as these ' +
+        'users. Prefer --password generated; if you keep this, delete the CSV safely once the job is done ' +
+        '(it must stay unchanged until then).',
+    );
+  }
+  let recipientPem: string | undefined;
+  if (values['secrets-file'] !== undefined) {
+    // Resolved here: the worker runs elsewhere, with another working directory.
+    settings.secretsFile = resolve(values['secrets-file']);
+    if (await exists(settings.secretsFile)) {
+      throw new PasswordFlagError(
+        `the secrets file ${settings.secretsFile} already exists; each job needs a new one (the job creates it)`,
+      );
+    }
+    if (values['secrets-recipient'] !== undefined) {
+      recipientPem = await readFile(values['secrets-recipient'], 'utf8');
+      recipientKey(recipientPem);
+      notices.push(
+        `the new passwords go to ${settings.secretsFile} on the worker's host, encrypted to the key in ${values['secrets-recipient']}: only its private key opens them (bulk-reset secrets decrypt)`,
+      );
+    } else {
+      notices.push(
+        `the new passwords go to ${settings.secretsFile} on the worker's host, in plain text (mode 0600): protect it, hand it over, then delete it`,
+      );
+    }
+  } else if (values['secrets-recipient'] !== undefined) {
+    throw new PasswordFlagError('--secrets-recipient goes with --secrets-file');
+  } else {
+    notices.push(
+      'nobody receives the new passwords: users regain access through the helpdesk or a Temporary Access Pass',
+    );
+  }
+  return { settings, recipientPem, notices };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Quotes a CSV cell always, doubling quotes: a password may hold any character. */
+function cell(value: string | number): string {
+  return `"${String(value).replace(/"/g, '""')}"`;
+}
+
+/**
+ * `bulk-reset secrets decrypt [--key private.pem] [--out file] <secrets file>`: the current password of
+ * every user, as CSV (row, user, password), to stdout or to a new file of mode 0600.
+ */
+export async function secretsCommand(args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  if (action !== 'decrypt') throw new PasswordFlagError('secrets takes one action: decrypt');
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { key: { type: 'string' }, out: { type: 'string' } },
+  });
+  if (positionals.length !== 1) throw new PasswordFlagError('secrets decrypt takes one secrets file');
+  const privateKey = values.key
+    ? privateKeyFrom(await readFile(values.key, 'utf8'), process.env.BULK_RESET_SECRETS_KEY_PASSPHRASE)
+    : undefined;
+  const secrets = await readCurrentSecrets(positionals[0], privateKey);
+  const text = [
+    'row,user,password',
+    ...secrets.map((secret) => [secret.row, secret.user, secret.password].map(cell).join(',')),
+  ].join('\n');
+  if (values.out) {
+    await writeFile(values.out, `${text}\n`, { mode: 0o600, flag: 'wx' });
+    console.error(`${secrets.length} current passwords written to ${values.out} (mode 0600)`);
+  } else {
+    process.stdout.write(`${text}\n`);
+  }
+  return 0;
+}
