@@ -6,11 +6,15 @@
  * Temporal limits for all workers together: that is how a job keeps to the tenant's write budget
  * however many workers run, instead of learning it from 429s.
  */
+import { Context } from '@temporalio/activity';
 import { Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createCredential } from '../activities/credentials';
 import { GraphClient } from '../activities/graphClient';
+import { graphMetricsObserver } from '../activities/graphMetrics';
 import { type Settings, connectWorker, dataConverter } from '../client/config';
+import { startTracing, tracingPlugins } from '../client/tracing';
+import { installMetrics, metricsAddress } from './metrics';
 import { writeTaskQueue } from '../workflows/types';
 
 /** The workers of one process, run and stopped together. */
@@ -30,6 +34,7 @@ export async function createWorker(
   const graph = new GraphClient({
     baseUrl: settings.graphBaseUrl,
     credential: await createCredential(settings.credential),
+    observer: graphMetricsObserver(() => Context.current().metricMeter),
   });
   const connection = await connectWorker(settings.temporal);
   const activities = createActivities({
@@ -43,6 +48,8 @@ export async function createWorker(
     dataConverter: await dataConverter(settings),
     // Lets SIGTERM finish in-flight Graph calls instead of abandoning them mid-request.
     shutdownGraceTime: '30 seconds',
+    // Traces, when OTEL_EXPORTER_OTLP_ENDPOINT asked for them (see runWorker).
+    plugins: tracingPlugins(),
   } satisfies Partial<WorkerOptions>;
   const main = await Worker.create({
     ...common,
@@ -83,8 +90,22 @@ export async function createWorker(
   };
 }
 
+export interface WorkerProcessOptions {
+  /** `host:port` for the Prometheus endpoint (`--metrics`); else BULK_RESET_METRICS; else none. */
+  metrics?: string;
+}
+
 /** Runs the workers until SIGINT/SIGTERM (the SDK installs those handlers and drains before exiting). */
-export async function runWorker(settings: Settings): Promise<void> {
-  const group = await createWorker(settings);
-  await group.run();
+export async function runWorker(settings: Settings, options: WorkerProcessOptions = {}): Promise<void> {
+  // Both before the first connection: the Runtime and the tracer provider are the process's.
+  const metrics = metricsAddress(options.metrics);
+  if (metrics) console.log(`bulk-reset worker: Prometheus metrics at ${installMetrics(metrics)}`);
+  const tracing = startTracing('bulk-reset-worker');
+  if (tracing) console.log(`bulk-reset worker: OpenTelemetry traces to ${tracing.endpoint}`);
+  try {
+    const group = await createWorker(settings);
+    await group.run();
+  } finally {
+    await tracing?.shutdown();
+  }
 }
