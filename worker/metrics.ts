@@ -59,6 +59,7 @@ export function installMetrics(address: string): string {
   } catch (error) {
     throw new Error(
       `the metrics endpoint ${address} could not be opened (${error instanceof Error ? error.message : String(error)}); choose another --metrics address or free the port`,
+      { cause: error },
     );
   }
   return `http://${address}/metrics`;
