@@ -57,9 +57,10 @@ export function installMetrics(address: string): string {
       },
     });
   } catch (error) {
+    // No `cause`: the CLI prints the innermost cause, and this message (which has it) says what to do.
+    // eslint-disable-next-line preserve-caught-error
     throw new Error(
       `the metrics endpoint ${address} could not be opened (${error instanceof Error ? error.message : String(error)}); choose another --metrics address or free the port`,
-      { cause: error },
     );
   }
   return `http://${address}/metrics`;
