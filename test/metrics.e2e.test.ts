@@ -14,8 +14,8 @@ import { FAST_POLICY, type ReportJson, type Stage, openStage, readJson, waitUnti
 import { type Sample, freePort, scrape, sumOf, sumsBy } from './support/prometheus';
 
 const USERS = 48;
-const WINDOW = 8;
-const WRITES_PER_SECOND = 10;
+const WINDOW = 12;
+const WRITES_PER_SECOND = 4;
 const OUTCOMES = ['succeeded', 'failed', 'unconfirmed', 'skipped', 'cancelled'] as const;
 /** The only labels bulk-reset's metrics may carry: nothing that names a user, a job or a request. */
 const ALLOWED_LABELS = [
@@ -83,6 +83,7 @@ test('two workers expose metrics that move during a job and add up to the report
 
   const sample = sampleCsv(USERS, { duplicateEvery: 20, invalidEvery: 25 });
   const csv = await checkCsv(await stage.writeCsv('users.csv', sample.text));
+  const startedMs = Date.now();
   const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
     windowSize: WINDOW,
     policy: FAST_POLICY,
@@ -104,6 +105,7 @@ test('two workers expose metrics that move during a job and add up to the report
 
   const final = await waitForJob(stage.client, jobId, () => undefined, 250);
   if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
+  const elapsedSeconds = (Date.now() - startedMs) / 1000;
   const report = await readJson<ReportJson>(final.summary.reportJsonPath);
   const stats = stage.simulator.stats();
 
@@ -163,7 +165,7 @@ test('two workers expose metrics that move during a job and add up to the report
   expect(sumOf(after, 'bulk_reset_ambiguous_resends_total')).toBe(ambiguous);
 
   // Both workers did Graph work for the one job, and the budget held across them: the 429s are the
-  // scenarios' own (two per throttled user, one per throttled poll) but for a stray one at a second's edge.
+  // scenarios' own (two per throttled user, one per throttled poll) but for a few at a second's edge.
   for (const samples of perWorker) {
     expect(sumOf(samples, 'bulk_reset_graph_responses_total')).toBeGreaterThan(0);
   }
@@ -171,7 +173,9 @@ test('two workers expose metrics that move during a job and add up to the report
     2 * sample.rows.filter((row) => row.scenario === 'throttled').length +
     sample.rows.filter((row) => row.scenario === 'pollthrottle').length;
   expect(stats.throttled).toBeGreaterThanOrEqual(scenario429s);
-  expect(stats.throttled - scenario429s).toBeLessThanOrEqual(2);
+  expect(stats.throttled - scenario429s).toBeLessThanOrEqual(3);
+  // The simulator's bucket starts full (one second's worth); after that, the budget is the ceiling.
+  expect(elapsedSeconds).toBeGreaterThanOrEqual((stats.posts - 2 * WRITES_PER_SECOND) / WRITES_PER_SECOND);
 
   // The SDK's own metrics come out of the same endpoints.
   expect(sumOf(after, 'temporal_workflow_completed_total', { workflow_type: 'resetUser' })).toBe(
