@@ -66,14 +66,15 @@ async function spawnWorker(address: string): Promise<ChildProcess> {
     if (code !== null && code !== 0) console.error(`worker exited with ${code}:\n${output}`);
   });
   workers.push(worker);
-  await waitUntil(`the worker's metrics endpoint ${address} answers`, async () => {
+  // The worker prints the address to scrape, and the endpoint answers there.
+  await waitUntil(`the worker announces and serves its metrics at ${address}`, async () => {
     if (worker.exitCode !== null) throw new Error(`the worker exited with ${worker.exitCode}:\n${output}`);
+    if (!output.includes(`Prometheus metrics at http://${address}/metrics`)) return false;
     return scrape(address).then(
       () => true,
       () => false,
     );
   });
-  expect(output).toContain(`Prometheus metrics at http://${address}/metrics`);
   return worker;
 }
 
