@@ -36,7 +36,29 @@ export interface GraphClientOptions {
   scopes?: string[];
   /** Each request is aborted after this long; default 30 s. */
   requestTimeoutMs?: number;
+  /** Told of every answer (or its absence), for metrics; it must not throw or block. */
+  observer?: GraphObserver;
 }
+
+/** Which of the client's calls a request belongs to. */
+export type GraphCall = 'resetPassword' | 'poll' | 'revoke' | 'getUser' | 'getRoles';
+
+/**
+ * One request as a metric sees it: the call, and Graph's HTTP status or why there was none. Nothing
+ * that names the user or the request: observers feed metrics, which must stay low-cardinality.
+ */
+export interface GraphExchange {
+  call: GraphCall;
+  /**
+   * The HTTP status; without an answer, `timeout` (the request timed out), `cancelled` (the caller
+   * aborted it) or `network` (the connection failed or was dropped).
+   */
+  status: number | 'timeout' | 'cancelled' | 'network';
+  /** The Retry-After Graph sent with the answer, if any. */
+  retryAfterMs?: number;
+}
+
+export type GraphObserver = (exchange: GraphExchange) => void;
 
 export interface RequestOptions {
   /** Aborts the request (for example when Temporal cancels the activity). */
@@ -85,12 +107,14 @@ export class GraphClient {
   private readonly credential: TokenCredential;
   private readonly scopes: string[];
   private readonly requestTimeoutMs: number;
+  private readonly observer?: GraphObserver;
 
   constructor(options: GraphClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.credential = options.credential;
     this.scopes = options.scopes ?? graphScopes(this.baseUrl);
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.observer = options.observer;
   }
 
   /** `POST /users/{user}/authentication/methods/{password}/resetPassword`. */
@@ -100,7 +124,7 @@ export class GraphClient {
   ): Promise<ResetAccepted> {
     const url = `${this.userUrl(user)}/authentication/methods/${PASSWORD_METHOD_ID}/resetPassword`;
     const body = options.newPassword === undefined ? {} : { newPassword: options.newPassword };
-    const response = await this.send('POST', url, body, options);
+    const response = await this.send('resetPassword', 'POST', url, body, options);
     const operationUrl = response.headers.get('location') ?? undefined;
     return {
       operationUrl,
@@ -114,7 +138,7 @@ export class GraphClient {
   /** `GET {Location}`: the URL is followed verbatim, query string included. */
   async getOperation(operationUrl: string, options: RequestOptions = {}): Promise<OperationState> {
     this.assertSameOrigin(operationUrl);
-    const response = await this.send('GET', operationUrl, undefined, options);
+    const response = await this.send('poll', 'GET', operationUrl, undefined, options);
     const operation = parseJsonObject(response.body);
     const status = readString(operation, 'status');
     if (status === undefined) {
@@ -136,13 +160,19 @@ export class GraphClient {
 
   /** `POST /users/{user}/revokeSignInSessions`. */
   async revokeSignInSessions(user: string, options: RequestOptions = {}): Promise<void> {
-    await this.send('POST', `${this.userUrl(user)}/revokeSignInSessions`, {}, options);
+    await this.send('revoke', 'POST', `${this.userUrl(user)}/revokeSignInSessions`, {}, options);
   }
 
   /** `GET /users/{user}` with the fields a preflight needs. */
   async getUser(user: string, options: RequestOptions = {}): Promise<GraphUser> {
     const select = 'id,userPrincipalName,accountEnabled,onPremisesSyncEnabled,lastPasswordChangeDateTime';
-    const response = await this.send('GET', `${this.userUrl(user)}?$select=${select}`, undefined, options);
+    const response = await this.send(
+      'getUser',
+      'GET',
+      `${this.userUrl(user)}?$select=${select}`,
+      undefined,
+      options,
+    );
     const body = parseJsonObject(response.body);
     return {
       id: readString(body, 'id') ?? '',
@@ -170,7 +200,9 @@ export class GraphClient {
       `${this.userUrl(user)}/transitiveMemberOf/microsoft.graph.directoryRole` +
       '?$select=id,displayName,roleTemplateId&$count=true';
     while (url !== undefined) {
-      const response = await this.send('GET', url, undefined, options, { consistencylevel: 'eventual' });
+      const response = await this.send('getRoles', 'GET', url, undefined, options, {
+        consistencylevel: 'eventual',
+      });
       const page = parseJsonObject(response.body);
       if (!Array.isArray(page.value)) {
         // Never read a malformed answer as "no roles": that would hide an administrator.
@@ -223,6 +255,7 @@ export class GraphClient {
   }
 
   private async send(
+    call: GraphCall,
     method: 'GET' | 'POST',
     url: string,
     body: unknown,
@@ -249,8 +282,17 @@ export class GraphClient {
       });
       text = await response.text();
     } catch (error) {
+      this.observe({
+        call,
+        status: timeout.aborted ? 'timeout' : options.abortSignal?.aborted ? 'cancelled' : 'network',
+      });
       throw networkError(method, url, error, timeout.aborted);
     }
+    this.observe({
+      call,
+      status: response.status,
+      retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+    });
     if (response.status >= 200 && response.status < 300) {
       return { status: response.status, headers: response.headers, body: text };
     }
@@ -265,6 +307,14 @@ export class GraphClient {
       requestId,
       retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
     });
+  }
+
+  private observe(exchange: GraphExchange): void {
+    try {
+      this.observer?.(exchange);
+    } catch {
+      // Metrics must never change what a call does.
+    }
   }
 
   private async token(): Promise<string> {

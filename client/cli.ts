@@ -33,6 +33,7 @@ import {
 import { retryFailed } from './retry';
 import { scheduleCommand } from './schedules';
 import { runWatch, watchCommand } from './watch';
+import { startTracing, stopTracing } from './tracing';
 
 const USAGE = `bulk-reset: durable bulk password resets for Microsoft Entra ID, on Temporal
 
@@ -57,14 +58,15 @@ Usage:
   bulk-reset codec-server [--port 8888] [--ui-origin http://localhost:8233]
   bulk-reset codec-key rotate
   bulk-reset report <job> --out <file> [--format csv|json]
-  bulk-reset worker
+  bulk-reset worker [--metrics host:port]
   bulk-reset login
   bulk-reset simulate [--port 8080] [--host 127.0.0.1] [--public-url URL] [--token TOKEN] [--retry-after 1]
   bulk-reset demo [--users 300] [--exit]
 
 Settings come from the environment (see README): TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 TEMPORAL_API_KEY / TEMPORAL_TLS_*, BULK_RESET_TASK_QUEUE, BULK_RESET_DATA_DIR, GRAPH_BASE_URL,
-AZURE_TENANT_ID, AZURE_CLIENT_ID, GRAPH_TOKEN (simulator only).
+AZURE_TENANT_ID, AZURE_CLIENT_ID, GRAPH_TOKEN (simulator only), BULK_RESET_METRICS (worker's
+Prometheus endpoint), OTEL_EXPORTER_OTLP_ENDPOINT (OpenTelemetry traces).
 
 Exit codes: 0 every user succeeded (or was skipped), 1 some users failed or are unconfirmed,
 2 the job could not run or the command was wrong.`;
@@ -75,6 +77,8 @@ class UsageError extends Error {}
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const settings = loadSettings();
+  // The worker starts its own, under its own service name.
+  if (command !== 'worker') startTracing('bulk-reset-cli');
   switch (command) {
     case 'start':
       return start(settings, rest);
@@ -102,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
     case 'secrets':
       return secretsCommand(rest);
     case 'worker':
-      await runWorker(settings);
+      await runWorker(settings, parseWorkerArgs(rest));
       return 0;
     case 'login':
       return signIn(settings);
@@ -329,6 +333,11 @@ async function simulate(args: string[]): Promise<number> {
   return 0;
 }
 
+function parseWorkerArgs(args: string[]): { metrics?: string } {
+  const { values } = parseArgs({ args, options: { metrics: { type: 'string' } } });
+  return { metrics: values.metrics };
+}
+
 function parseDemoArgs(args: string[]): { users: number; exitWhenDone: boolean } {
   const { values } = parseArgs({
     args,
@@ -339,12 +348,14 @@ function parseDemoArgs(args: string[]): { users: number; exitWhenDone: boolean }
   return { users, exitWhenDone: values.exit };
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    console.error(`bulk-reset: ${error instanceof UsageError ? error.message : failureMessage(error)}`);
-    process.exitCode = 2;
-  },
-);
+main(process.argv.slice(2))
+  .then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      console.error(`bulk-reset: ${error instanceof UsageError ? error.message : failureMessage(error)}`);
+      process.exitCode = 2;
+    },
+  )
+  .finally(stopTracing);

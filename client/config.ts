@@ -12,6 +12,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { DEFAULT_GRAPH_BASE_URL } from '../activities/graphClient';
 import type { CredentialConfig } from '../activities/credentials';
 import { type CodecKeySource, dataConverterFor, loadCodecKeys } from './codec';
+import { tracingPlugins } from './tracing';
 
 export interface TemporalSettings {
   address: string;
@@ -225,6 +226,7 @@ export async function createClient(settings: Settings): Promise<Client> {
     connection: await connectClient(settings.temporal),
     namespace: settings.temporal.namespace,
     dataConverter: await dataConverter(settings),
+    plugins: tracingPlugins(),
   });
 }
 

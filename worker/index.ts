@@ -7,11 +7,15 @@
  * however many workers run, instead of learning it from 429s.
  */
 import { access } from 'node:fs/promises';
+import { Context } from '@temporalio/activity';
 import { Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createCredential } from '../activities/credentials';
 import { GraphClient } from '../activities/graphClient';
+import { graphMetricsObserver } from '../activities/graphMetrics';
 import { type Settings, connectWorker, dataConverter } from '../client/config';
+import { startTracing, tracingPlugins } from '../client/tracing';
+import { installMetrics, metricsAddress } from './metrics';
 import { writeTaskQueue } from '../workflows/types';
 import { WORKFLOW_BUNDLE_ENV } from './bundle';
 
@@ -35,6 +39,7 @@ export async function createWorker(
   const graph = new GraphClient({
     baseUrl: settings.graphBaseUrl,
     credential: await createCredential(settings.credential),
+    observer: graphMetricsObserver(() => Context.current().metricMeter),
   });
   const connection = await connectWorker(settings.temporal);
   const activities = createActivities({
@@ -48,6 +53,8 @@ export async function createWorker(
     dataConverter: await dataConverter(settings),
     // Lets SIGTERM finish in-flight Graph calls instead of abandoning them mid-request.
     shutdownGraceTime: SHUTDOWN_GRACE_MS,
+    // Traces, when OTEL_EXPORTER_OTLP_ENDPOINT asked for them (see runWorker).
+    plugins: tracingPlugins(),
   } satisfies Partial<WorkerOptions>;
   const main = await Worker.create({
     ...common,
@@ -102,26 +109,40 @@ async function workflowCode(
   return { workflowBundle: { codePath } };
 }
 
+export interface WorkerProcessOptions {
+  /** `host:port` for the Prometheus endpoint (`--metrics`); else BULK_RESET_METRICS; else none. */
+  metrics?: string;
+}
+
 /**
  * Runs the workers until SIGINT or SIGTERM, then drains: no new tasks are taken, activities in flight get
  * SHUTDOWN_GRACE_MS to finish, and the promise resolves once they have. A second signal during the drain
  * is not caught, so it ends the process at once.
  */
-export async function runWorker(settings: Settings): Promise<void> {
-  const group = await createWorker(settings);
-  const drain = (signal: NodeJS.Signals): void => {
-    console.error(
-      `bulk-reset worker: ${signal} received, draining: taking no new tasks, letting activities in flight finish (up to ${SHUTDOWN_GRACE_MS / 1000} s); send ${signal} again to stop at once`,
-    );
-    group.shutdown();
-  };
-  process.once('SIGTERM', drain);
-  process.once('SIGINT', drain);
+export async function runWorker(settings: Settings, options: WorkerProcessOptions = {}): Promise<void> {
+  // Both before the first connection: the Runtime and the tracer provider are the process's.
+  const metrics = metricsAddress(options.metrics);
+  if (metrics) console.log(`bulk-reset worker: Prometheus metrics at ${installMetrics(metrics)}`);
+  const tracing = startTracing('bulk-reset-worker');
+  if (tracing) console.log(`bulk-reset worker: OpenTelemetry traces to ${tracing.endpoint}`);
   try {
-    await group.run();
+    const group = await createWorker(settings);
+    const drain = (signal: NodeJS.Signals): void => {
+      console.error(
+        `bulk-reset worker: ${signal} received, draining: taking no new tasks, letting activities in flight finish (up to ${SHUTDOWN_GRACE_MS / 1000} s); send ${signal} again to stop at once`,
+      );
+      group.shutdown();
+    };
+    process.once('SIGTERM', drain);
+    process.once('SIGINT', drain);
+    try {
+      await group.run();
+    } finally {
+      process.off('SIGTERM', drain);
+      process.off('SIGINT', drain);
+    }
+    console.error('bulk-reset worker: drained and stopped');
   } finally {
-    process.off('SIGTERM', drain);
-    process.off('SIGINT', drain);
+    await tracing?.shutdown();
   }
-  console.error('bulk-reset worker: drained and stopped');
 }

@@ -19,6 +19,7 @@ import {
 } from '@temporalio/workflow';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
+import { countAmbiguousResends, countOutcomes } from './metrics';
 import { resetUser, userFinishedSignal } from './resetUser';
 import {
   type BulkResetCarried,
@@ -216,6 +217,8 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     // A user reports once; a second report (or one for a row not in flight) is ignored.
     if (!carried || !inFlight.delete(outcome.row)) return;
     carried.counts[outcome.status] += 1;
+    countOutcomes(outcome.status);
+    countAmbiguousResends(outcome.ambiguousResends);
     buffered.push(outcome);
   };
   setHandler(userFinishedSignal, settle);
@@ -229,6 +232,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       password: input.policy.password,
       secretsRecipient: input.secretsRecipient,
     });
+    countOutcomes('skipped', prepared.skippedRows);
     carried = {
       prepared,
       startedAt: new Date(Date.now()).toISOString(),
@@ -357,6 +361,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       reason,
     });
     state.counts.cancelled += recorded;
+    countOutcomes('cancelled', recorded);
     state.pendingRows = [];
     state.rowsExhausted = true;
     control.cancelRecorded = true;

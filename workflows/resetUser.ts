@@ -24,6 +24,7 @@ import type {
   StartResetResult,
 } from './types';
 import { writeTaskQueue } from './types';
+import { recordWait } from './metrics';
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -293,6 +294,7 @@ async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise
       }
       if (failure.ambiguous) ambiguousResends += 1;
       lastSendAmbiguous = failure.ambiguous;
+      recordWait(waitMs, 'resend', failure.details?.retryAfterMs);
       try {
         await sleep(waitMs, {
           summary: `wait ${waitMs} ms before sending the reset of row ${target.row} again (${failure.why})`,
@@ -342,6 +344,7 @@ async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise
       });
     }
     const waitMs = Math.min(nextWaitMs(retryAfterMs, answersWithoutRetryAfter, policy), remainingMs);
+    recordWait(waitMs, 'poll', retryAfterMs);
     try {
       await sleep(waitMs, {
         summary: `wait ${waitMs} ms (${retryAfterMs === undefined ? 'default' : 'Retry-After'}) before polling row ${target.row}`,
