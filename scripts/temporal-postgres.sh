@@ -55,7 +55,8 @@ as_pg() {
   fi
 }
 
-port_free() { [ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
+# Free when nothing accepts a connection on it (bash's /dev/tcp: no ss or netstat needed).
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # A block of `count` consecutive free ports, starting at a random base so that parallel runs rarely meet.
 free_port_block() {
