@@ -9,4 +9,6 @@ source scripts/ensure-node.sh
 source scripts/ensure-deps.sh
 bash scripts/ensure-temporal.sh >/dev/null
 bash scripts/ensure-compose-config.sh >/dev/null
+# BULK_RESET_TEST_POSTGRES=1 adds test/postgres.e2e.test.ts, on a Temporal server built here first.
+if [ "${BULK_RESET_TEST_POSTGRES:-}" = 1 ]; then bash scripts/ensure-temporal-server.sh >/dev/null; fi
 npm test "$@"
