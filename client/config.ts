@@ -46,6 +46,8 @@ export interface Settings {
   codecServerToken?: string;
   /** Workflow code bundled ahead of time (BULK_RESET_WORKFLOW_BUNDLE, see worker/bundle); else bundled at start. */
   workflowBundlePath?: string;
+  /** Where a worker serves Prometheus metrics (BULK_RESET_METRICS, `host:port` or a port); off when unset. */
+  metrics?: string;
 }
 
 /** Graph's published identity write budget: 3,000 writes per 150 s per app and tenant. */
@@ -67,6 +69,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       file: resolve(env.BULK_RESET_CODEC_KEY_FILE ?? join(dataDir, 'codec-keys')),
     },
     codecServerToken: env.BULK_RESET_CODEC_SERVER_TOKEN || undefined,
+    metrics: env.BULK_RESET_METRICS?.trim() || undefined,
     credential: {
       graphToken: env.GRAPH_TOKEN || undefined,
       tenantId: env.AZURE_TENANT_ID,

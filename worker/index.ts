@@ -121,7 +121,7 @@ export interface WorkerProcessOptions {
  */
 export async function runWorker(settings: Settings, options: WorkerProcessOptions = {}): Promise<void> {
   // Both before the first connection: the Runtime and the tracer provider are the process's.
-  const metrics = metricsAddress(options.metrics);
+  const metrics = metricsAddress(options.metrics, { BULK_RESET_METRICS: settings.metrics });
   if (metrics) console.log(`bulk-reset worker: Prometheus metrics at ${installMetrics(metrics)}`);
   const tracing = startTracing('bulk-reset-worker');
   if (tracing) console.log(`bulk-reset worker: OpenTelemetry traces to ${tracing.endpoint}`);
