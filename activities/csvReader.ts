@@ -99,16 +99,25 @@ export async function sha256File(path: string): Promise<string> {
  * completely before the first row is yielded, so a broken file throws `CsvInputError` and yields nothing.
  */
 export async function* scanUserCsv(path: string, options: CsvScanOptions = {}): AsyncGenerator<ScannedRow> {
-  const rows = await readRows(path, {
+  const bytes = await readLimited(path, options.maxBytes ?? DEFAULT_MAX_BYTES);
+  yield* scanUserCsvBytes(bytes, path, options);
+}
+
+/**
+ * The same as `scanUserCsv` for a CSV already in memory; `name` is how error messages refer to it.
+ * Throws only `CsvInputError`.
+ */
+export function scanUserCsvBytes(bytes: Buffer, name: string, options: CsvScanOptions = {}): ScannedRow[] {
+  const limits: Required<CsvScanOptions> = {
     maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
     maxRows: options.maxRows ?? DEFAULT_MAX_ROWS,
     maxFieldLength: options.maxFieldLength ?? DEFAULT_MAX_FIELD_LENGTH,
-  });
-  yield* rows;
+  };
+  if (bytes.length > limits.maxBytes) throw tooBig(name, limits.maxBytes);
+  return readRows(name, stripUtf8Bom(bytes), limits);
 }
 
-async function readRows(path: string, limits: Required<CsvScanOptions>): Promise<ScannedRow[]> {
-  const bytes = stripUtf8Bom(await readLimited(path, limits.maxBytes));
+function readRows(path: string, bytes: Buffer, limits: Required<CsvScanOptions>): ScannedRow[] {
   const lines = new LineIndex(bytes);
   checkEncoding(path, bytes, lines);
 
