@@ -347,6 +347,9 @@ function parseRecords(path: string, bytes: Buffer, lines: LineIndex): CsvRecord[
   try {
     parse(bytes, {
       delimiter: detectDelimiter(bytes),
+      // Files pasted together from several editors mix line endings; csv-parse would otherwise settle on
+      // the first one it meets and read the others as part of a field.
+      record_delimiter: ['\r\n', '\n', '\r'],
       relax_column_count: true,
       // Spaces around a quoted field ( "a" , "b" ) are a typing habit, not an error.
       trim: true,

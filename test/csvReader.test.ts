@@ -117,6 +117,20 @@ describe('scanUserCsv: layout', () => {
     expect(mac.map((row) => row.row)).toEqual([2, 3]);
   });
 
+  it('reads every row of a file that mixes LF, CRLF and lone CR line endings, numbering each by its line', async () => {
+    // Found by the fuzzer: the first line ending decided for the whole file, so later rows were merged.
+    const rows = await scan(
+      'upn,note\ralice@contoso.com,a\r\nbob@contoso.com\r ,x\ncarol@contoso.com,"1\r\n2"\rdan@contoso.com\n',
+    );
+    expect(rows.map((row) => [row.row, row.disposition, row.user])).toEqual([
+      [2, 'run', 'alice@contoso.com'],
+      [3, 'run', 'bob@contoso.com'],
+      [4, 'invalid', ''],
+      [5, 'run', 'carol@contoso.com'],
+      [7, 'run', 'dan@contoso.com'],
+    ]);
+  });
+
   it('accepts spaces around quoted fields', async () => {
     expect(await scan('upn,note\n  "alice@contoso.com" , "x"\n')).toEqual([
       { row: 2, disposition: 'run', user: 'alice@contoso.com', idKind: 'userPrincipalName' },
