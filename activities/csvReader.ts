@@ -291,10 +291,7 @@ function checkEncoding(path: string, bytes: Buffer, lines: LineIndex): void {
       1,
     );
   }
-  if (!isUtf8(bytes)) {
-    const line = lines.lineAt(firstInvalidUtf8(bytes));
-    throw new CsvInputError(`${path} is not valid UTF-8 (near line ${line}); save it as CSV UTF-8`, line);
-  }
+  // NUL bytes first: UTF-16 without a BOM is full of them, and calling it "not UTF-8" would hide why.
   const nul = bytes.indexOf(0);
   if (nul !== -1) {
     const line = lines.lineAt(nul);
@@ -303,6 +300,10 @@ function checkEncoding(path: string, bytes: Buffer, lines: LineIndex): void {
         'save it as CSV UTF-8',
       line,
     );
+  }
+  if (!isUtf8(bytes)) {
+    const line = lines.lineAt(firstInvalidUtf8(bytes));
+    throw new CsvInputError(`${path} is not valid UTF-8 (near line ${line}); save it as CSV UTF-8`, line);
   }
 }
 

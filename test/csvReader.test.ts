@@ -81,6 +81,13 @@ describe('scanUserCsv: encoding', () => {
     const error = await scanError(Buffer.from('upn\nalice@contoso.com\n', 'utf16le'));
     expect(error.message).toMatch(/NUL byte on line 1/);
   });
+
+  it('calls UTF-16 without a BOM what it is even when it has non-ASCII names', async () => {
+    // Found by the fuzzer: "not valid UTF-8 (near line 3)" hid that the file was UTF-16.
+    const error = await scanError(Buffer.from('upn\nzoë@contoso.com\nbob@contoso.com\n', 'utf16le').swap16());
+    expect(error.message).toMatch(/NUL byte on line 1, .*UTF-16 without a BOM/);
+    expect(error.line).toBe(1);
+  });
 });
 
 describe('scanUserCsv: layout', () => {
