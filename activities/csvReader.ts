@@ -384,11 +384,52 @@ function describeParseError(error: CsvError): string {
   }
 }
 
-/** Semicolon when the header line has semicolons and no commas (Excel in many European locales). */
+/**
+ * Comma or semicolon (Excel in many European locales): the one that makes the header name a user column,
+ * comma first. When neither does, semicolon if the header has semicolons and no commas outside quotes, so
+ * the error lists the header's names as the operator wrote them.
+ */
 function detectDelimiter(bytes: Buffer): string {
   const text = bytes.toString('utf8');
-  const headerLine = text.split(/\r\n|\r|\n/).find((line) => line.trim() !== '') ?? '';
-  return headerLine.includes(';') && !headerLine.includes(',') ? ';' : ',';
+  const [byComma, bySemicolon] = [firstRecordFields(text, ','), firstRecordFields(text, ';')];
+  const namesUser = (fields: string[]) =>
+    fields.some((name) => [...UPN_HEADERS, ...ID_HEADERS].includes(name.trim().toLowerCase()));
+  if (namesUser(byComma)) return ',';
+  if (namesUser(bySemicolon)) return ';';
+  return bySemicolon.length > 1 && byComma.length === 1 ? ';' : ',';
+}
+
+/**
+ * The fields of the first record that is not blank, split on `delimiter` outside quotes (a quoted name
+ * may hold the other delimiter or a line break), with the quotes taken out.
+ */
+function firstRecordFields(text: string, delimiter: string): string[] {
+  let fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let at = 0; at <= text.length; at++) {
+    const char = text[at];
+    if (quoted) {
+      if (char === undefined) break;
+      if (char !== '"') field += char;
+      else if (text[at + 1] === '"') field += text[at++];
+      else quoted = false;
+    } else if (char === '"') {
+      quoted = true;
+    } else if (char === delimiter) {
+      fields.push(field);
+      field = '';
+    } else if (char === '\n' || char === '\r' || char === undefined) {
+      fields.push(field);
+      field = '';
+      if (fields.some((name) => name.trim() !== '')) return fields;
+      fields = [];
+    } else {
+      field += char;
+    }
+  }
+  fields.push(field);
+  return fields;
 }
 
 /** Maps byte offsets to 1-based line numbers; LF, CRLF and a lone CR each end a line. */

@@ -98,6 +98,16 @@ describe('scanUserCsv: layout', () => {
     ]);
   });
 
+  it('detects a semicolon delimiter when a header name holds a comma, and skips blank lines of delimiters', async () => {
+    // Found by the fuzzer: any comma in the header line made the file comma-separated.
+    const expected = [{ row: 3, disposition: 'run', user: 'alice@contoso.com', idKind: 'userPrincipalName' }];
+    expect(await scan('"  UPN";last, first;"a;b"\r\n\r\nalice@contoso.com;Smith, Alice;x\r\n')).toEqual([
+      { ...expected[0], row: 3 },
+    ]);
+    expect(await scan(';;\nName;upn\nAlice;alice@contoso.com\n')).toEqual(expected);
+    expect(await scan('"Name;Title",upn\nAlice,alice@contoso.com\n')).toHaveLength(1);
+  });
+
   it('numbers a record spanning lines by the line it starts on, with commas and quotes in quoted fields', async () => {
     const rows = await scan(
       'note,upn\n"line one\nline two, with comma",alice@contoso.com\n"say ""hi""",bob@contoso.com\ncarol@x.y,carol@contoso.com',
