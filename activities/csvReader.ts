@@ -386,8 +386,8 @@ function describeParseError(error: CsvError): string {
 
 /**
  * Comma or semicolon (Excel in many European locales): the one that makes the header name a user column,
- * comma first. When neither does, semicolon if the header has semicolons and no commas outside quotes, so
- * the error lists the header's names as the operator wrote them.
+ * comma first. When neither does, the one that splits the header into more names (comma on a tie), so the
+ * error lists the header's names as the operator wrote them.
  */
 function detectDelimiter(bytes: Buffer): string {
   const text = bytes.toString('utf8');
@@ -396,7 +396,7 @@ function detectDelimiter(bytes: Buffer): string {
     fields.some((name) => [...UPN_HEADERS, ...ID_HEADERS].includes(name.trim().toLowerCase()));
   if (namesUser(byComma)) return ',';
   if (namesUser(bySemicolon)) return ';';
-  return bySemicolon.length > 1 && byComma.length === 1 ? ';' : ',';
+  return bySemicolon.length > byComma.length ? ';' : ',';
 }
 
 /**

@@ -215,6 +215,15 @@ describe('scanUserCsv: header', () => {
     expect(error.message).toMatch(/objectId/);
   });
 
+  it('lists the names of a semicolon header without a user column, even when one of them holds a comma', async () => {
+    // Found by the fuzzer: the header was split on commas and refused for a stray quote instead.
+    const error = await scanError('=1+1;"note";last, first;"user"\r\nx;y;z;w\r\n');
+    expect(error.line).toBe(1);
+    expect(error.message).toMatch(
+      /the header has no user column \(found "=1\+1", "note", "last, first", "user"\)/,
+    );
+  });
+
   it('refuses a user column named twice', async () => {
     const error = await scanError('upn,UserPrincipalName\nalice@contoso.com,bob@contoso.com\n');
     expect(error.message).toMatch(
