@@ -363,6 +363,10 @@ function parseRecords(path: string, bytes: Buffer, lines: LineIndex): CsvRecord[
       },
     });
   } catch (error) {
+    // A header without a user column is the first thing to fix: a later row only looks broken because
+    // the header's delimiter could not be told.
+    const header = records.find((record) => !isBlank(record.fields));
+    if (header) findUserColumns(path, header);
     const line = lines.lineAt(recordStart);
     throw new CsvInputError(`${path} line ${line}: ${describeParseError(error as CsvError)}`, line);
   }

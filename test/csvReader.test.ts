@@ -224,6 +224,13 @@ describe('scanUserCsv: header', () => {
     );
   });
 
+  it('names a header without a user column before a broken row further down', async () => {
+    // Found by the fuzzer: the header's problem was hidden behind a quote error on line 3.
+    const error = await scanError('last, first;user id\r\nx;bob@contoso.com\r\n"1";"alice@contoso.com"\r\n');
+    expect(error.line).toBe(1);
+    expect(error.message).toMatch(/line 1: the header has no user column/);
+  });
+
   it('refuses a user column named twice', async () => {
     const error = await scanError('upn,UserPrincipalName\nalice@contoso.com,bob@contoso.com\n');
     expect(error.message).toMatch(
