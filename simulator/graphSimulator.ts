@@ -134,6 +134,13 @@ export interface GraphSimulator {
   users(): UserStats[];
   /** Zeroes every counter; peaks restart from the current levels. Scenario progress is kept. */
   resetCounters(): void;
+  /**
+   * Makes the token invalid (as if it expired or the operator's sessions were revoked): every Graph call
+   * is answered 401 InvalidAuthenticationToken until `restoreToken`. Also `POST /_sim/revoke-token`.
+   */
+  revokeToken(): void;
+  /** Accepts the token again, as after `bulk-reset login`. Also `POST /_sim/restore-token`. */
+  restoreToken(): void;
   close(): Promise<void>;
 }
 
@@ -450,6 +457,8 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
   const operations = new Map<string, Operation>();
   let counters = emptyStats();
   let inFlight = 0;
+  /** The token is refused (expired, sessions revoked) until restored. */
+  let tokenRevoked = false;
   const closing = new AbortController();
   let baseUrl = '';
 
@@ -787,6 +796,10 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       resetCounters();
       return { status: 204 };
     }
+    if (req.method === 'POST' && (route === 'revoke-token' || route === 'restore-token')) {
+      tokenRevoked = route === 'revoke-token';
+      return { status: 204 };
+    }
     return undefined;
   }
 
@@ -810,6 +823,17 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       };
     }
     if (ctx.control) return controlAnswer(req, segments) ?? notFoundRoute(url);
+    if (tokenRevoked) {
+      counters.unauthorized++;
+      return {
+        status: 401,
+        error: {
+          code: 'InvalidAuthenticationToken',
+          message: 'Lifetime validation failed, the token is expired.',
+        },
+        headers: { 'WWW-Authenticate': 'Bearer realm="", error="invalid_token"' },
+      };
+    }
 
     const literal = (index: number, expected: string): boolean =>
       segments[index]?.toLowerCase() === expected.toLowerCase();
@@ -980,6 +1004,12 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     },
     users: () => [...users.values()].map(userStats),
     resetCounters,
+    revokeToken: () => {
+      tokenRevoked = true;
+    },
+    restoreToken: () => {
+      tokenRevoked = false;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         closing.abort();

@@ -19,7 +19,7 @@ import {
 } from '@temporalio/workflow';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { resetUser, userFinishedSignal } from './resetUser';
+import { resetUser, signInSignal, userFinishedSignal } from './resetUser';
 import {
   type BulkResetCarried,
   type BulkResetInput,
@@ -110,11 +110,13 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   const buffered: ResetOutcome[] = [];
   let finishing = false;
 
+  const usersNeedingSignIn = (): number => [...inFlight.values()].filter((user) => user.needsSignIn).length;
   const currentPhase = (): JobPhase => {
     if (finishing) return 'reporting';
     if (!carried) return 'preparing';
     if (control.cancel) return 'cancelling';
     if (input.approval && !control.approvedBy) return 'awaiting-approval';
+    if (usersNeedingSignIn() > 0) return 'needs-sign-in';
     return control.paused ? 'paused' : 'running';
   };
   let shownPhase: JobPhase | undefined;
@@ -134,6 +136,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     total: carried?.prepared.totalRows,
     done: carried ? Object.values(carried.counts).reduce((sum, count) => sum + count, 0) : 0,
     inFlight: inFlight.size,
+    needSignIn: usersNeedingSignIn(),
     dispatched: carried?.dispatched ?? 0,
     counts: carried?.counts ?? emptyCounts(),
     runs: carried?.runs ?? 1,
@@ -214,11 +217,21 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
 
   const settle = (outcome: ResetOutcome): void => {
     // A user reports once; a second report (or one for a row not in flight) is ignored.
-    if (!carried || !inFlight.delete(outcome.row)) return;
+    const user = inFlight.get(outcome.row);
+    if (!carried || !user) return;
+    inFlight.delete(outcome.row);
     carried.counts[outcome.status] += 1;
     buffered.push(outcome);
+    if (user.needsSignIn) showPhase();
   };
   setHandler(userFinishedSignal, settle);
+  // While any user waits for the operator's sign-in, nobody else is started: they would only wait too.
+  setHandler(signInSignal, ({ row, needed }) => {
+    const user = inFlight.get(row);
+    if (!user) return;
+    user.needsSignIn = needed || undefined;
+    showPhase();
+  });
 
   showPhase();
   if (!carried) {
@@ -270,6 +283,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   const canStartMore = () =>
     !control.paused &&
     !control.cancel &&
+    usersNeedingSignIn() === 0 &&
     inFlight.size < windowSize &&
     hasRowsLeft() &&
     !shouldContinueAsNew();

@@ -21,6 +21,7 @@ import type {
   ResetOutcome,
   ResetPolicy,
   ResetUserInput,
+  SignInState,
   StartResetResult,
 } from './types';
 import { writeTaskQueue } from './types';
@@ -30,6 +31,9 @@ import { writeTaskQueue } from './types';
 
 /** Sent by each user's workflow to its job when the user has a final outcome. */
 export const userFinishedSignal = defineSignal<[ResetOutcome]>('userFinished');
+
+/** Sent by a user's workflow to its job when it starts and stops waiting for the operator's sign-in. */
+export const signInSignal = defineSignal<[SignInState]>('signIn');
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -166,6 +170,76 @@ async function revokeSessionsAfterReset(
   }
 }
 
+/** The ApplicationFailure type for a token Graph refused or the credential could not give (activities). */
+const SIGN_IN_REQUIRED = 'SignInRequired';
+
+/** Whether a failed activity was refused for the operator's sign-in rather than for anything about the user. */
+export function isSignInRequired(error: unknown): boolean {
+  for (let current: unknown = error; current instanceof Error; current = current.cause) {
+    if (current instanceof ApplicationFailure) return current.type === SIGN_IN_REQUIRED;
+  }
+  return false;
+}
+
+/** The first wait after a refused sign-in; it doubles up to four times this, within the policy's bounds. */
+const SIGN_IN_FIRST_WAIT_MS = 15_000;
+
+/**
+ * Waiting out a refused sign-in. While the operator's token is refused (401) or cannot be had, the user
+ * is not failed and its deadline stands still: the job is told (so it starts nobody else and shows
+ * `needs-sign-in`), and the request is tried again on a durable timer, every 15 s then up to every 60 s
+ * (never longer than the policy's maximum wait), until `bulk-reset login` has renewed the sign-in. A
+ * request refused with 401 was not applied, so sending it again is safe.
+ */
+class SignInHold {
+  private heldSinceMs: number | undefined;
+  private waits = 0;
+
+  constructor(
+    private readonly row: number,
+    private readonly policy: ResetPolicy,
+  ) {}
+
+  /** Tells the job (once per hold) and waits before the next try. Throws if cancelled. */
+  async wait(what: string): Promise<void> {
+    if (this.heldSinceMs === undefined) {
+      this.heldSinceMs = Date.now();
+      await tellJob({ row: this.row, needed: true });
+    }
+    const waitMs = Math.min(
+      Math.max(SIGN_IN_FIRST_WAIT_MS * 2 ** Math.min(this.waits, 2), this.policy.minWaitMs),
+      this.policy.maxWaitMs,
+    );
+    this.waits += 1;
+    await sleep(waitMs, {
+      summary: `wait ${waitMs} ms for the operator to sign in again (bulk-reset login) before ${what} row ${this.row}`,
+    });
+  }
+
+  /** How long the current hold has lasted so far (0 when not holding). */
+  heldMs(): number {
+    return this.heldSinceMs === undefined ? 0 : Date.now() - this.heldSinceMs;
+  }
+
+  /** Ends a hold once a request went through; returns how long it lasted (0 if there was none). */
+  async release(): Promise<number> {
+    if (this.heldSinceMs === undefined) return 0;
+    const heldMs = Date.now() - this.heldSinceMs;
+    this.heldSinceMs = undefined;
+    this.waits = 0;
+    await tellJob({ row: this.row, needed: false });
+    return heldMs;
+  }
+}
+
+async function tellJob(state: SignInState): Promise<void> {
+  const parent = workflowInfo().parent;
+  if (!parent) return;
+  await CancellationScope.nonCancellable(() =>
+    getExternalWorkflowHandle(parent.workflowId).signal(signInSignal, state),
+  );
+}
+
 const CANCELLED_WHILE_RUNNING =
   'the job was cancelled while Graph was processing the reset; its result is unknown';
 
@@ -220,7 +294,9 @@ export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
 
 async function runReset({ target, policy, jobId }: ResetUserInput): Promise<ResetOutcome> {
   const startedMs = Date.now();
-  const deadlineMs = startedMs + policy.deadlineMs;
+  // Moved later by the time spent waiting for the operator's sign-in: that wait is not the user's.
+  let deadlineMs = startedMs + policy.deadlineMs;
+  const signIn = new SignInHold(target.row, policy);
   const outcome: ResetOutcome = {
     row: target.row,
     user: target.user,
@@ -249,7 +325,25 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
       accepted = await CancellationScope.nonCancellable(() =>
         startResetOnce(policy, target.row)({ jobId, user: target.user }),
       );
+      deadlineMs += await signIn.release();
     } catch (error) {
+      if (isSignInRequired(error)) {
+        // Refused before Graph did anything: not counted as a request, and the user waits, never fails.
+        sends -= 1;
+        try {
+          await signIn.wait('sending the reset of');
+        } catch (cancelled) {
+          if (!isCancellation(cancelled)) throw cancelled;
+          return finish({
+            status: 'cancelled',
+            reason:
+              'the job was cancelled while it waited for the operator to sign in; the reset was not sent',
+            startAttempts: sends,
+            ambiguousResends,
+          });
+        }
+        continue;
+      }
       if (isCancellation(error)) {
         return finish({
           status: 'cancelled',
@@ -327,7 +421,7 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
   let retryAfterMs = accepted.retryAfterMs;
   let answersWithoutRetryAfter = retryAfterMs === undefined ? 1 : 0;
   for (;;) {
-    const remainingMs = deadlineMs - Date.now();
+    const remainingMs = deadlineMs + signIn.heldMs() - Date.now();
     if (remainingMs <= 0) {
       return finish({
         status: 'unconfirmed',
@@ -346,12 +440,27 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
 
     let state: PollOperationResult;
     try {
-      state = await pollOperationWithin(policy, deadlineMs - Date.now(), target.row).pollOperation({
+      state = await pollOperationWithin(
+        policy,
+        deadlineMs + signIn.heldMs() - Date.now(),
+        target.row,
+      ).pollOperation({
         user: target.user,
         operationUrl: accepted.operationUrl,
       });
     } catch (error) {
       if (isCancellation(error)) return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });
+      if (isSignInRequired(error)) {
+        try {
+          await signIn.wait('polling');
+        } catch (cancelled) {
+          if (!isCancellation(cancelled)) throw cancelled;
+          return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });
+        }
+        // Poll again at once: the wait for the sign-in was long enough.
+        retryAfterMs = 0;
+        continue;
+      }
       const { message, details } = graphDetailsOf(error);
       return finish({
         status: 'unconfirmed',
@@ -361,6 +470,7 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
         requestId: details?.requestId,
       });
     }
+    deadlineMs += await signIn.release();
     outcome.polls += 1;
 
     if (state.status === 'succeeded') {
