@@ -42,7 +42,7 @@ test('a token that stops working mid-job holds the job (needs-sign-in), fails no
     policy: { ...FAST_POLICY, deadlineMs: DEADLINE_MS },
   });
   const handle = stage.client.workflow.getHandle(jobId);
-  const progress = () => handle.query(progressQuery) as Promise<JobProgress>;
+  const progress = () => handle.query<JobProgress>(progressQuery);
 
   await waitUntil('some users are done', async () => (await progress()).done >= 5);
   await control('revoke-token');
