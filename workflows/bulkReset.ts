@@ -94,7 +94,8 @@ function refusal(phase: JobPhase, request: ControlRequest): string | undefined {
  *   and unplanned rows are skipped with their reason before anything is reset; every other row gets its
  *   own resetUser workflow, whose id is derived from the job and the user, and whose outcome is recorded;
  *   on cancel, rows never started are recorded as cancelled.
- * - Never more than `windowSize` users in flight; none started while paused or before approval.
+ * - Never more than `windowSize` users in flight; none started while paused, before approval, or while a
+ *   user waits for the operator's sign-in (phase `needs-sign-in`).
  * - The CSV (and the plan, if any) is read by reference after checking its SHA-256: a changed file stops
  *   the job before any reset.
  * - State stays small (counters, one window, one page of rows) and the history bounded: the job continues

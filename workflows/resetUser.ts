@@ -260,6 +260,8 @@ const CANCELLED_WHILE_RUNNING =
  * - `succeeded` only when Graph's operation said `succeeded`. A 202 without Location, an unknown status,
  *   or a deadline passed after Graph accepted the reset end as `unconfirmed`.
  * - Permanent Graph errors (400, 403, 404) end the user at once as `failed`, with Graph's code and request-id.
+ * - A refused sign-in (401, or no token to be had) never fails the user: it waits (see SignInHold), tells
+ *   the job, and the wait does not count toward the deadline nor as a request.
  * - The outcome is signalled to the parent job (if any) and returned.
  */
 export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
@@ -355,13 +357,15 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
         });
       }
       const failure = startFailureOf(error);
+      // Graph answered with something other than 401: the token was taken, the sign-in hold is over.
+      if (failure.details?.httpStatus !== undefined) deadlineMs += await signIn.release();
       const hadAmbiguousSend = lastSendAmbiguous || failure.ambiguous;
       const waitMs = nextWaitMs(
         failure.details?.retryAfterMs,
         failure.details?.retryAfterMs === undefined ? sends : 0,
         policy,
       );
-      if (!failure.retryable || deadlineMs - Date.now() <= waitMs) {
+      if (!failure.retryable || deadlineMs + signIn.heldMs() - Date.now() <= waitMs) {
         const unconfirmed = hadAmbiguousSend && failure.retryable;
         return finish({
           status: unconfirmed ? 'unconfirmed' : 'failed',
