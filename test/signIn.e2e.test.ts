@@ -3,10 +3,21 @@
  * instead of failing users, says it needs a sign-in, and carries on by itself once the token works again.
  * Real dev server, real worker, real HTTP; the simulator refuses every call with 401 while revoked.
  */
+import type { AccessToken, TokenCredential } from '@azure/identity';
+import { StaticTokenCredential } from '../activities/credentials';
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
+import { createWorker } from '../worker';
 import { progressQuery } from '../workflows';
 import { JOB_PHASE_SEARCH_ATTRIBUTE, type JobProgress } from '../workflows/types';
-import { FAST_POLICY, openStage, readJson, type ReportJson, type Stage, waitUntil } from './support/harness';
+import {
+  FAST_POLICY,
+  openStage,
+  readJson,
+  type ReportJson,
+  type Stage,
+  waitUntil,
+  workflowBundle,
+} from './support/harness';
 
 const USERS = 40;
 const WINDOW = 10;
@@ -93,4 +104,71 @@ test('a token that stops working mid-job holds the job (needs-sign-in), fails no
   // Ground truth: Graph accepted exactly one reset per user.
   for (const user of users) expect(stage.simulator.user(user)?.resetsAccepted).toBe(1);
   expect(stage.simulator.stats().resetsAccepted).toBe(USERS);
+});
+
+/**
+ * The token source itself fails, as the operator's credential does when the refresh token has expired:
+ * Azure's sign-in service cannot run here, so this stands in for it, over the simulator's real token.
+ */
+class ExpiringCredential implements TokenCredential {
+  signedIn = true;
+  refusals = 0;
+  private readonly real: StaticTokenCredential;
+  constructor(token: string) {
+    this.real = new StaticTokenCredential(token);
+  }
+  async getToken(): Promise<AccessToken> {
+    if (!this.signedIn) {
+      this.refusals += 1;
+      throw Object.assign(new Error('AADSTS700082: The refresh token has expired; interaction required'), {
+        name: 'AuthenticationRequiredError',
+      });
+    }
+    return this.real.getToken();
+  }
+}
+
+test('a token source that says sign-in required holds the job the same way, and it resumes once a sign-in works', async () => {
+  const credential = new ExpiringCredential(stage.env.GRAPH_TOKEN as string);
+  // A worker of its own on a queue of its own, whose credential can expire.
+  const settings = { ...stage.settings, taskQueue: `${stage.settings.taskQueue}-cred` };
+  const worker = await createWorker(settings, { workflowBundle: await workflowBundle() }, credential);
+  const running = worker.run();
+  try {
+    const users = Array.from({ length: 20 }, (_, index) => `expiring${index}@contoso.com`);
+    const csv = await checkCsv(await stage.writeCsv('expiring.csv', `upn\n${users.join('\n')}\n`));
+    const acceptedBefore = stage.simulator.stats().resetsAccepted;
+    const jobId = await startJob(stage.client, settings.taskQueue, csv, {
+      windowSize: 5,
+      policy: { ...FAST_POLICY, deadlineMs: DEADLINE_MS },
+    });
+    const handle = stage.client.workflow.getHandle(jobId);
+    const progress = () => handle.query<JobProgress>(progressQuery);
+
+    await waitUntil('some users are done', async () => (await progress()).done >= 3);
+    credential.signedIn = false;
+    await waitUntil(
+      'the job says it needs a sign-in',
+      async () => (await progress()).phase === 'needs-sign-in',
+    );
+    const held = await progress();
+    const acceptedWhenHeld = stage.simulator.stats().resetsAccepted;
+    await new Promise((resolve) => setTimeout(resolve, DEADLINE_MS + 3_000));
+    const stillHeld = await progress();
+    expect(stillHeld.phase).toBe('needs-sign-in');
+    expect(stillHeld.dispatched).toBe(held.dispatched);
+    expect(stillHeld.counts.failed + stillHeld.counts.unconfirmed).toBe(0);
+    expect(stage.simulator.stats().resetsAccepted).toBe(acceptedWhenHeld);
+    expect(credential.refusals).toBeGreaterThan(0);
+
+    credential.signedIn = true;
+    const final = await waitForJob(stage.client, jobId, () => undefined, 500);
+    if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
+    expect(final.summary.counts.succeeded).toBe(users.length);
+    for (const user of users) expect(stage.simulator.user(user)?.resetsAccepted).toBe(1);
+    expect(stage.simulator.stats().resetsAccepted - acceptedBefore).toBe(users.length);
+  } finally {
+    worker.shutdown();
+    await running;
+  }
 });
