@@ -390,27 +390,36 @@ function describeParseError(error: CsvError): string {
 
 /**
  * Comma or semicolon (Excel in many European locales): the one that makes the header name a user column,
- * comma first. When neither does, the one that splits the header into more names (comma on a tie), so the
- * error lists the header's names as the operator wrote them.
+ * comma first. When neither does, the one the header reads cleanly with (no stray quote), then the one
+ * that splits it into more names (comma on a tie), so the error lists the header's names as the operator
+ * wrote them.
  */
 function detectDelimiter(bytes: Buffer): string {
   const text = bytes.toString('utf8');
   const [byComma, bySemicolon] = [firstRecordFields(text, ','), firstRecordFields(text, ';')];
-  const namesUser = (fields: string[]) =>
-    fields.some((name) => [...UPN_HEADERS, ...ID_HEADERS].includes(name.trim().toLowerCase()));
+  const namesUser = (split: HeaderSplit) =>
+    split.fields.some((name) => [...UPN_HEADERS, ...ID_HEADERS].includes(name.trim().toLowerCase()));
   if (namesUser(byComma)) return ',';
   if (namesUser(bySemicolon)) return ';';
-  return bySemicolon.length > byComma.length ? ';' : ',';
+  if (byComma.clean !== bySemicolon.clean) return byComma.clean ? ',' : ';';
+  return bySemicolon.fields.length > byComma.fields.length ? ';' : ',';
+}
+
+interface HeaderSplit {
+  fields: string[];
+  /** False when a quote appears inside a field that does not start with one: csv-parse would refuse it. */
+  clean: boolean;
 }
 
 /**
  * The fields of the first record that is not blank, split on `delimiter` outside quotes (a quoted name
  * may hold the other delimiter or a line break), with the quotes taken out.
  */
-function firstRecordFields(text: string, delimiter: string): string[] {
+function firstRecordFields(text: string, delimiter: string): HeaderSplit {
   let fields: string[] = [];
   let field = '';
   let quoted = false;
+  let clean = true;
   for (let at = 0; at <= text.length; at++) {
     const char = text[at];
     if (quoted) {
@@ -419,6 +428,7 @@ function firstRecordFields(text: string, delimiter: string): string[] {
       else if (text[at + 1] === '"') field += text[at++];
       else quoted = false;
     } else if (char === '"') {
+      if (field.trim() !== '') clean = false;
       quoted = true;
     } else if (char === delimiter) {
       fields.push(field);
@@ -426,14 +436,15 @@ function firstRecordFields(text: string, delimiter: string): string[] {
     } else if (char === '\n' || char === '\r' || char === undefined) {
       fields.push(field);
       field = '';
-      if (fields.some((name) => name.trim() !== '')) return fields;
+      if (fields.some((name) => name.trim() !== '')) return { fields, clean };
       fields = [];
+      clean = true;
     } else {
       field += char;
     }
   }
   fields.push(field);
-  return fields;
+  return { fields, clean };
 }
 
 /** Maps byte offsets to 1-based line numbers; LF, CRLF and a lone CR each end a line. */

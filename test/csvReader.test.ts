@@ -224,6 +224,13 @@ describe('scanUserCsv: header', () => {
     );
   });
 
+  it('splits a header without a user column on the delimiter it reads cleanly with', async () => {
+    // Found by the fuzzer: a quoted name after a comma made the header look comma-separated and broken.
+    const error = await scanError('last, first; "UPNs" \rx;alice@contoso.com\r');
+    expect(error.line).toBe(1);
+    expect(error.message).toMatch(/the header has no user column \(found "last, first", "UPNs"\)/);
+  });
+
   it('names a header without a user column before a broken row further down', async () => {
     // Found by the fuzzer: the header's problem was hidden behind a quote error on line 3.
     const error = await scanError('last, first;user id\r\nx;bob@contoso.com\r\n"1";"alice@contoso.com"\r\n');
