@@ -123,6 +123,16 @@ function withDefaults(options: CsvScanOptions): Required<CsvScanOptions> {
 }
 
 /**
+ * The same as `scanUserCsv` for a CSV already in memory; `name` is how error messages refer to it.
+ * Throws only `CsvInputError`.
+ */
+export function scanUserCsvBytes(bytes: Buffer, name: string, options: CsvScanOptions = {}): ScannedRow[] {
+  const limits = withDefaults(options);
+  if (bytes.length > limits.maxBytes) throw tooBig(name, limits.maxBytes);
+  return scanBytes(name, bytes, limits);
+}
+
+/**
  * The `newPassword` of every runnable row (by row number) of a CSV that must still have the SHA-256 the job
  * was started with. The hash is taken over the very bytes that are parsed, so a file changed after the job
  * started cannot slip in other passwords. For the worker that sends the reset in password mode `csv`.
@@ -363,10 +373,7 @@ function checkEncoding(path: string, bytes: Buffer, lines: LineIndex): void {
       1,
     );
   }
-  if (!isUtf8(bytes)) {
-    const line = lines.lineAt(firstInvalidUtf8(bytes));
-    throw new CsvInputError(`${path} is not valid UTF-8 (near line ${line}); save it as CSV UTF-8`, line);
-  }
+  // NUL bytes first: UTF-16 without a BOM is full of them, and calling it "not UTF-8" would hide why.
   const nul = bytes.indexOf(0);
   if (nul !== -1) {
     const line = lines.lineAt(nul);
@@ -375,6 +382,10 @@ function checkEncoding(path: string, bytes: Buffer, lines: LineIndex): void {
         'save it as CSV UTF-8',
       line,
     );
+  }
+  if (!isUtf8(bytes)) {
+    const line = lines.lineAt(firstInvalidUtf8(bytes));
+    throw new CsvInputError(`${path} is not valid UTF-8 (near line ${line}); save it as CSV UTF-8`, line);
   }
 }
 
@@ -419,6 +430,9 @@ function parseRecords(path: string, bytes: Buffer, lines: LineIndex): CsvRecord[
   try {
     parse(bytes, {
       delimiter: detectDelimiter(bytes),
+      // Files pasted together from several editors mix line endings; csv-parse would otherwise settle on
+      // the first one it meets and read the others as part of a field.
+      record_delimiter: ['\r\n', '\n', '\r'],
       relax_column_count: true,
       // Spaces around a quoted field ( "a" , "b" ) are a typing habit, not an error.
       trim: true,
@@ -431,6 +445,10 @@ function parseRecords(path: string, bytes: Buffer, lines: LineIndex): CsvRecord[
       },
     });
   } catch (error) {
+    // A header without a user column is the first thing to fix: a later row only looks broken because
+    // the header's delimiter could not be told.
+    const header = records.find((record) => !isBlank(record.fields));
+    if (header) findUserColumns(path, header, 'ignore');
     const line = lines.lineAt(recordStart);
     throw new CsvInputError(`${path} line ${line}: ${describeParseError(error as CsvError)}`, line);
   }
@@ -452,11 +470,63 @@ function describeParseError(error: CsvError): string {
   }
 }
 
-/** Semicolon when the header line has semicolons and no commas (Excel in many European locales). */
+/**
+ * Comma or semicolon (Excel in many European locales): the one that makes the header name a user column,
+ * comma first. When neither does, the one the header reads cleanly with (no stray quote), then the one
+ * that splits it into more names (comma on a tie), so the error lists the header's names as the operator
+ * wrote them.
+ */
 function detectDelimiter(bytes: Buffer): string {
   const text = bytes.toString('utf8');
-  const headerLine = text.split(/\r\n|\r|\n/).find((line) => line.trim() !== '') ?? '';
-  return headerLine.includes(';') && !headerLine.includes(',') ? ';' : ',';
+  const [byComma, bySemicolon] = [firstRecordFields(text, ','), firstRecordFields(text, ';')];
+  const namesUser = (split: HeaderSplit) =>
+    split.fields.some((name) => [...UPN_HEADERS, ...ID_HEADERS].includes(name.trim().toLowerCase()));
+  if (namesUser(byComma)) return ',';
+  if (namesUser(bySemicolon)) return ';';
+  if (byComma.clean !== bySemicolon.clean) return byComma.clean ? ',' : ';';
+  return bySemicolon.fields.length > byComma.fields.length ? ';' : ',';
+}
+
+interface HeaderSplit {
+  fields: string[];
+  /** False when a quote appears inside a field that does not start with one: csv-parse would refuse it. */
+  clean: boolean;
+}
+
+/**
+ * The fields of the first record that is not blank, split on `delimiter` outside quotes (a quoted name
+ * may hold the other delimiter or a line break), with the quotes taken out.
+ */
+function firstRecordFields(text: string, delimiter: string): HeaderSplit {
+  let fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  let clean = true;
+  for (let at = 0; at <= text.length; at++) {
+    const char = text[at];
+    if (quoted) {
+      if (char === undefined) break;
+      if (char !== '"') field += char;
+      else if (text[at + 1] === '"') field += text[at++];
+      else quoted = false;
+    } else if (char === '"') {
+      if (field.trim() !== '') clean = false;
+      quoted = true;
+    } else if (char === delimiter) {
+      fields.push(field);
+      field = '';
+    } else if (char === '\n' || char === '\r' || char === undefined) {
+      fields.push(field);
+      field = '';
+      if (fields.some((name) => name.trim() !== '')) return { fields, clean };
+      fields = [];
+      clean = true;
+    } else {
+      field += char;
+    }
+  }
+  fields.push(field);
+  return { fields, clean };
 }
 
 /** Maps byte offsets to 1-based line numbers; LF, CRLF and a lone CR each end a line. */

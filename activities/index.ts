@@ -83,8 +83,22 @@ async function readPlan(plan: PlanReference, csvSha256: string): Promise<Set<str
   return planned;
 }
 
-/** Turns a Graph failure into the Temporal failure that makes the workflow do the right thing. */
-export function toActivityFailure(error: unknown, user: string): unknown {
+/** The ApplicationFailure type of a request refused for the operator's sign-in (401, no token). */
+export const SIGN_IN_REQUIRED = 'SignInRequired';
+
+/**
+ * Turns a Graph failure into the Temporal failure that makes the workflow do the right thing.
+ *
+ * A refused or missing token (`auth`) is not the user's fault and Graph applied nothing: it becomes a
+ * non-retryable `SignInRequired` that the user's workflow holds on (durable waits, no deadline spent)
+ * until the sign-in works again. `retrySignIn` leaves it to Temporal's retries instead, for a follow-up
+ * call that the workflow does not hold for.
+ */
+export function toActivityFailure(
+  error: unknown,
+  user: string,
+  { retrySignIn = false }: { retrySignIn?: boolean } = {},
+): unknown {
   if (!(error instanceof GraphError)) return error;
   const details: GraphFailureDetails = {
     httpStatus: error.status,
@@ -102,6 +116,15 @@ export function toActivityFailure(error: unknown, user: string): unknown {
       type: 'GraphPermanentError',
       nonRetryable: true,
       details: [details],
+    });
+  }
+  if (error.kind === 'auth' && !retrySignIn) {
+    return ApplicationFailure.create({
+      message,
+      type: SIGN_IN_REQUIRED,
+      nonRetryable: true,
+      details: [details],
+      category: ApplicationFailureCategory.BENIGN,
     });
   }
   if (error.ambiguous) {
@@ -352,7 +375,7 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
       try {
         await graph.revokeSignInSessions(user, { abortSignal: Context.current().cancellationSignal });
       } catch (error) {
-        throw toActivityFailure(error, user);
+        throw toActivityFailure(error, user, { retrySignIn: true });
       }
     },
 

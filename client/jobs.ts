@@ -239,6 +239,8 @@ export function formatProgress(progress: JobProgress, elapsedMs?: number): strin
     `skipped ${counts.skipped}`,
   ];
   if (counts.cancelled > 0) parts.push(`cancelled ${counts.cancelled}`);
+  if (progress.needSignIn)
+    parts.push(`${progress.needSignIn} waiting for the operator's sign-in: run bulk-reset login`);
   if (elapsedMs && elapsedMs > 0 && progress.done > 0)
     parts.push(`${((progress.done * 1000) / elapsedMs).toFixed(1)} rows/s`);
   return `[${progress.phase}] ${parts.join(' · ')}`;

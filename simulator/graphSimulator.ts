@@ -145,6 +145,13 @@ export interface GraphSimulator {
   passwords(user: string): { received: string[]; accepted: string[] } | undefined;
   /** Zeroes every counter; peaks restart from the current levels. Scenario progress is kept. */
   resetCounters(): void;
+  /**
+   * Makes the token invalid (as if it expired or the operator's sessions were revoked): every Graph call
+   * is answered 401 InvalidAuthenticationToken until `restoreToken`. Also `POST /_sim/revoke-token`.
+   */
+  revokeToken(): void;
+  /** Accepts the token again, as after `bulk-reset login`. Also `POST /_sim/restore-token`. */
+  restoreToken(): void;
   close(): Promise<void>;
 }
 
@@ -463,6 +470,8 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
   const operations = new Map<string, Operation>();
   let counters = emptyStats();
   let inFlight = 0;
+  /** The token is refused (expired, sessions revoked) until restored. */
+  let tokenRevoked = false;
   const closing = new AbortController();
   let baseUrl = '';
 
@@ -805,6 +814,10 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       resetCounters();
       return { status: 204 };
     }
+    if (req.method === 'POST' && (route === 'revoke-token' || route === 'restore-token')) {
+      tokenRevoked = route === 'revoke-token';
+      return { status: 204 };
+    }
     return undefined;
   }
 
@@ -828,6 +841,17 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       };
     }
     if (ctx.control) return controlAnswer(req, segments) ?? notFoundRoute(url);
+    if (tokenRevoked) {
+      counters.unauthorized++;
+      return {
+        status: 401,
+        error: {
+          code: 'InvalidAuthenticationToken',
+          message: 'Lifetime validation failed, the token is expired.',
+        },
+        headers: { 'WWW-Authenticate': 'Bearer realm="", error="invalid_token"' },
+      };
+    }
 
     const literal = (index: number, expected: string): boolean =>
       segments[index]?.toLowerCase() === expected.toLowerCase();
@@ -1007,6 +1031,12 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       );
     },
     resetCounters,
+    revokeToken: () => {
+      tokenRevoked = true;
+    },
+    restoreToken: () => {
+      tokenRevoked = false;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         closing.abort();

@@ -81,6 +81,13 @@ describe('scanUserCsv: encoding', () => {
     const error = await scanError(Buffer.from('upn\nalice@contoso.com\n', 'utf16le'));
     expect(error.message).toMatch(/NUL byte on line 1/);
   });
+
+  it('calls UTF-16 without a BOM what it is even when it has non-ASCII names', async () => {
+    // Found by the fuzzer: "not valid UTF-8 (near line 3)" hid that the file was UTF-16.
+    const error = await scanError(Buffer.from('upn\nzoë@contoso.com\nbob@contoso.com\n', 'utf16le').swap16());
+    expect(error.message).toMatch(/NUL byte on line 1, .*UTF-16 without a BOM/);
+    expect(error.line).toBe(1);
+  });
 });
 
 describe('scanUserCsv: layout', () => {
@@ -89,6 +96,16 @@ describe('scanUserCsv: layout', () => {
       { row: 2, disposition: 'run', user: 'alice@contoso.com', idKind: 'userPrincipalName' },
       { row: 3, disposition: 'run', user: 'bob@contoso.com', idKind: 'userPrincipalName' },
     ]);
+  });
+
+  it('detects a semicolon delimiter when a header name holds a comma, and skips blank lines of delimiters', async () => {
+    // Found by the fuzzer: any comma in the header line made the file comma-separated.
+    const expected = [{ row: 3, disposition: 'run', user: 'alice@contoso.com', idKind: 'userPrincipalName' }];
+    expect(await scan('"  UPN";last, first;"a;b"\r\n\r\nalice@contoso.com;Smith, Alice;x\r\n')).toEqual([
+      { ...expected[0], row: 3 },
+    ]);
+    expect(await scan(';;\nName;upn\nAlice;alice@contoso.com\n')).toEqual(expected);
+    expect(await scan('"Name;Title",upn\nAlice,alice@contoso.com\n')).toHaveLength(1);
   });
 
   it('numbers a record spanning lines by the line it starts on, with commas and quotes in quoted fields', async () => {
@@ -115,6 +132,20 @@ describe('scanUserCsv: layout', () => {
     expect(rows.map((row) => row.row)).toEqual([2, 3]);
     const mac = await scan('upn\ralice@contoso.com\rbob@contoso.com\r');
     expect(mac.map((row) => row.row)).toEqual([2, 3]);
+  });
+
+  it('reads every row of a file that mixes LF, CRLF and lone CR line endings, numbering each by its line', async () => {
+    // Found by the fuzzer: the first line ending decided for the whole file, so later rows were merged.
+    const rows = await scan(
+      'upn,note\ralice@contoso.com,a\r\nbob@contoso.com\r ,x\ncarol@contoso.com,"1\r\n2"\rdan@contoso.com\n',
+    );
+    expect(rows.map((row) => [row.row, row.disposition, row.user])).toEqual([
+      [2, 'run', 'alice@contoso.com'],
+      [3, 'run', 'bob@contoso.com'],
+      [4, 'invalid', ''],
+      [5, 'run', 'carol@contoso.com'],
+      [7, 'run', 'dan@contoso.com'],
+    ]);
   });
 
   it('accepts spaces around quoted fields', async () => {
@@ -182,6 +213,29 @@ describe('scanUserCsv: header', () => {
     expect(error.message).toMatch(/line 2: the header has no user column \(found "Name", "Email"\)/);
     expect(error.message).toMatch(/userPrincipalName or upn/);
     expect(error.message).toMatch(/objectId/);
+  });
+
+  it('lists the names of a semicolon header without a user column, even when one of them holds a comma', async () => {
+    // Found by the fuzzer: the header was split on commas and refused for a stray quote instead.
+    const error = await scanError('=1+1;"note";last, first;"user"\r\nx;y;z;w\r\n');
+    expect(error.line).toBe(1);
+    expect(error.message).toMatch(
+      /the header has no user column \(found "=1\+1", "note", "last, first", "user"\)/,
+    );
+  });
+
+  it('splits a header without a user column on the delimiter it reads cleanly with', async () => {
+    // Found by the fuzzer: a quoted name after a comma made the header look comma-separated and broken.
+    const error = await scanError('last, first; "UPNs" \rx;alice@contoso.com\r');
+    expect(error.line).toBe(1);
+    expect(error.message).toMatch(/the header has no user column \(found "last, first", "UPNs"\)/);
+  });
+
+  it('names a header without a user column before a broken row further down', async () => {
+    // Found by the fuzzer: the header's problem was hidden behind a quote error on line 3.
+    const error = await scanError('last, first;user id\r\nx;bob@contoso.com\r\n"1";"alice@contoso.com"\r\n');
+    expect(error.line).toBe(1);
+    expect(error.message).toMatch(/line 1: the header has no user column/);
   });
 
   it('refuses a user column named twice', async () => {

@@ -10,6 +10,7 @@ import { access } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import { Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import type { TokenCredential } from '@azure/identity';
 import { createCredential } from '../activities/credentials';
 import { GraphClient } from '../activities/graphClient';
 import { graphMetricsObserver } from '../activities/graphMetrics';
@@ -31,14 +32,18 @@ export interface WorkerGroup {
   readonly workers: readonly Worker[];
 }
 
-/** The workers for these settings; `overrides` lets tests and the benchmark share one workflow bundle. */
+/**
+ * The workers for these settings; `overrides` lets tests and the benchmark share one workflow bundle, and
+ * `credential` replaces the one the settings name (tests of a sign-in that stops working).
+ */
 export async function createWorker(
   settings: Settings,
   overrides: Partial<WorkerOptions> = {},
+  credential?: TokenCredential,
 ): Promise<WorkerGroup> {
   const graph = new GraphClient({
     baseUrl: settings.graphBaseUrl,
-    credential: await createCredential(settings.credential),
+    credential: credential ?? (await createCredential(settings.credential)),
     observer: graphMetricsObserver(() => Context.current().metricMeter),
   });
   const connection = await connectWorker(settings.temporal);

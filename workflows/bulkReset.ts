@@ -20,7 +20,7 @@ import {
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { countAmbiguousResends, countOutcomes } from './metrics';
-import { resetUser, userFinishedSignal } from './resetUser';
+import { resetUser, signInSignal, userFinishedSignal } from './resetUser';
 import {
   type BulkResetCarried,
   type BulkResetInput,
@@ -95,7 +95,8 @@ function refusal(phase: JobPhase, request: ControlRequest): string | undefined {
  *   and unplanned rows are skipped with their reason before anything is reset; every other row gets its
  *   own resetUser workflow, whose id is derived from the job and the user, and whose outcome is recorded;
  *   on cancel, rows never started are recorded as cancelled.
- * - Never more than `windowSize` users in flight; none started while paused or before approval.
+ * - Never more than `windowSize` users in flight; none started while paused, before approval, or while a
+ *   user waits for the operator's sign-in (phase `needs-sign-in`).
  * - The CSV (and the plan, if any) is read by reference after checking its SHA-256: a changed file stops
  *   the job before any reset.
  * - State stays small (counters, one window, one page of rows) and the history bounded: the job continues
@@ -111,11 +112,13 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   const buffered: ResetOutcome[] = [];
   let finishing = false;
 
+  const usersNeedingSignIn = (): number => [...inFlight.values()].filter((user) => user.needsSignIn).length;
   const currentPhase = (): JobPhase => {
     if (finishing) return 'reporting';
     if (!carried) return 'preparing';
     if (control.cancel) return 'cancelling';
     if (input.approval && !control.approvedBy) return 'awaiting-approval';
+    if (usersNeedingSignIn() > 0) return 'needs-sign-in';
     return control.paused ? 'paused' : 'running';
   };
   let shownPhase: JobPhase | undefined;
@@ -135,6 +138,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     total: carried?.prepared.totalRows,
     done: carried ? Object.values(carried.counts).reduce((sum, count) => sum + count, 0) : 0,
     inFlight: inFlight.size,
+    needSignIn: usersNeedingSignIn(),
     dispatched: carried?.dispatched ?? 0,
     counts: carried?.counts ?? emptyCounts(),
     runs: carried?.runs ?? 1,
@@ -215,13 +219,23 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
 
   const settle = (outcome: ResetOutcome): void => {
     // A user reports once; a second report (or one for a row not in flight) is ignored.
-    if (!carried || !inFlight.delete(outcome.row)) return;
+    const user = inFlight.get(outcome.row);
+    if (!carried || !user) return;
+    inFlight.delete(outcome.row);
     carried.counts[outcome.status] += 1;
     countOutcomes(outcome.status);
     countAmbiguousResends(outcome.ambiguousResends);
     buffered.push(outcome);
+    if (user.needsSignIn) showPhase();
   };
   setHandler(userFinishedSignal, settle);
+  // While any user waits for the operator's sign-in, nobody else is started: they would only wait too.
+  setHandler(signInSignal, ({ row, needed }) => {
+    const user = inFlight.get(row);
+    if (!user) return;
+    user.needsSignIn = needed || undefined;
+    showPhase();
+  });
 
   showPhase();
   if (!carried) {
@@ -280,6 +294,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   const canStartMore = () =>
     !control.paused &&
     !control.cancel &&
+    usersNeedingSignIn() === 0 &&
     inFlight.size < windowSize &&
     hasRowsLeft() &&
     !shouldContinueAsNew();

@@ -21,6 +21,7 @@ import type {
   ResetOutcome,
   ResetPolicy,
   ResetUserInput,
+  SignInState,
   StartResetResult,
 } from './types';
 import { writeTaskQueue } from './types';
@@ -31,6 +32,9 @@ import { recordWait } from './metrics';
 
 /** Sent by each user's workflow to its job when the user has a final outcome. */
 export const userFinishedSignal = defineSignal<[ResetOutcome]>('userFinished');
+
+/** Sent by a user's workflow to its job when it starts and stops waiting for the operator's sign-in. */
+export const signInSignal = defineSignal<[SignInState]>('signIn');
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -167,6 +171,76 @@ async function revokeSessionsAfterReset(
   }
 }
 
+/** The ApplicationFailure type for a token Graph refused or the credential could not give (activities). */
+const SIGN_IN_REQUIRED = 'SignInRequired';
+
+/** Whether a failed activity was refused for the operator's sign-in rather than for anything about the user. */
+export function isSignInRequired(error: unknown): boolean {
+  for (let current: unknown = error; current instanceof Error; current = current.cause) {
+    if (current instanceof ApplicationFailure) return current.type === SIGN_IN_REQUIRED;
+  }
+  return false;
+}
+
+/** The first wait after a refused sign-in; it doubles up to four times this, within the policy's bounds. */
+const SIGN_IN_FIRST_WAIT_MS = 15_000;
+
+/**
+ * Waiting out a refused sign-in. While the operator's token is refused (401) or cannot be had, the user
+ * is not failed and its deadline stands still: the job is told (so it starts nobody else and shows
+ * `needs-sign-in`), and the request is tried again on a durable timer, every 15 s then up to every 60 s
+ * (never longer than the policy's maximum wait), until `bulk-reset login` has renewed the sign-in. A
+ * request refused with 401 was not applied, so sending it again is safe.
+ */
+class SignInHold {
+  private heldSinceMs: number | undefined;
+  private waits = 0;
+
+  constructor(
+    private readonly row: number,
+    private readonly policy: ResetPolicy,
+  ) {}
+
+  /** Tells the job (once per hold) and waits before the next try. Throws if cancelled. */
+  async wait(what: string): Promise<void> {
+    if (this.heldSinceMs === undefined) {
+      this.heldSinceMs = Date.now();
+      await tellJob({ row: this.row, needed: true });
+    }
+    const waitMs = Math.min(
+      Math.max(SIGN_IN_FIRST_WAIT_MS * 2 ** Math.min(this.waits, 2), this.policy.minWaitMs),
+      this.policy.maxWaitMs,
+    );
+    this.waits += 1;
+    await sleep(waitMs, {
+      summary: `wait ${waitMs} ms for the operator to sign in again (bulk-reset login) before ${what} row ${this.row}`,
+    });
+  }
+
+  /** How long the current hold has lasted so far (0 when not holding). */
+  heldMs(): number {
+    return this.heldSinceMs === undefined ? 0 : Date.now() - this.heldSinceMs;
+  }
+
+  /** Ends a hold once a request went through; returns how long it lasted (0 if there was none). */
+  async release(): Promise<number> {
+    if (this.heldSinceMs === undefined) return 0;
+    const heldMs = Date.now() - this.heldSinceMs;
+    this.heldSinceMs = undefined;
+    this.waits = 0;
+    await tellJob({ row: this.row, needed: false });
+    return heldMs;
+  }
+}
+
+async function tellJob(state: SignInState): Promise<void> {
+  const parent = workflowInfo().parent;
+  if (!parent) return;
+  await CancellationScope.nonCancellable(() =>
+    getExternalWorkflowHandle(parent.workflowId).signal(signInSignal, state),
+  );
+}
+
 const CANCELLED_WHILE_RUNNING =
   'the job was cancelled while Graph was processing the reset; its result is unknown';
 
@@ -187,6 +261,8 @@ const CANCELLED_WHILE_RUNNING =
  * - `succeeded` only when Graph's operation said `succeeded`. A 202 without Location, an unknown status,
  *   or a deadline passed after Graph accepted the reset end as `unconfirmed`.
  * - Permanent Graph errors (400, 403, 404) end the user at once as `failed`, with Graph's code and request-id.
+ * - A refused sign-in (401, or no token to be had) never fails the user: it waits (see SignInHold), tells
+ *   the job, and the wait does not count toward the deadline nor as a request.
  * - The outcome is signalled to the parent job (if any) and returned.
  */
 export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
@@ -221,7 +297,9 @@ export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
 
 async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise<ResetOutcome> {
   const startedMs = Date.now();
-  const deadlineMs = startedMs + policy.deadlineMs;
+  // Moved later by the time spent waiting for the operator's sign-in: that wait is not the user's.
+  let deadlineMs = startedMs + policy.deadlineMs;
+  const signIn = new SignInHold(target.row, policy);
   const outcome: ResetOutcome = {
     row: target.row,
     user: target.user,
@@ -257,7 +335,25 @@ async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise
     try {
       // Never abandoned half-way: once sent, the request's answer is what tells whether Graph took it.
       accepted = await CancellationScope.nonCancellable(() => startResetOnce(policy, target.row)(request));
+      deadlineMs += await signIn.release();
     } catch (error) {
+      if (isSignInRequired(error)) {
+        // Refused before Graph did anything: not counted as a request, and the user waits, never fails.
+        sends -= 1;
+        try {
+          await signIn.wait('sending the reset of');
+        } catch (cancelled) {
+          if (!isCancellation(cancelled)) throw cancelled;
+          return finish({
+            status: 'cancelled',
+            reason:
+              'the job was cancelled while it waited for the operator to sign in; the reset was not sent',
+            startAttempts: sends,
+            ambiguousResends,
+          });
+        }
+        continue;
+      }
       if (isCancellation(error)) {
         return finish({
           status: 'cancelled',
@@ -269,13 +365,15 @@ async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise
         });
       }
       const failure = startFailureOf(error);
+      // Graph answered with something other than 401: the token was taken, the sign-in hold is over.
+      if (failure.details?.httpStatus !== undefined) deadlineMs += await signIn.release();
       const hadAmbiguousSend = lastSendAmbiguous || failure.ambiguous;
       const waitMs = nextWaitMs(
         failure.details?.retryAfterMs,
         failure.details?.retryAfterMs === undefined ? sends : 0,
         policy,
       );
-      if (!failure.retryable || deadlineMs - Date.now() <= waitMs) {
+      if (!failure.retryable || deadlineMs + signIn.heldMs() - Date.now() <= waitMs) {
         const unconfirmed = hadAmbiguousSend && failure.retryable;
         return finish({
           status: unconfirmed ? 'unconfirmed' : 'failed',
@@ -336,7 +434,7 @@ async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise
   let retryAfterMs = accepted.retryAfterMs;
   let answersWithoutRetryAfter = retryAfterMs === undefined ? 1 : 0;
   for (;;) {
-    const remainingMs = deadlineMs - Date.now();
+    const remainingMs = deadlineMs + signIn.heldMs() - Date.now();
     if (remainingMs <= 0) {
       return finish({
         status: 'unconfirmed',
@@ -356,12 +454,27 @@ async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise
 
     let state: PollOperationResult;
     try {
-      state = await pollOperationWithin(policy, deadlineMs - Date.now(), target.row).pollOperation({
+      state = await pollOperationWithin(
+        policy,
+        deadlineMs + signIn.heldMs() - Date.now(),
+        target.row,
+      ).pollOperation({
         user: target.user,
         operationUrl: accepted.operationUrl,
       });
     } catch (error) {
       if (isCancellation(error)) return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });
+      if (isSignInRequired(error)) {
+        try {
+          await signIn.wait('polling');
+        } catch (cancelled) {
+          if (!isCancellation(cancelled)) throw cancelled;
+          return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });
+        }
+        // Poll again at once: the wait for the sign-in was long enough.
+        retryAfterMs = 0;
+        continue;
+      }
       const { message, details } = graphDetailsOf(error);
       return finish({
         status: 'unconfirmed',
@@ -371,6 +484,7 @@ async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise
         requestId: details?.requestId,
       });
     }
+    deadlineMs += await signIn.release();
     outcome.polls += 1;
 
     if (state.status === 'succeeded') {

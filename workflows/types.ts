@@ -282,6 +282,8 @@ export interface InFlightUser {
   row: number;
   user: string;
   workflowId: string;
+  /** The user's workflow is holding until the operator's sign-in works again. */
+  needsSignIn?: boolean;
 }
 
 export interface PrepareJobInput {
@@ -350,7 +352,21 @@ export interface JobSummary {
 
 /** What the `progress` query answers. */
 export type JobPhase =
-  'preparing' | 'awaiting-approval' | 'running' | 'paused' | 'cancelling' | 'reporting' | 'done';
+  | 'preparing'
+  | 'awaiting-approval'
+  | 'running'
+  | 'needs-sign-in'
+  | 'paused'
+  | 'cancelling'
+  | 'reporting'
+  | 'done';
+
+/** What a user's workflow tells its job about the operator's sign-in. */
+export interface SignInState {
+  row: number;
+  /** True when Graph refused the token (or none could be had) and the user waits; false once it works again. */
+  needed: boolean;
+}
 
 export interface JobProgress {
   jobId: string;
@@ -360,6 +376,8 @@ export interface JobProgress {
   /** Rows with a final outcome. */
   done: number;
   inFlight: number;
+  /** Users in flight that wait for the operator to sign in again (`bulk-reset login`). */
+  needSignIn?: number;
   /** Rows handed to a user workflow so far. */
   dispatched: number;
   counts: Record<OutcomeStatus, number>;
