@@ -9,6 +9,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
+  proxyLocalActivities,
   sleep,
   TemporalFailure,
   TimeoutFailure,
@@ -166,6 +167,64 @@ async function revokeSessionsAfterReset(
   }
 }
 
+/**
+ * When the user's password last changed, in epoch ms, or undefined when it cannot be told (no permission
+ * to read users, the user is missing, Graph unreachable until the deadline). A GET is safe to repeat, so
+ * Temporal retries it; it runs as a local activity, which costs the user's history one event, not three.
+ */
+async function passwordChangedAt(
+  policy: ResetPolicy,
+  deadlineMs: number,
+  user: string,
+): Promise<number | undefined> {
+  const { readPasswordChange } = proxyLocalActivities<Activities>({
+    summary: 'read when the password last changed',
+    startToCloseTimeout: policy.requestTimeoutMs + 5_000,
+    scheduleToCloseTimeout: Math.max(deadlineMs - Date.now(), 1_000),
+    retry: { initialInterval: policy.minWaitMs, backoffCoefficient: 2, maximumInterval: policy.maxWaitMs },
+  });
+  try {
+    const { lastPasswordChangeDateTime } = await readPasswordChange({ user });
+    const at = lastPasswordChangeDateTime === undefined ? NaN : Date.parse(lastPasswordChangeDateTime);
+    return Number.isFinite(at) ? at : undefined;
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    return undefined;
+  }
+}
+
+/**
+ * After a resetPassword that got no answer: did it land? Yes when the user's lastPasswordChangeDateTime
+ * moved past the baseline read before the first request (not merely past the send time: a change by
+ * someone else minutes earlier must not pass for ours). Graph changes the password only when the reset's
+ * operation completes, so a reset accepted but still running does not show yet; rather than start a
+ * second operation at once, this looks once more after a further wait (twice the default poll wait,
+ * bounded by the deadline). `undefined`: it cannot be told.
+ */
+async function ambiguousSendLanded(
+  policy: ResetPolicy,
+  deadlineMs: number,
+  row: number,
+  user: string,
+  baselineMs: number,
+): Promise<boolean | undefined> {
+  const first = await passwordChangedAt(policy, deadlineMs, user);
+  if (first !== undefined && first > baselineMs) return true;
+  const settleMs = nextWaitMs(undefined, 2, policy);
+  if (deadlineMs - Date.now() <= settleMs) return first === undefined ? undefined : false;
+  await sleep(settleMs, {
+    summary: `wait ${settleMs} ms for a reset of row ${row} that may still be running before sending it again`,
+  });
+  const second = await passwordChangedAt(policy, deadlineMs, user);
+  if (second === undefined) return undefined;
+  return second > baselineMs;
+}
+
+const LANDED_REASON =
+  "a reset request got no answer, but the user's password changed after the reset began " +
+  '(lastPasswordChangeDateTime moved past the value read before the first request), so it landed and was not sent again; ' +
+  'confirmed by the password-change time, no operation was polled';
+
 const CANCELLED_WHILE_RUNNING =
   'the job was cancelled while Graph was processing the reset; its result is unknown';
 
@@ -183,8 +242,12 @@ const CANCELLED_WHILE_RUNNING =
  *   answer, the outcome is `unconfirmed`, never `failed`: the reset may have landed.
  * - Between polls it waits on durable timers as long as Graph's Retry-After asked (within the policy's
  *   bounds): a restart of workers or server never shortens a wait.
- * - `succeeded` only when Graph's operation said `succeeded`. A 202 without Location, an unknown status,
- *   or a deadline passed after Graph accepted the reset end as `unconfirmed`.
+ * - Before re-sending after a request that got no answer, it checks whether that one landed: if the
+ *   user's lastPasswordChangeDateTime moved past the value read before the first request, the reset is
+ *   not sent again (see ambiguousSendLanded).
+ * - `succeeded` only when Graph's operation said `succeeded`, or (`confirmedBy: 'passwordChange'`) when a
+ *   request that got no answer is shown to have landed by the password-change time. A 202 without
+ *   Location, an unknown status, or a deadline passed after Graph accepted the reset end as `unconfirmed`.
  * - Permanent Graph errors (400, 403, 404) end the user at once as `failed`, with Graph's code and request-id.
  * - The outcome is signalled to the parent job (if any) and returned.
  */
@@ -242,7 +305,48 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
   let sends = 0;
   let ambiguousResends = 0;
   let lastSendAmbiguous = false;
+  // Before anything is sent: when the password last changed, so that after a request that got no answer
+  // a change since then shows that it landed (see ambiguousSendLanded).
+  let baselineMs: number | undefined;
+  try {
+    baselineMs = await passwordChangedAt(policy, deadlineMs, target.user);
+  } catch (error) {
+    if (!isCancellation(error)) throw error;
+    return finish({ status: 'cancelled', reason: 'the job was cancelled before Graph accepted the reset' });
+  }
   while (!accepted) {
+    if (lastSendAmbiguous && baselineMs !== undefined) {
+      let landed: boolean | undefined;
+      try {
+        landed = await ambiguousSendLanded(policy, deadlineMs, target.row, target.user, baselineMs);
+      } catch (error) {
+        if (!isCancellation(error)) throw error;
+        return finish({
+          status: 'cancelled',
+          reason:
+            'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra',
+          startAttempts: sends,
+          ambiguousResends,
+        });
+      }
+      if (landed) {
+        outcome.startAttempts = sends;
+        outcome.ambiguousResends = ambiguousResends;
+        const confirmed = {
+          status: 'succeeded' as const,
+          reason: LANDED_REASON,
+          confirmedBy: 'passwordChange' as const,
+        };
+        if (!policy.revokeSessions) return finish(confirmed);
+        const revoked = await revokeSessionsAfterReset(policy, deadlineMs, target.row, target.user);
+        return finish({
+          ...confirmed,
+          ...revoked,
+          reason: revoked.reason ? `${LANDED_REASON}; ${revoked.reason}` : LANDED_REASON,
+        });
+      }
+      ambiguousResends += 1;
+    }
     sends += 1;
     try {
       // Never abandoned half-way: once sent, the request's answer is what tells whether Graph took it.
@@ -284,7 +388,8 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
           retryable: unconfirmed ? undefined : failure.retryable,
         });
       }
-      if (failure.ambiguous) ambiguousResends += 1;
+      // Counted as a resend only once it is sent: the check above may find that this one landed.
+      if (failure.ambiguous && baselineMs === undefined) ambiguousResends += 1;
       lastSendAmbiguous = failure.ambiguous;
       try {
         await sleep(waitMs, {
