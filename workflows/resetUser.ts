@@ -170,27 +170,48 @@ async function revokeSessionsAfterReset(
 /**
  * When the user's password last changed, in epoch ms, or undefined when it cannot be told (no permission
  * to read users, the user is missing, Graph unreachable until the deadline). A GET is safe to repeat, so
- * Temporal retries it; it runs as a local activity, which costs the user's history one event, not three.
+ * Temporal retries it; it runs as a local activity, which costs the user's history one event where an
+ * activity costs six (a one-poll user takes 28 instead of 33; issue 3 allows 30).
  */
 async function passwordChangedAt(
   policy: ResetPolicy,
   deadlineMs: number,
   user: string,
-): Promise<number | undefined> {
+): Promise<PasswordChange> {
   const { readPasswordChange } = proxyLocalActivities<Activities>({
     summary: 'read when the password last changed',
     startToCloseTimeout: policy.requestTimeoutMs + 5_000,
     scheduleToCloseTimeout: Math.max(deadlineMs - Date.now(), 1_000),
     retry: { initialInterval: policy.minWaitMs, backoffCoefficient: 2, maximumInterval: policy.maxWaitMs },
+    // Waits for Retry-After on a durable timer rather than inside a held-open workflow task, so a
+    // throttled or unavailable Graph (an outage) never keeps workflow tasks running until they time out.
+    localRetryThreshold: policy.minWaitMs,
   });
   try {
     const { lastPasswordChangeDateTime } = await readPasswordChange({ user });
     const at = lastPasswordChangeDateTime === undefined ? NaN : Date.parse(lastPasswordChangeDateTime);
-    return Number.isFinite(at) ? at : undefined;
+    return { at: Number.isFinite(at) ? at : undefined };
   } catch (error) {
     if (isCancellation(error)) throw error;
-    return undefined;
+    // Whatever comes next is another request to Graph: it must not come before the Retry-After of the
+    // read's last answer, within the deadline. A timeout hides that answer: then the longest wait the
+    // policy allows. An answer without Retry-After (404, 403, a dropped connection) asks for no wait.
+    const failure = graphDetailsOf(error);
+    const askedMs = failure.details ? (failure.details.retryAfterMs ?? 0) : policy.maxWaitMs;
+    const pauseMs = Math.min(askedMs, deadlineMs - Date.now());
+    if (pauseMs > 0) {
+      await sleep(pauseMs, {
+        summary: `wait ${pauseMs} ms after the password-change time could not be read`,
+      });
+    }
+    return { failure };
   }
+}
+
+/** When the password last changed (epoch ms), or why it could not be read. */
+interface PasswordChange {
+  at?: number;
+  failure?: { message: string; details?: GraphFailureDetails };
 }
 
 /**
@@ -208,14 +229,14 @@ async function ambiguousSendLanded(
   user: string,
   baselineMs: number,
 ): Promise<boolean | undefined> {
-  const first = await passwordChangedAt(policy, deadlineMs, user);
+  const first = (await passwordChangedAt(policy, deadlineMs, user)).at;
   if (first !== undefined && first > baselineMs) return true;
   const settleMs = nextWaitMs(undefined, 2, policy);
   if (deadlineMs - Date.now() <= settleMs) return first === undefined ? undefined : false;
   await sleep(settleMs, {
     summary: `wait ${settleMs} ms for a reset of row ${row} that may still be running before sending it again`,
   });
-  const second = await passwordChangedAt(policy, deadlineMs, user);
+  const second = (await passwordChangedAt(policy, deadlineMs, user)).at;
   if (second === undefined) return undefined;
   return second > baselineMs;
 }
@@ -307,12 +328,24 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
   let lastSendAmbiguous = false;
   // Before anything is sent: when the password last changed, so that after a request that got no answer
   // a change since then shows that it landed (see ambiguousSendLanded).
-  let baselineMs: number | undefined;
+  let baseline: PasswordChange;
   try {
-    baselineMs = await passwordChangedAt(policy, deadlineMs, target.user);
+    baseline = await passwordChangedAt(policy, deadlineMs, target.user);
   } catch (error) {
     if (!isCancellation(error)) throw error;
     return finish({ status: 'cancelled', reason: 'the job was cancelled before Graph accepted the reset' });
+  }
+  const baselineMs = baseline.at;
+  if (baseline.failure && Date.now() >= deadlineMs) {
+    // Graph could not even be read until the deadline (an outage): nothing was sent.
+    return finish({
+      status: 'failed',
+      reason: `Graph did not accept the reset before the deadline: ${baseline.failure.message}`,
+      httpStatus: baseline.failure.details?.httpStatus,
+      graphCode: baseline.failure.details?.graphCode,
+      requestId: baseline.failure.details?.requestId,
+      retryable: true,
+    });
   }
   while (!accepted) {
     if (lastSendAmbiguous && baselineMs !== undefined) {
@@ -343,6 +376,15 @@ async function runReset({ target, policy, jobId }: ResetUserInput): Promise<Rese
           ...confirmed,
           ...revoked,
           reason: revoked.reason ? `${LANDED_REASON}; ${revoked.reason}` : LANDED_REASON,
+        });
+      }
+      if (Date.now() >= deadlineMs) {
+        return finish({
+          status: 'unconfirmed',
+          reason:
+            'a reset request got no answer and the deadline passed before it could be checked or sent again; it may have been applied, check the user in Entra',
+          startAttempts: sends,
+          ambiguousResends,
         });
       }
       ambiguousResends += 1;
