@@ -16,6 +16,8 @@ import type {
   PlanReference,
   PreparedJob,
   ReadRowsInput,
+  ReadPasswordChangeInput,
+  ReadPasswordChangeResult,
   ResetOutcome,
   RevokeSessionsInput,
   ReadRowsResult,
@@ -263,6 +265,19 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
         throw toActivityFailure(error, user);
       } finally {
         await secrets?.close();
+      }
+    },
+
+    /**
+     * When the user's password last changed (`lastPasswordChangeDateTime`): read before the first
+     * resetPassword and again after one that got no answer, to tell whether that one landed.
+     */
+    async readPasswordChange({ user }: ReadPasswordChangeInput): Promise<ReadPasswordChangeResult> {
+      try {
+        const found = await graph.getUser(user, { abortSignal: Context.current().cancellationSignal });
+        return { lastPasswordChangeDateTime: found.lastPasswordChangeDateTime };
+      } catch (error) {
+        throw toActivityFailure(error, user);
       }
     },
 

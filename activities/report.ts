@@ -43,6 +43,7 @@ const CSV_COLUMNS = [
   'requestId',
   'startedAt',
   'finishedAt',
+  'confirmedBy',
 ] as const satisfies readonly (keyof ResetOutcome)[];
 
 const FILE_MODE = 0o600;

@@ -37,6 +37,8 @@ export interface DevServerOptions {
   dbFilename?: string;
   /** The codec server the Web UI asks to decrypt payloads. */
   uiCodecEndpoint?: string;
+  /** The server's own log level (default warn); a chaos run asks for never, as it makes errors on purpose. */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'never';
 }
 
 export interface DevServer {
@@ -56,7 +58,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       dbFilename: options.dbFilename,
       searchAttributes: [JOB_ID_SEARCH_ATTRIBUTE, JOB_PHASE_SEARCH_ATTRIBUTE],
       extraArgs: options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : [],
-      log: { format: 'pretty', level: 'warn' },
+      log: { format: 'pretty', level: options.logLevel ?? 'warn' },
     },
   });
   return {

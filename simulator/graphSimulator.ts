@@ -28,6 +28,8 @@ export type ScenarioName =
   | 'throttled'
   | 'flaky'
   | 'drop'
+  // The first POST is accepted and the reset applied, then the connection drops before the 202 arrives.
+  | 'dropafter'
   | 'noretry'
   | 'nolocation'
   | 'unknown'
@@ -47,6 +49,7 @@ export const SCENARIOS: readonly ScenarioName[] = [
   'throttled',
   'flaky',
   'drop',
+  'dropafter',
   'noretry',
   'nolocation',
   'unknown',
@@ -90,6 +93,60 @@ export interface SimulatorOptions {
   writeBudget?: { writes: number; perSeconds: number };
   /** Token bucket on user lookups (`GET /users/{id}` and its directory roles), to throttle a preflight. Off by default. */
   readBudget?: { reads: number; perSeconds: number };
+  /** Random faults on every Graph request, on top of the scenarios (see {@link FaultRates}). Off by default. */
+  faults?: FaultRates;
+}
+
+/**
+ * Chances (0 to 1) that a Graph request meets a fault instead of its scenario. Each request of a user
+ * draws from a hash of the seed, the user and the request's rank among that user's requests of its
+ * kind, so a run meets the same faults whatever the order in which users' requests interleave.
+ */
+export interface FaultRates {
+  /** 429 TooManyRequests with Retry-After. */
+  throttle?: number;
+  /** 503 serviceNotAvailable with Retry-After. */
+  unavailable?: number;
+  /**
+   * The connection drops without an answer. On a resetPassword POST it drops before Graph took the
+   * reset or, with chance `dropAfterApply`, after Graph accepted it: the ambiguous case.
+   */
+  drop?: number;
+  /** Of the dropped POSTs, the share dropped after the reset was accepted. Default 0.5. */
+  dropAfterApply?: number;
+  /** An accepted reset's operation fails (as the `opfail` scenario) instead of succeeding. */
+  opFail?: number;
+  /** Any string or number; the same seed gives the same faults. Default 0. */
+  seed?: string | number;
+}
+
+/** `drop` counts every dropped connection; `dropAfterApply` the POSTs among them dropped after Graph took the reset. */
+export type FaultKind = 'throttle' | 'unavailable' | 'drop' | 'dropAfterApply' | 'opFail' | 'outage';
+
+/** What one request of a user meets: the first matching band of a uniform draw in [0, 1). */
+export type FaultDraw = 'throttle' | 'unavailable' | 'drop' | undefined;
+
+/** Which kinds of request draw faults independently of each other. */
+export type FaultChannel = 'post' | 'poll' | 'get' | 'revoke' | 'op' | 'dropside';
+
+/**
+ * A deterministic draw in [0, 1) for the request of `user` that is number `index` of its `channel`,
+ * under `seed`: the same inputs always give the same number.
+ */
+export function faultDraw(seed: string | number, user: string, channel: FaultChannel, index: number): number {
+  const digest = createHash('sha256').update(`${seed}|${user.toLowerCase()}|${channel}|${index}`).digest();
+  return digest.readUInt32BE(0) / 2 ** 32;
+}
+
+/** The fault a draw falls on: throttle first, then unavailable, then drop; none beyond their sum. */
+export function faultFor(draw: number, rates: FaultRates): FaultDraw {
+  let edge = rates.throttle ?? 0;
+  if (draw < edge) return 'throttle';
+  edge += rates.unavailable ?? 0;
+  if (draw < edge) return 'unavailable';
+  edge += rates.drop ?? 0;
+  if (draw < edge) return 'drop';
+  return undefined;
 }
 
 export interface UserStats {
@@ -106,6 +163,13 @@ export interface UserStats {
   polls: number;
   /** Requests that arrived before the Retry-After last sent to this user had elapsed. */
   earlyRequests: number;
+  /**
+   * Resets that took effect: the password changed (an accepted reset whose operation succeeds, once
+   * the operation's time has passed, whether anyone polls it or not). Ground truth for "was reset".
+   */
+  resetsApplied: number;
+  /** Accepted resets whose operation ends `failed`. */
+  operationsFailed: number;
   /** Whether any resetPassword POST for this user carried `newPassword`. */
   passwordSupplied: boolean;
   revokes: number;
@@ -129,6 +193,10 @@ export interface SimulatorStats {
   /** Count per HTTP status sent; connections dropped on purpose under "dropped". */
   responsesByStatus: Record<string, number>;
   users: number;
+  /** Resets that took effect, all users together (see UserStats.resetsApplied). */
+  resetsApplied: number;
+  /** Faults injected by `faults` and the outage switch, by kind (scenario answers are not counted). */
+  faults: Record<FaultKind, number>;
 }
 
 export interface GraphSimulator {
@@ -152,6 +220,13 @@ export interface GraphSimulator {
   revokeToken(): void;
   /** Accepts the token again, as after `bulk-reset login`. Also `POST /_sim/restore-token`. */
   restoreToken(): void;
+  /**
+   * Graph goes down: every Graph request is answered 503 with Retry-After until `endOutage`, or for
+   * `seconds` when given. Operations already accepted carry on meanwhile, as in Graph.
+   */
+  startOutage(seconds?: number): void;
+  endOutage(): void;
+  outageActive(): boolean;
   close(): Promise<void>;
 }
 
@@ -169,6 +244,8 @@ interface UserCounters {
   resetsAccepted: number;
   polls: number;
   earlyRequests: number;
+  resetsApplied: number;
+  operationsFailed: number;
   passwordSupplied: boolean;
   revokes: number;
   gets: number;
@@ -190,6 +267,10 @@ interface UserState {
   counters: UserCounters;
   /** Only with `keepPasswords`. */
   passwords?: { received: string[]; accepted: string[] };
+  /** Requests drawn so far per fault channel (the rank of the next draw). */
+  draws: Partial<Record<FaultChannel, number>>;
+  /** Accepted operations whose effect (password changed or not) has not been settled yet. */
+  unsettled: Operation[];
 }
 
 interface Operation {
@@ -203,6 +284,8 @@ interface Operation {
   lastActionDateTime: string;
   /** performance.now() before which the operation is still running (operationSeconds). */
   runningUntil: number;
+  /** Its effect has been recorded: the password changed (or the operation failed) at runningUntil. */
+  settled: boolean;
 }
 
 interface RequestContext {
@@ -341,10 +424,16 @@ function emptyCounters(): UserCounters {
     resetsAccepted: 0,
     polls: 0,
     earlyRequests: 0,
+    resetsApplied: 0,
+    operationsFailed: 0,
     passwordSupplied: false,
     revokes: 0,
     gets: 0,
   };
+}
+
+function noFaults(): Record<FaultKind, number> {
+  return { throttle: 0, unavailable: 0, drop: 0, dropAfterApply: 0, opFail: 0, outage: 0 };
 }
 
 function emptyStats(): SimulatorStats {
@@ -361,6 +450,8 @@ function emptyStats(): SimulatorStats {
     peakConcurrentRequests: 0,
     responsesByStatus: {},
     users: 0,
+    resetsApplied: 0,
+    faults: noFaults(),
   };
 }
 
@@ -414,6 +505,18 @@ function validateOptions(options: SimulatorOptions): void {
   if (reads && !(reads.reads >= 1 && reads.perSeconds > 0)) {
     throw new TypeError('Graph simulator: readBudget needs reads >= 1 and perSeconds > 0');
   }
+  const faults = options.faults ?? {};
+  for (const key of ['throttle', 'unavailable', 'drop', 'dropAfterApply', 'opFail'] as const) {
+    const rate = faults[key];
+    if (rate !== undefined && !(Number.isFinite(rate) && rate >= 0 && rate <= 1)) {
+      throw new TypeError(`Graph simulator: faults.${key} must be a number from 0 to 1, got ${rate}`);
+    }
+  }
+  if ((faults.throttle ?? 0) + (faults.unavailable ?? 0) + (faults.drop ?? 0) > 1) {
+    throw new TypeError(
+      'Graph simulator: faults.throttle + faults.unavailable + faults.drop must not exceed 1',
+    );
+  }
   const named: [string, string][] = [
     ['defaultScenario', options.defaultScenario ?? 'ok'],
     ...Object.entries(options.scenarios ?? {}).map(([user, scenario]): [string, string] => [
@@ -464,6 +567,9 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     ? new TokenBucket(options.readBudget.reads, options.readBudget.perSeconds)
     : undefined;
   const scenarioOptions = { defaultScenario: options.defaultScenario, scenarios: options.scenarios };
+  const faultRates = options.faults;
+  /** performance.now() until which Graph is down (Infinity: until endOutage); undefined when up. */
+  let outageUntil: number | undefined;
 
   const users = new Map<string, UserState>();
   const userKeyById = new Map<string, string>();
@@ -476,11 +582,106 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
   let baseUrl = '';
 
   function userStats(user: UserState): UserStats {
+    settle(user);
     return { user: user.name, id: user.id, scenario: user.scenario, ...user.counters, active: user.active };
   }
 
   function snapshot(): SimulatorStats {
-    return { ...counters, responsesByStatus: { ...counters.responsesByStatus }, users: users.size };
+    for (const user of users.values()) settle(user);
+    return {
+      ...counters,
+      responsesByStatus: { ...counters.responsesByStatus },
+      faults: { ...counters.faults },
+      users: users.size,
+    };
+  }
+
+  /**
+   * Records the effect of the user's operations whose time has come, polled or not: as in Graph, a
+   * reset takes effect when its operation completes, and lastPasswordChangeDateTime moves then.
+   */
+  function settle(user: UserState, now = performance.now()): void {
+    if (user.unsettled.length === 0) return;
+    user.unsettled = user.unsettled.filter((operation) => {
+      if (now < operation.runningUntil) return true;
+      markSettled(user, operation);
+      return false;
+    });
+  }
+
+  function markSettled(user: UserState, operation: Operation): void {
+    if (operation.settled) return;
+    operation.settled = true;
+    const plan = POLL_PLANS[operation.plan];
+    const last = plan[plan.length - 1];
+    const final = last.kind === 'status' ? last.status : 'succeeded';
+    if (final === 'succeeded') {
+      // When the operation's time came, not when someone looked.
+      const at = Date.now() - Math.max(0, performance.now() - operation.runningUntil);
+      const iso = new Date(Math.max(at, Date.parse(user.lastPasswordChangeDateTime) + 1)).toISOString();
+      user.lastPasswordChangeDateTime = iso;
+      user.counters.resetsApplied++;
+      counters.resetsApplied++;
+    } else if (final === 'failed') {
+      user.counters.operationsFailed++;
+    }
+  }
+
+  /** The next draw of the user's `channel`. */
+  function draw(user: UserState, channel: FaultChannel): number {
+    const index = user.draws[channel] ?? 0;
+    user.draws[channel] = index + 1;
+    return faultDraw(faultRates?.seed ?? 0, user.key, channel, index);
+  }
+
+  function countFault(kind: FaultKind): void {
+    counters.faults[kind]++;
+  }
+
+  function unavailableAnswer(): Answer {
+    return {
+      status: 503,
+      error: {
+        code: 'serviceNotAvailable',
+        message: 'The service is temporarily unavailable. Please retry after the time given in Retry-After.',
+      },
+      retryAfterSeconds,
+    };
+  }
+
+  /**
+   * The outage or a random fault this request meets, if any, before its scenario sees it. A POST's
+   * drop is only decided here; whether it falls before or after the reset is taken is the caller's.
+   */
+  function injectedFault(user: UserState, channel: FaultChannel): Answer | 'drop' | undefined {
+    if (outageUntil !== undefined) {
+      if (performance.now() < outageUntil) {
+        countFault('outage');
+        return unavailableAnswer();
+      }
+      outageUntil = undefined;
+    }
+    if (!faultRates) return undefined;
+    switch (faultFor(draw(user, channel), faultRates)) {
+      case 'throttle':
+        countFault('throttle');
+        return throttledAnswer(retryAfterSeconds);
+      case 'unavailable':
+        countFault('unavailable');
+        return unavailableAnswer();
+      case 'drop':
+        return 'drop';
+      default:
+        return undefined;
+    }
+  }
+
+  /** Like injectedFault for a request that applies nothing: a drop is simply a lost connection. */
+  function readFault(user: UserState, channel: FaultChannel): Answer | undefined {
+    const fault = injectedFault(user, channel);
+    if (fault !== 'drop') return fault;
+    countFault('drop');
+    return { status: 0, drop: true };
   }
 
   function findUser(user: string): UserState | undefined {
@@ -505,6 +706,8 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
         lastPasswordChangeDateTime: INITIAL_PASSWORD_CHANGE,
         counters: emptyCounters(),
         passwords: options.keepPasswords ? { received: [], accepted: [] } : undefined,
+        draws: {},
+        unsettled: [],
       };
       users.set(key, user);
       userKeyById.set(user.id, key);
@@ -579,6 +782,19 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     if (passwordSupplied) user.counters.passwordSupplied = true;
     if (passwordSupplied) user.passwords?.received.push(newPassword);
 
+    const fault = injectedFault(user, 'post');
+    // A drop after Graph took the reset is decided now and carried out once the reset is accepted.
+    let dropAfterAccept = false;
+    if (fault === 'drop') {
+      if (draw(user, 'dropside') >= (faultRates?.dropAfterApply ?? 0.5)) {
+        countFault('drop');
+        return { status: 0, drop: true };
+      }
+      dropAfterAccept = true;
+    } else if (fault) {
+      return fault;
+    }
+
     if (budget) {
       const waitSeconds = budget.take(performance.now());
       if (waitSeconds > 0) return throttledAnswer(waitSeconds);
@@ -586,6 +802,15 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
 
     const scenario: ScenarioName = user.scenarioSpent ? 'ok' : user.scenario;
     const earlierPosts = user.scenarioPosts++;
+    if (scenario === 'dropafter' && earlierPosts < 1) dropAfterAccept = true;
+    const accept = (answer: Answer): Answer => {
+      if (!dropAfterAccept) return answer;
+      if (fault === 'drop') {
+        countFault('drop');
+        countFault('dropAfterApply');
+      }
+      return { status: 0, drop: true };
+    };
     switch (scenario) {
       case 'badpw':
         user.scenarioSpent = true;
@@ -648,10 +873,12 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       // Graph accepted the reset; only its confirmation is missing. The user record shows it landed.
       user.scenarioSpent = true;
       user.lastPasswordChangeDateTime = new Date().toISOString();
-      return { status: 202, body: accepted, terminal: true };
+      user.counters.resetsApplied++;
+      counters.resetsApplied++;
+      return accept({ status: 202, body: accepted, terminal: true });
     }
 
-    const plan: PollPlanName =
+    let plan: PollPlanName =
       scenario === 'slow' ||
       scenario === 'opfail' ||
       scenario === 'noretry' ||
@@ -659,6 +886,12 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       scenario === 'pollthrottle'
         ? scenario
         : 'ok';
+    // Drawn for every accepted reset, so the draws do not depend on which scenario came before.
+    const opFails = faultRates?.opFail ? draw(user, 'op') < faultRates.opFail : false;
+    if (opFails && plan !== 'opfail') {
+      plan = 'opfail';
+      countFault('opFail');
+    }
     const now = new Date().toISOString();
     const operation: Operation = {
       id: randomUUID(),
@@ -670,21 +903,26 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       createdDateTime: now,
       lastActionDateTime: now,
       runningUntil: performance.now() + operationSeconds * 1000,
+      settled: false,
     };
     operations.set(operation.id, operation);
+    user.unsettled.push(operation);
     const location = `${baseUrl}/users/${encodeURIComponent(segment)}/authentication/operations/${operation.id}?${LOCATION_QUERY}`;
-    return {
+    return accept({
       status: 202,
       body: accepted,
       headers: { Location: location },
       retryAfterSeconds: plan === 'noretry' ? undefined : retryAfterSeconds,
-    };
+    });
   }
 
   function pollOperation(ctx: RequestContext, url: URL, segment: string, operationId: string): Answer {
     const user = touchUser(ctx, segment);
     user.counters.polls++;
     counters.polls++;
+    const fault = readFault(user, 'poll');
+    if (fault) return fault;
+    settle(user);
     const operation = operations.get(operationId.toLowerCase());
     if (!url.searchParams.has('aadgdc') || !operation || operation.userKey !== user.key) {
       const hint = operation ? ' Follow the Location header verbatim, query string included.' : '';
@@ -709,7 +947,8 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       operation.status = step.status;
       operation.statusDetail = step.statusDetail;
       operation.lastActionDateTime = new Date().toISOString();
-      if (step.status === 'succeeded') user.lastPasswordChangeDateTime = operation.lastActionDateTime;
+      // The password changed when the operation's time came (settle), not when it was polled.
+      markSettled(user, operation);
     }
     const terminal = TERMINAL_OPERATION_STATUSES.has(operation.status);
     if (terminal) user.scenarioSpent = true;
@@ -736,6 +975,8 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
   function revokeSignInSessions(ctx: RequestContext, segment: string): Answer {
     const user = touchUser(ctx, segment);
     user.counters.revokes++;
+    const fault = readFault(user, 'revoke');
+    if (fault) return fault;
     if (user.scenario === 'missing') return notFoundUser(segment);
     return { status: 200, body: { '@odata.context': `${GRAPH_CONTEXT}#Edm.Boolean`, value: true } };
   }
@@ -743,6 +984,9 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
   /** Counts a user lookup; answers 429 when the read budget is spent, else undefined. */
   function lookUp(user: UserState): Answer | undefined {
     user.counters.gets++;
+    const fault = readFault(user, 'get');
+    if (fault) return fault;
+    settle(user);
     const waitSeconds = readBudget?.take(performance.now()) ?? 0;
     return waitSeconds > 0 ? throttledAnswer(waitSeconds) : undefined;
   }
@@ -805,8 +1049,34 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     for (const user of users.values()) user.counters = emptyCounters();
   }
 
-  function controlAnswer(req: IncomingMessage, segments: string[]): Answer | undefined {
+  function startOutage(seconds?: number): void {
+    if (seconds !== undefined && !(Number.isFinite(seconds) && seconds > 0)) {
+      throw new TypeError(`Graph simulator: an outage lasts a positive number of seconds, got ${seconds}`);
+    }
+    outageUntil = seconds === undefined ? Infinity : performance.now() + seconds * 1000;
+  }
+
+  function outageActive(): boolean {
+    return outageUntil !== undefined && performance.now() < outageUntil;
+  }
+
+  function controlAnswer(req: IncomingMessage, url: URL, segments: string[]): Answer | undefined {
     const route = segments.slice(1).join('/').toLowerCase();
+    if (route === 'outage') {
+      if (req.method === 'DELETE') {
+        outageUntil = undefined;
+        return { status: 204 };
+      }
+      if (req.method === 'POST') {
+        const seconds = url.searchParams.get('seconds');
+        const value = seconds === null ? undefined : Number(seconds);
+        if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+          return { status: 400, error: { code: 'badRequest', message: 'seconds must be a positive number' } };
+        }
+        startOutage(value);
+        return { status: 204 };
+      }
+    }
     if (req.method === 'GET' && route === 'stats') {
       return { status: 200, body: { ...snapshot(), userStats: [...users.values()].map(userStats) } };
     }
@@ -840,7 +1110,7 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
         headers: { 'WWW-Authenticate': 'Bearer realm="", error="invalid_token"' },
       };
     }
-    if (ctx.control) return controlAnswer(req, segments) ?? notFoundRoute(url);
+    if (ctx.control) return controlAnswer(req, url, segments) ?? notFoundRoute(url);
     if (tokenRevoked) {
       counters.unauthorized++;
       return {
@@ -1037,6 +1307,11 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     restoreToken: () => {
       tokenRevoked = false;
     },
+    startOutage,
+    endOutage: () => {
+      outageUntil = undefined;
+    },
+    outageActive,
     close: () =>
       new Promise<void>((resolve, reject) => {
         closing.abort();

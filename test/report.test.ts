@@ -171,6 +171,7 @@ describe('writeReport', () => {
       'requestId',
       'startedAt',
       'finishedAt',
+      'confirmedBy',
     ]);
     expect(rows.map((row) => row.row)).toEqual(['2', '3', '4', '5']);
     expect(rows[0]).toEqual({
@@ -187,6 +188,7 @@ describe('writeReport', () => {
       requestId: '1f2e3d4c',
       startedAt: '2024-06-11T10:01:00.000Z',
       finishedAt: '2024-06-11T10:02:00.000Z',
+      confirmedBy: '',
     });
     expect(rows[1]).toMatchObject({ reason: "'@mention", httpStatus: '', requestId: '' });
     expect(rows[3]).toMatchObject({

@@ -289,7 +289,7 @@ describe('Graph simulator', () => {
       expect(scenarioFor('flaky', options)).toBe('flaky');
       expect(scenarioFor('okay.u1@contoso.test', options)).toBe('slow');
       expect(scenarioFor('carol@contoso.test', {})).toBe('ok');
-      expect(SCENARIOS).toHaveLength(16);
+      expect(SCENARIOS).toHaveLength(17);
     });
 
     it('lets the explicit scenarios map override the name convention', async () => {

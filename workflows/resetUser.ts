@@ -9,6 +9,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
+  proxyLocalActivities,
   sleep,
   TemporalFailure,
   TimeoutFailure,
@@ -241,6 +242,85 @@ async function tellJob(state: SignInState): Promise<void> {
   );
 }
 
+/**
+ * When the user's password last changed, in epoch ms, or undefined when it cannot be told (no permission
+ * to read users, the user is missing, Graph unreachable until the deadline). A GET is safe to repeat, so
+ * Temporal retries it; it runs as a local activity, which costs the user's history one event where an
+ * activity costs six (a one-poll user takes 28 instead of 33; issue 3 allows 30).
+ */
+async function passwordChangedAt(
+  policy: ResetPolicy,
+  deadlineMs: number,
+  user: string,
+): Promise<PasswordChange> {
+  const { readPasswordChange } = proxyLocalActivities<Activities>({
+    summary: 'read when the password last changed',
+    startToCloseTimeout: policy.requestTimeoutMs + 5_000,
+    scheduleToCloseTimeout: Math.max(deadlineMs - Date.now(), 1_000),
+    retry: { initialInterval: policy.minWaitMs, backoffCoefficient: 2, maximumInterval: policy.maxWaitMs },
+    // Waits for Retry-After on a durable timer rather than inside a held-open workflow task, so a
+    // throttled or unavailable Graph (an outage) never keeps workflow tasks running until they time out.
+    localRetryThreshold: policy.minWaitMs,
+  });
+  try {
+    const { lastPasswordChangeDateTime } = await readPasswordChange({ user });
+    const at = lastPasswordChangeDateTime === undefined ? NaN : Date.parse(lastPasswordChangeDateTime);
+    return { at: Number.isFinite(at) ? at : undefined };
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    // Whatever comes next is another request to Graph: it must not come before the Retry-After of the
+    // read's last answer, within the deadline. A timeout hides that answer: then the longest wait the
+    // policy allows. An answer without Retry-After (404, 403, a dropped connection) asks for no wait.
+    const failure = graphDetailsOf(error);
+    const askedMs = failure.details ? (failure.details.retryAfterMs ?? 0) : policy.maxWaitMs;
+    const pauseMs = Math.min(askedMs, deadlineMs - Date.now());
+    if (pauseMs > 0) {
+      await sleep(pauseMs, {
+        summary: `wait ${pauseMs} ms after the password-change time could not be read`,
+      });
+    }
+    return { failure };
+  }
+}
+
+/** When the password last changed (epoch ms), or why it could not be read. */
+interface PasswordChange {
+  at?: number;
+  failure?: { message: string; details?: GraphFailureDetails };
+}
+
+/**
+ * After a resetPassword that got no answer: did it land? Yes when the user's lastPasswordChangeDateTime
+ * moved past the baseline read before the first request (not merely past the send time: a change by
+ * someone else minutes earlier must not pass for ours). Graph changes the password only when the reset's
+ * operation completes, so a reset accepted but still running does not show yet; rather than start a
+ * second operation at once, this looks once more after a further wait (twice the default poll wait,
+ * bounded by the deadline). `undefined`: it cannot be told.
+ */
+async function ambiguousSendLanded(
+  policy: ResetPolicy,
+  deadlineMs: number,
+  row: number,
+  user: string,
+  baselineMs: number,
+): Promise<boolean | undefined> {
+  const first = (await passwordChangedAt(policy, deadlineMs, user)).at;
+  if (first !== undefined && first > baselineMs) return true;
+  const settleMs = nextWaitMs(undefined, 2, policy);
+  if (deadlineMs - Date.now() <= settleMs) return first === undefined ? undefined : false;
+  await sleep(settleMs, {
+    summary: `wait ${settleMs} ms for a reset of row ${row} that may still be running before sending it again`,
+  });
+  const second = (await passwordChangedAt(policy, deadlineMs, user)).at;
+  if (second === undefined) return undefined;
+  return second > baselineMs;
+}
+
+const LANDED_REASON =
+  "a reset request got no answer, but the user's password changed after the reset began " +
+  '(lastPasswordChangeDateTime moved past the value read before the first request), so it landed and was not sent again; ' +
+  'confirmed by the password-change time, no operation was polled';
+
 const CANCELLED_WHILE_RUNNING =
   'the job was cancelled while Graph was processing the reset; its result is unknown';
 
@@ -258,8 +338,12 @@ const CANCELLED_WHILE_RUNNING =
  *   answer, the outcome is `unconfirmed`, never `failed`: the reset may have landed.
  * - Between polls it waits on durable timers as long as Graph's Retry-After asked (within the policy's
  *   bounds): a restart of workers or server never shortens a wait.
- * - `succeeded` only when Graph's operation said `succeeded`. A 202 without Location, an unknown status,
- *   or a deadline passed after Graph accepted the reset end as `unconfirmed`.
+ * - Before re-sending after a request that got no answer, it checks whether that one landed: if the
+ *   user's lastPasswordChangeDateTime moved past the value read before the first request, the reset is
+ *   not sent again (see ambiguousSendLanded).
+ * - `succeeded` only when Graph's operation said `succeeded`, or (`confirmedBy: 'passwordChange'`) when a
+ *   request that got no answer is shown to have landed by the password-change time. A 202 without
+ *   Location, an unknown status, or a deadline passed after Graph accepted the reset end as `unconfirmed`.
  * - Permanent Graph errors (400, 403, 404) end the user at once as `failed`, with Graph's code and request-id.
  * - A refused sign-in (401, or no token to be had) never fails the user: it waits (see SignInHold), tells
  *   the job, and the wait does not count toward the deadline nor as a request.
@@ -321,7 +405,79 @@ async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise
   let sends = 0;
   let ambiguousResends = 0;
   let lastSendAmbiguous = false;
+  // The check below runs once per request that got no answer: a resend held back by a refused sign-in
+  // (401) comes round the loop again without being checked or counted a second time.
+  let ambiguityChecked = false;
+  // Before anything is sent: when the password last changed, so that after a request that got no answer
+  // a change since then shows that it landed (see ambiguousSendLanded).
+  let baseline: PasswordChange;
+  try {
+    baseline = await passwordChangedAt(policy, deadlineMs, target.user);
+    // A refused sign-in is waited out here too (the job holds), so the baseline exists when it is needed.
+    while (baseline.failure?.details?.kind === 'auth') {
+      await signIn.wait('reading the password-change time of');
+      baseline = await passwordChangedAt(policy, deadlineMs + signIn.heldMs(), target.user);
+    }
+    deadlineMs += await signIn.release();
+  } catch (error) {
+    if (!isCancellation(error)) throw error;
+    return finish({ status: 'cancelled', reason: 'the job was cancelled before Graph accepted the reset' });
+  }
+  const baselineMs = baseline.at;
+  if (baseline.failure && Date.now() >= deadlineMs) {
+    // Graph could not even be read until the deadline (an outage): nothing was sent.
+    return finish({
+      status: 'failed',
+      reason: `Graph did not accept the reset before the deadline: ${baseline.failure.message}`,
+      httpStatus: baseline.failure.details?.httpStatus,
+      graphCode: baseline.failure.details?.graphCode,
+      requestId: baseline.failure.details?.requestId,
+      retryable: true,
+    });
+  }
   while (!accepted) {
+    if (lastSendAmbiguous && !ambiguityChecked && baselineMs !== undefined) {
+      let landed: boolean | undefined;
+      try {
+        landed = await ambiguousSendLanded(policy, deadlineMs, target.row, target.user, baselineMs);
+      } catch (error) {
+        if (!isCancellation(error)) throw error;
+        return finish({
+          status: 'cancelled',
+          reason:
+            'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra',
+          startAttempts: sends,
+          ambiguousResends,
+        });
+      }
+      if (landed) {
+        outcome.startAttempts = sends;
+        outcome.ambiguousResends = ambiguousResends;
+        const confirmed = {
+          status: 'succeeded' as const,
+          reason: LANDED_REASON,
+          confirmedBy: 'passwordChange' as const,
+        };
+        if (!policy.revokeSessions) return finish(confirmed);
+        const revoked = await revokeSessionsAfterReset(policy, deadlineMs, target.row, target.user);
+        return finish({
+          ...confirmed,
+          ...revoked,
+          reason: revoked.reason ? `${LANDED_REASON}; ${revoked.reason}` : LANDED_REASON,
+        });
+      }
+      if (Date.now() >= deadlineMs) {
+        return finish({
+          status: 'unconfirmed',
+          reason:
+            'a reset request got no answer and the deadline passed before it could be checked or sent again; it may have been applied, check the user in Entra',
+          startAttempts: sends,
+          ambiguousResends,
+        });
+      }
+      ambiguousResends += 1;
+      ambiguityChecked = true;
+    }
     sends += 1;
     // Only how to get the password travels to the activity (mode, length, the CSV by reference), never one.
     const request = {
@@ -390,8 +546,10 @@ async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise
           retryable: unconfirmed ? undefined : failure.retryable,
         });
       }
-      if (failure.ambiguous) ambiguousResends += 1;
+      // Counted as a resend only once it is sent: the check above may find that this one landed.
+      if (failure.ambiguous && baselineMs === undefined) ambiguousResends += 1;
       lastSendAmbiguous = failure.ambiguous;
+      ambiguityChecked = false;
       recordWait(waitMs, 'resend', failure.details?.retryAfterMs);
       try {
         await sleep(waitMs, {

@@ -65,6 +65,12 @@ export interface ResetOutcome {
    * dropped after sending): Graph may have applied the reset more than once. 0 normally.
    */
   ambiguousResends?: number;
+  /**
+   * `passwordChange` when the reset was confirmed not by polling its operation but by the user's
+   * lastPasswordChangeDateTime moving past the value read before the first request (after a request that
+   * got no answer had in fact landed). Absent when the operation itself said `succeeded`.
+   */
+  confirmedBy?: 'passwordChange';
   /** HTTP status of the Graph answer that decided a failure. */
   httpStatus?: number;
   /** Graph error code (`Authorization_RequestDenied`, ...) or the operation's final status. */
@@ -168,6 +174,15 @@ export interface StartResetResult {
 
 export interface RevokeSessionsInput {
   user: string;
+}
+
+export interface ReadPasswordChangeInput {
+  user: string;
+}
+
+export interface ReadPasswordChangeResult {
+  /** Graph's ISO time, absent when Graph gave none. */
+  lastPasswordChangeDateTime?: string;
 }
 
 export interface PollOperationInput {
