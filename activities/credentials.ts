@@ -10,9 +10,9 @@
  * Tests and the simulator use a static token instead (GRAPH_TOKEN).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AccessToken, AuthenticationRecord, TokenCredential } from '@azure/identity';
+import type { AccessToken, AuthenticationRecord, GetTokenOptions, TokenCredential } from '@azure/identity';
 
 /**
  * @azure/identity is loaded only when an operator sign-in is used: the simulator, the tests and the
@@ -44,9 +44,22 @@ const RECORD_FILE = 'authentication-record.json';
 const CACHE_FILE = 'token-cache.bin';
 const KEY_FILE = 'token-cache.key';
 
-/** The credential the worker uses. Never prompts. */
+/**
+ * The credential the worker uses. Never prompts. It follows `bulk-reset login`: when the sign-in on disk is
+ * replaced (another account, or the same one again), the next request uses it, so a job held for a sign-in
+ * carries on without restarting the workers.
+ */
 export async function createCredential(config: CredentialConfig): Promise<TokenCredential> {
   if (config.graphToken) return new StaticTokenCredential(config.graphToken);
+  const credential = new ReloadingCredential(join(config.authDir, RECORD_FILE), () =>
+    operatorCredential(config),
+  );
+  // Once now, so a worker started before anyone signed in stops at once with what to do.
+  await credential.current();
+  return credential;
+}
+
+async function operatorCredential(config: CredentialConfig): Promise<TokenCredential> {
   const { tenantId, clientId } = requireAppRegistration(config);
   const { DeviceCodeCredential, deserializeAuthenticationRecord } = await azureIdentity();
   let record: AuthenticationRecord;
@@ -65,6 +78,48 @@ export async function createCredential(config: CredentialConfig): Promise<TokenC
     disableAutomaticAuthentication: true,
     tokenCachePersistenceOptions: { enabled: true, name: 'bulk-reset' },
   });
+}
+
+/**
+ * A credential rebuilt whenever a file it depends on (the authentication record `login` writes) changes:
+ * the file's identity, size and modification time are compared before each token request.
+ */
+export class ReloadingCredential implements TokenCredential {
+  private loaded?: { stamp: string; credential: Promise<TokenCredential> };
+
+  constructor(
+    private readonly path: string,
+    private readonly build: () => Promise<TokenCredential>,
+  ) {}
+
+  /** The credential for the file as it is now; built again only when the file changed. */
+  async current(): Promise<TokenCredential> {
+    const stamp = await fileStamp(this.path);
+    let loaded = this.loaded;
+    if (loaded?.stamp !== stamp) {
+      const credential = this.build();
+      loaded = { stamp, credential };
+      this.loaded = loaded;
+      // A failed build is not kept: the next request tries again.
+      credential.catch(() => {
+        if (this.loaded?.credential === credential) this.loaded = undefined;
+      });
+    }
+    return loaded.credential;
+  }
+
+  async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+    return (await this.current()).getToken(scopes, options);
+  }
+}
+
+async function fileStamp(path: string): Promise<string> {
+  try {
+    const { ino, size, mtimeMs } = await stat(path);
+    return `${ino}:${size}:${mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
 }
 
 /** Signs the operator in with a device code and keeps what the worker needs to refresh on its own. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real, multi-service Temporal server (frontend, history, matching and worker services in one
 # process) on a private PostgreSQL cluster, all on this machine, for tests and rehearsals that want more
-# than the dev server. Everything lives under one state folder (default .data/temporal-postgres):
+# than the dev server. Everything lives under one state folder (default .temporal-postgres in the project):
 #   pg/        the PostgreSQL cluster (owned by the `postgres` user when run as root: PostgreSQL refuses
 #              to run as root); it listens on 127.0.0.1 and on a unix socket in that folder only
 #   secrets/   the generated password of the `temporal` database role (mode 600)
@@ -22,7 +22,16 @@
 # TEMPORAL_NAMESPACE (default "default").
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-state="${BULK_RESET_TEMPORAL_PG_DIR:-$root/.data/temporal-postgres}"
+state="${BULK_RESET_TEMPORAL_PG_DIR:-}"
+if [ -z "$state" ]; then
+  # Not under .data, which is private (0700) to the account running bulk-reset.
+  state="$root/.temporal-postgres"
+  # As root, PostgreSQL runs as the postgres user, who must be able to walk down to its folder; a clone
+  # it cannot reach (under /root, say) keeps the state under /var/tmp instead, one folder per clone.
+  if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$root"; then
+    state="/var/tmp/bulk-reset-temporal-postgres-$(printf '%s' "$root" | sha256sum | cut -c1-12)"
+  fi
+fi
 namespace="${TEMPORAL_NAMESPACE:-default}"
 bin="$root/.tools/bin"
 pg_data="$state/pg"

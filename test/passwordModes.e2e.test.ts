@@ -285,7 +285,13 @@ test('a secrets file others can read stops every reset before it is sent', async
     expect(outcome.reason).toMatch(/has mode 0644.*nothing was sent/);
     expect(outcome.startAttempts).toBe(1);
   }
-  for (const user of users) expect(stage.simulator.user(user)).toBeUndefined();
+  // Nothing was sent: at most the read of when the password last changed (a GET), never a reset.
+  for (const user of users) {
+    const seen = stage.simulator.user(user);
+    expect(seen?.posts ?? 0).toBe(0);
+    expect(seen?.passwordSupplied ?? false).toBe(false);
+    expect(stage.simulator.passwords(user)?.received ?? []).toEqual([]);
+  }
   expect((await readFile(secretsPath, 'utf8')).trim().split('\n')).toHaveLength(1);
 });
 

@@ -65,8 +65,19 @@ const FLUSH_INTERVAL_MS = 2_000;
 /** Continue as new well before Temporal's 10,240-event warning. */
 const DEFAULT_MAX_HISTORY_EVENTS = 4_000;
 
+/** Once per job: read or write every row (the CSV, the report), so they may take minutes on 100,000 rows. */
 const jobActivities = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+/**
+ * Many times per job, each one page of rows or one batch of outcomes: done in milliseconds, so a short
+ * timeout lets another worker take over soon when the one running it dies, instead of the whole job
+ * standing still for five minutes.
+ */
+const pageActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 
@@ -282,7 +293,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   const flush = async (): Promise<void> => {
     while (buffered.length > 0) {
       const batch = buffered.slice(0, FLUSH_SIZE);
-      await jobActivities.recordOutcomes({ jobId, outcomes: batch });
+      await pageActivities.recordOutcomes({ jobId, outcomes: batch });
       buffered.splice(0, batch.length);
     }
   };
@@ -305,7 +316,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     const starts: Promise<void>[] = [];
     while (canStartMore()) {
       if (state.pendingRows.length === 0) {
-        const page = await jobActivities.readRows({
+        const page = await pageActivities.readRows({
           jobId,
           byteOffset: state.nextByteOffset,
           limit: PAGE_SIZE,
