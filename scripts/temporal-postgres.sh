@@ -68,17 +68,20 @@ as_pg() {
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # A block of `count` consecutive free ports, starting at a random base so that parallel runs rarely meet.
+# Below 32768: Temporal stores its services' membership ports as PostgreSQL smallint (a server on a
+# higher port dies at start with "out of range for type smallint"), and Linux hands out ephemeral ports
+# from 32768 up, so none of them can be taken from under us.
 free_port_block() {
   local count="$1" base offset
   for _ in $(seq 1 50); do
-    base=$((20000 + (RANDOM % 400) * 100))
+    base=$((20000 + (RANDOM % 120) * 100))
     for offset in $(seq 0 $((count - 1))); do
       port_free $((base + offset)) || continue 2
     done
     echo "$base"
     return 0
   done
-  fail "found no $count free consecutive ports between 20000 and 60000"
+  fail "found no $count free consecutive ports between 20000 and 32000"
 }
 
 load_ports() {
