@@ -4,7 +4,7 @@
  * writes everything it measured to bench/results/<timestamp>-<scenario>.json and prints a Markdown
  * summary on stdout. Progress goes to stderr.
  *
- *   node dist/bench/run.js --scenario <name|all> [--users N] [--window N] [--skip-baseline] [--in-memory]
+ *   node dist/bench/run.js --scenario <name|all> [--users N] [--window N] [--skip-baseline] [--store wal|rollback|memory]
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { newCodecKeyLine } from '../client/codec';
 import { createClient, loadSettings } from '../client/config';
-import { PROJECT_ROOT, findTemporalCli, startDevServer } from '../client/devServer';
+import { PROJECT_ROOT, WAL_PRAGMAS, findTemporalCli, startDevServer } from '../client/devServer';
 import { MAX_WINDOW_SIZE, formatProgress } from '../client/jobs';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { runBaseline } from './baseline';
@@ -26,12 +26,22 @@ import { type PlanOverrides, SCENARIOS, scenariosNamed } from './scenarios';
 import { startSimulatorProcess } from './simulatorProcess';
 import type { BenchResult, MachineFacts, RunPlan, RunResult } from './types';
 
-const USAGE = `usage: node dist/bench/run.js --scenario <name|all> [--users N] [--window N] [--skip-baseline] [--in-memory]
+const USAGE = `usage: node dist/bench/run.js --scenario <name|all> [--users N] [--window N] [--skip-baseline] [--store wal|rollback|memory]
 
 scenarios:
 ${SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(11)}${scenario.about}${scenario.quick ? '' : ' (not in "all")'}`).join('\n')}
 
---in-memory   the dev server keeps its state in memory instead of a SQLite file`;
+--store       where the dev server keeps its state: a SQLite file with a write-ahead log (wal, the
+              default, as bulk-reset runs it), a SQLite file with SQLite's own defaults (rollback), or
+              memory`;
+
+/** Where the dev server keeps its state. */
+const STORES = {
+  wal: { label: 'SQLite file, write-ahead log', file: true, pragmas: WAL_PRAGMAS },
+  rollback: { label: "SQLite file, SQLite's defaults", file: true, pragmas: {} },
+  memory: { label: 'in memory', file: false, pragmas: {} },
+} as const;
+type Store = keyof typeof STORES;
 
 /** A mistake in the command line: printed without a stack trace. */
 class UsageError extends Error {}
@@ -43,7 +53,7 @@ interface BenchOptions {
   scenario: string;
   overrides: PlanOverrides;
   skipBaseline: boolean;
-  inMemory: boolean;
+  store: Store;
 }
 
 function positiveInteger(value: string | undefined, flag: string): number | undefined {
@@ -62,7 +72,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
       users: { type: 'string' },
       window: { type: 'string' },
       'skip-baseline': { type: 'boolean', default: false },
-      'in-memory': { type: 'boolean', default: false },
+      store: { type: 'string', default: 'wal' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -71,11 +81,13 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
   const windowSize = positiveInteger(values.window, '--window');
   if (windowSize !== undefined && windowSize > MAX_WINDOW_SIZE)
     throw new UsageError(`--window is at most ${MAX_WINDOW_SIZE}`);
+  if (!Object.hasOwn(STORES, values.store))
+    throw new UsageError(`--store is one of ${Object.keys(STORES).join(', ')}`);
   return {
     scenario: values.scenario,
     overrides: { users: positiveInteger(values.users, '--users'), windowSize },
     skipBaseline: values['skip-baseline'],
-    inMemory: values['in-memory'],
+    store: values.store as Store,
   };
 }
 
@@ -211,11 +223,11 @@ async function main(argv: string[]): Promise<number> {
     await mkdir(logDir);
 
     const startedAt = new Date();
-    console.error(
-      `bench: starting the Temporal dev server (${options.inMemory ? 'in memory' : 'SQLite file'})`,
-    );
+    const store = STORES[options.store];
+    console.error(`bench: starting the Temporal dev server (${store.label})`);
     const server = await startDevServer({
-      dbFilename: options.inMemory ? undefined : join(tempDir, 'temporal.sqlite'),
+      dbFilename: store.file ? join(tempDir, 'temporal.sqlite') : undefined,
+      sqlitePragmas: store.pragmas,
     });
     cleanup.defer(() => server.stop());
     const devServerPid = findDescendant(process.pid, ['server', 'start-dev']);
@@ -249,7 +261,7 @@ async function main(argv: string[]): Promise<number> {
       finishedAt: new Date().toISOString(),
       argv,
       machine: machineFacts(),
-      devServer: { persistence: options.inMemory ? 'memory' : 'sqlite' },
+      devServer: { persistence: options.store, pragmas: store.pragmas },
       runs,
     };
     const resultsDir = join(PROJECT_ROOT, 'bench', 'results');

@@ -143,6 +143,7 @@ export interface BenchResult {
   finishedAt: string;
   argv: string[];
   machine: MachineFacts;
-  devServer: { persistence: 'sqlite' | 'memory' };
+  /** Where the dev server kept its state (`--store`) and the SQLite pragmas it was given. */
+  devServer: { persistence: 'wal' | 'rollback' | 'memory'; pragmas: Readonly<Record<string, string>> };
   runs: RunResult[];
 }
