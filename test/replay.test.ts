@@ -13,14 +13,17 @@ import {
 } from '@temporalio/worker';
 import type { ReplayResult } from '@temporalio/worker/lib/replay';
 import { DeterminismViolationError } from '@temporalio/workflow';
+import type { temporal } from '@temporalio/proto';
 import { workflowBundleOptions } from '../worker/bundle';
 import {
   EXPECTED_KINDS,
   type FixtureEntry,
   type FixtureManifest,
+  type ChangeManifest,
   fixtureDataConverter,
   loadHistory,
   readManifest,
+  readChangeManifests,
 } from './fixtures/historyFixtures';
 
 // The deliberate determinism violations below are expected: log only errors.
@@ -29,10 +32,23 @@ Runtime.install({ logger: new DefaultLogger('ERROR') });
 const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
 
 let manifest: FixtureManifest;
+let changes: ChangeManifest[];
 
 beforeAll(async () => {
   manifest = await readManifest();
+  changes = await readChangeManifests();
 });
+
+/** The activity types a history schedules, by name, with how often. */
+async function scheduledActivities(fixture: FixtureEntry): Promise<Map<string, number>> {
+  const { history } = (await loadHistory(fixture)) as { history: temporal.api.history.v1.IHistory };
+  const counts = new Map<string, number>();
+  for (const event of history.events ?? []) {
+    const name = event.activityTaskScheduledEventAttributes?.activityType?.name;
+    if (name) counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  return counts;
+}
 
 async function replay(
   bundle: WorkflowBundleWithSourceMap,
@@ -70,6 +86,33 @@ test('every recorded job and user history replays against the current workflow c
   expect(failures).toEqual([]);
   expect(new Set(results.map((result) => result.runId))).toEqual(
     new Set(manifest.fixtures.map((fixture) => fixture.runId)),
+  );
+});
+
+test('users started before the poll became a local activity still replay, and new ones poll locally', async () => {
+  const before = changes.find((change) => change.change === 'poll-as-local-activity');
+  expect(before?.fixtures.length).toBeGreaterThanOrEqual(5);
+  const oldFixtures = before?.fixtures ?? [];
+  // Ground truth that these are the old branch: each polled with a pollOperation activity.
+  for (const fixture of oldFixtures) {
+    expect([fixture.kind, (await scheduledActivities(fixture)).get('pollOperation')]).toEqual([
+      fixture.kind,
+      expect.any(Number),
+    ]);
+  }
+  // ...and that the current recordings take the new one: not a single pollOperation activity.
+  for (const fixture of manifest.fixtures.filter((entry) => entry.workflowType === 'resetUser')) {
+    expect([fixture.kind, (await scheduledActivities(fixture)).get('pollOperation')]).toEqual([
+      fixture.kind,
+      undefined,
+    ]);
+  }
+
+  const bundle = await bundleWorkflowCode(workflowBundleOptions(quietLogger));
+  const results = await replay(bundle, oldFixtures);
+
+  expect(results.map((result) => [result.workflowId, result.error?.message])).toEqual(
+    oldFixtures.map((fixture) => [fixture.workflowId, undefined]),
   );
 });
 

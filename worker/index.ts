@@ -68,6 +68,8 @@ export async function createWorker(
     activities,
     // Graph calls are I/O-bound: many can wait at once without using a core.
     maxConcurrentActivityTaskExecutions: 200,
+    // Polls and password-change reads run as local activities inside workflow tasks: as many as the window.
+    maxConcurrentLocalActivityExecutions: 200,
     ...overrides,
   });
   const writes = await Worker.create({

@@ -341,7 +341,13 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
         workflowId,
         // In password mode csv the user's worker reads the row's password from the CSV itself.
         args: [
-          { jobId, target, policy: input.policy, ...(input.policy.password?.mode === 'csv' && { csv }) },
+          {
+            jobId,
+            target,
+            policy: input.policy,
+            polls: 'local',
+            ...(input.policy.password?.mode === 'csv' && { csv }),
+          },
         ],
         // Users outlive a run of the job (continue-as-new) and report to whichever run is current.
         parentClosePolicy: ParentClosePolicy.ABANDON,

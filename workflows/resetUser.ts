@@ -72,16 +72,27 @@ function graphDetailsOf(error: unknown): { message: string; details?: GraphFailu
   return { message };
 }
 
-/** One poll of the operation. A GET is safe to repeat, so Temporal retries it. */
-function pollOperationWithin(policy: ResetPolicy, remainingMs: number, row: number) {
-  // Transient failures (429, 5xx, network) are retried by Temporal, waiting the Retry-After the activity
-  // passes back as nextRetryDelay; the user's deadline bounds the whole thing.
-  return proxyActivities<Activities>({
+/**
+ * One poll of the operation. A GET is safe to repeat, so Temporal retries it: transient failures (429,
+ * 5xx, network) are retried waiting the Retry-After the activity passes back as nextRetryDelay, and the
+ * user's deadline bounds the whole thing.
+ *
+ * For users started with `polls: 'local'`, a local activity: it runs inside the workflow task that follows
+ * the poll's timer, so a poll costs the history one marker where an activity cost three events and a
+ * second workflow task (a one-poll user: 23 events instead of 28), and the server dispatches one task
+ * less. Its retries wait on durable timers, like the password-change read. Users started before that
+ * change poll with an activity until they end.
+ */
+function pollOperationWithin(local: boolean, policy: ResetPolicy, remainingMs: number, row: number) {
+  const options = {
     summary: `poll the reset operation of row ${row}`,
     startToCloseTimeout: policy.requestTimeoutMs + 5_000,
     scheduleToCloseTimeout: Math.max(remainingMs, 1_000),
     retry: { initialInterval: policy.minWaitMs, backoffCoefficient: 2, maximumInterval: policy.maxWaitMs },
-  });
+  };
+  return local
+    ? proxyLocalActivities<Activities>({ ...options, localRetryThreshold: policy.minWaitMs })
+    : proxyActivities<Activities>(options);
 }
 
 /** One resetPassword POST, never retried by Temporal (see the start loop in runReset). */
@@ -245,8 +256,8 @@ async function tellJob(state: SignInState): Promise<void> {
 /**
  * When the user's password last changed, in epoch ms, or undefined when it cannot be told (no permission
  * to read users, the user is missing, Graph unreachable until the deadline). A GET is safe to repeat, so
- * Temporal retries it; it runs as a local activity, which costs the user's history one event where an
- * activity costs six (a one-poll user takes 28 instead of 33; issue 3 allows 30).
+ * Temporal retries it; it runs as a local activity, which costs the user's history one marker where an
+ * activity costs three events and often a workflow task of its own.
  */
 async function passwordChangedAt(
   policy: ResetPolicy,
@@ -379,7 +390,7 @@ export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
   return outcome;
 }
 
-async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise<ResetOutcome> {
+async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): Promise<ResetOutcome> {
   const startedMs = Date.now();
   // Moved later by the time spent waiting for the operator's sign-in: that wait is not the user's.
   let deadlineMs = startedMs + policy.deadlineMs;
@@ -613,6 +624,7 @@ async function runReset({ target, policy, jobId, csv }: ResetUserInput): Promise
     let state: PollOperationResult;
     try {
       state = await pollOperationWithin(
+        polls === 'local',
         policy,
         deadlineMs + signIn.heldMs() - Date.now(),
         target.row,

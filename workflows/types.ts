@@ -149,6 +149,12 @@ export interface ResetUserInput {
   policy: ResetPolicy;
   /** The job's CSV, in password mode `csv` only: the worker that sends the reset reads the password there. */
   csv?: CsvReference;
+  /**
+   * `local`: poll the operation with a local activity (every user started since that change). Absent in
+   * users started before it, which keep polling with an activity: the field, not a `patched()` marker,
+   * tells the two apart, so new users pay no marker and no search-attribute upsert for it.
+   */
+  polls?: 'local';
 }
 
 export interface StartResetInput {
