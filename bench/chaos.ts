@@ -54,6 +54,8 @@ export interface ChaosOptions {
    * progress and the simulator's figures so far.
    */
   timeoutMs: number;
+  /** Stops the run early (an operator's Ctrl-C): it cleans up and returns unfinished. */
+  signal?: AbortSignal;
   /** Where the worker logs go; a temporary folder (removed at the end) when absent. */
   workDir?: string;
   /** Progress lines, for the soak. */
@@ -212,8 +214,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     let done = 0;
     let loggedAt = Date.now();
     while (!summary) {
-      if (Date.now() - began > options.timeoutMs) {
-        log(`gave up waiting after ${options.timeoutMs} ms with ${done} users done`);
+      const stop = options.signal?.aborted
+        ? 'interrupted'
+        : Date.now() - began > options.timeoutMs
+          ? `gave up waiting after ${options.timeoutMs} ms`
+          : undefined;
+      if (stop) {
+        log(`${stop} with ${done} users done`);
         return {
           jobId,
           users,

@@ -41,7 +41,16 @@ async function main(): Promise<number> {
     process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   };
 
+  // Ctrl-C or a SIGTERM stops the run and its dev server, worker and simulator, rather than leaving them.
+  const interrupt = new AbortController();
+  for (const name of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(name, () => {
+      log(`${name} received: stopping the soak`);
+      interrupt.abort();
+    });
+  }
   const result = await runChaos({
+    signal: interrupt.signal,
     users,
     windowSize,
     kills,
