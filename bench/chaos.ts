@@ -432,7 +432,15 @@ export function auditChaos(result: ChaosResult): ChaosAudit {
   if (stats.resetsApplied !== appliedSum) problems.push('the simulator totals disagree with its users');
   if (stats.resetsAccepted !== acceptedSum)
     problems.push('the simulator accepted resets for users not in the job');
-  if (stats.earlyRequests > 0) problems.push(`${stats.earlyRequests} requests came before their Retry-After`);
+  if (stats.earlyRequests > 0) {
+    const first = stats.earlyDetails
+      .slice(0, 3)
+      .map(
+        (early) =>
+          `${early.request} ${early.earlyByMs} ms early after ${early.after.status} with Retry-After ${early.after.retryAfterSeconds} s to ${early.after.request}`,
+      );
+    problems.push(`${stats.earlyRequests} requests came before their Retry-After: ${first.join('; ')}`);
+  }
 
   return {
     users: result.users.length,

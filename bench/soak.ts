@@ -86,6 +86,8 @@ async function main(): Promise<number> {
       resetsAccepted: result.simulatorStats.resetsAccepted,
       resetsApplied: result.simulatorStats.resetsApplied,
       earlyRequests: result.simulatorStats.earlyRequests,
+      // Which requests came early, how early, and after which answer (atMs as the events' atMs, roughly).
+      earlyDetails: result.simulatorStats.earlyDetails,
     },
     counts: result.finished ? audit.counts : result.progress?.counts,
     resetsResent: audit.ambiguousResends,

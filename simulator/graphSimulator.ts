@@ -197,7 +197,25 @@ export interface SimulatorStats {
   resetsApplied: number;
   /** Faults injected by `faults` and the outage switch, by kind (scenario answers are not counted). */
   faults: Record<FaultKind, number>;
+  /** The first EARLY_DETAILS_KEPT early requests: what came, how early, after which answer. */
+  earlyDetails: EarlyRequest[];
 }
+
+/** A request that came before the Retry-After of the answer its user got last. */
+export interface EarlyRequest {
+  user: string;
+  /** e.g. `GET /v1.0/users/{id}` (the path as sent). */
+  request: string;
+  /** How much sooner than the Retry-After allowed. */
+  earlyByMs: number;
+  /** The answer that set the Retry-After: its request, status (or "dropped") and seconds. */
+  after: { request: string; status: number; retryAfterSeconds: number };
+  /** Milliseconds since the simulator started. */
+  atMs: number;
+}
+
+/** How many early requests are described in full (all are counted). */
+const EARLY_DETAILS_KEPT = 50;
 
 export interface GraphSimulator {
   /** e.g. http://127.0.0.1:PORT/v1.0 */
@@ -263,6 +281,8 @@ interface UserState {
   active: boolean;
   /** performance.now() before which a request counts as early; undefined when no Retry-After applies. */
   notBefore: number | undefined;
+  /** The answer that set notBefore. */
+  notBeforeSetBy?: EarlyRequest['after'];
   lastPasswordChangeDateTime: string;
   counters: UserCounters;
   /** Only with `keepPasswords`. */
@@ -294,6 +314,8 @@ interface RequestContext {
   arrivedAt: number;
   /** Control-plane requests (/_sim/...) are neither delayed nor counted. */
   control: boolean;
+  /** Method and path, for the early-request details. */
+  request: string;
   user?: UserState;
 }
 
@@ -452,6 +474,7 @@ function emptyStats(): SimulatorStats {
     users: 0,
     resetsApplied: 0,
     faults: noFaults(),
+    earlyDetails: [],
   };
 }
 
@@ -575,6 +598,7 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
   const userKeyById = new Map<string, string>();
   const operations = new Map<string, Operation>();
   let counters = emptyStats();
+  const startedAt = performance.now();
   let inFlight = 0;
   /** The token is refused (expired, sessions revoked) until restored. */
   let tokenRevoked = false;
@@ -592,6 +616,7 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       ...counters,
       responsesByStatus: { ...counters.responsesByStatus },
       faults: { ...counters.faults },
+      earlyDetails: [...counters.earlyDetails],
       users: users.size,
     };
   }
@@ -717,6 +742,15 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     if (user.notBefore !== undefined && ctx.arrivedAt < user.notBefore) {
       user.counters.earlyRequests++;
       counters.earlyRequests++;
+      if (counters.earlyDetails.length < EARLY_DETAILS_KEPT && user.notBeforeSetBy) {
+        counters.earlyDetails.push({
+          user: user.name,
+          request: ctx.request,
+          earlyByMs: Math.round(user.notBefore - ctx.arrivedAt),
+          after: user.notBeforeSetBy,
+          atMs: Math.round(ctx.arrivedAt - startedAt),
+        });
+      }
     }
     ctx.user = user;
     return user;
@@ -1211,6 +1245,10 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     const sentAt = performance.now();
     if (user) {
       user.notBefore = retryAfter === undefined ? undefined : sentAt + Number(retryAfter) * 1000;
+      user.notBeforeSetBy =
+        retryAfter === undefined
+          ? undefined
+          : { request: ctx.request, status: answer.status, retryAfterSeconds: Number(retryAfter) };
       if (user.active && (answer.terminal || PERMANENT_STATUSES.has(answer.status))) {
         user.active = false;
         counters.activeUsers--;
@@ -1231,6 +1269,7 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
         typeof clientRequestId === 'string' && clientRequestId !== '' ? clientRequestId : randomUUID(),
       arrivedAt: performance.now(),
       control: rawSegments[0] === '_sim',
+      request: `${req.method ?? 'GET'} ${url.pathname}`,
     };
     if (!ctx.control) {
       counters.requests++;

@@ -489,6 +489,20 @@ describe('Graph simulator', () => {
       await poll(location);
       expect(userStats(simulator, 'alice@contoso.test').earlyRequests).toBe(1);
       expect(simulator.stats().earlyRequests).toBe(1);
+      // The early one is described: which request, after which answer, and by how much.
+      const [early] = simulator.stats().earlyDetails;
+      expect(simulator.stats().earlyDetails).toHaveLength(1);
+      expect(early).toMatchObject({
+        user: 'alice@contoso.test',
+        request: expect.stringMatching(/^GET \/v1\.0\/.*operations\//),
+        after: {
+          request: expect.stringMatching(/^POST .*resetPassword$/),
+          status: 202,
+          retryAfterSeconds: 0.2,
+        },
+      });
+      expect(early?.earlyByMs).toBeGreaterThan(0);
+      expect(early?.earlyByMs).toBeLessThanOrEqual(200);
     });
 
     it('lifts the pacing constraint after an answer without Retry-After', async () => {
