@@ -3,7 +3,7 @@
  * resetPassword request means for the next step.
  */
 import { ActivityFailure, ApplicationFailure, RetryState, TimeoutFailure } from '@temporalio/common';
-import { nextWaitMs, startFailureOf } from '../workflows/resetUser';
+import { nextWaitMs, resendWaitMs, startFailureOf } from '../workflows/resetUser';
 import { DEFAULT_RESET_POLICY, type GraphFailureDetails, type ResetPolicy } from '../workflows/types';
 
 const policy: ResetPolicy = {
@@ -29,6 +29,21 @@ describe('nextWaitMs', () => {
       2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000,
     ]);
     expect(nextWaitMs(undefined, 10_000, policy)).toBe(60_000);
+  });
+});
+
+describe('resendWaitMs', () => {
+  test("never sends again before a 429's or 503's Retry-After, even past the policy's maximum", () => {
+    expect(resendWaitMs(7_500, 1, policy)).toBe(7_500);
+    expect(resendWaitMs(3_600_000, 1, policy)).toBe(3_600_000);
+    expect(resendWaitMs(120_000, 4, policy)).toBe(120_000);
+  });
+
+  test('a tiny Retry-After is raised to the minimum; without one, the default doubles per request sent', () => {
+    expect(resendWaitMs(250, 1, policy)).toBe(1_000);
+    expect([1, 2, 3, 6].map((sends) => resendWaitMs(undefined, sends, policy))).toEqual([
+      2_000, 4_000, 8_000, 60_000,
+    ]);
   });
 });
 

@@ -59,6 +59,17 @@ export function nextWaitMs(
   return Math.min(Math.max(wanted, policy.minWaitMs), policy.maxWaitMs);
 }
 
+/**
+ * The wait before sending a refused reset again (after `sends` requests): like nextWaitMs, but never
+ * shorter than the Retry-After of the 429 or 503 that refused it. Graph asked for that wait, and sending
+ * sooner only earns another refusal; the policy's maximum bounds only the waits this tool picks itself.
+ * The user's deadline still bounds the whole.
+ */
+export function resendWaitMs(retryAfterMs: number | undefined, sends: number, policy: ResetPolicy): number {
+  const chosen = nextWaitMs(retryAfterMs, retryAfterMs === undefined ? sends : 0, policy);
+  return Math.max(chosen, retryAfterMs ?? 0);
+}
+
 /** The Graph facts a failed activity carried, found anywhere in its cause chain. */
 function graphDetailsOf(error: unknown): { message: string; details?: GraphFailureDetails } {
   let message = error instanceof Error ? error.message : String(error);
@@ -535,11 +546,7 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
       // Graph answered with something other than 401: the token was taken, the sign-in hold is over.
       if (failure.details?.httpStatus !== undefined) deadlineMs += await signIn.release();
       const hadAmbiguousSend = lastSendAmbiguous || failure.ambiguous;
-      const waitMs = nextWaitMs(
-        failure.details?.retryAfterMs,
-        failure.details?.retryAfterMs === undefined ? sends : 0,
-        policy,
-      );
+      const waitMs = resendWaitMs(failure.details?.retryAfterMs, sends, policy);
       if (!failure.retryable || deadlineMs + signIn.heldMs() - Date.now() <= waitMs) {
         const unconfirmed = hadAmbiguousSend && failure.retryable;
         return finish({
