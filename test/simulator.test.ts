@@ -492,15 +492,10 @@ describe('Graph simulator', () => {
       // The early one is described: which request, after which answer, and by how much.
       const [early] = simulator.stats().earlyDetails;
       expect(simulator.stats().earlyDetails).toHaveLength(1);
-      expect(early).toMatchObject({
-        user: 'alice@contoso.test',
-        request: expect.stringMatching(/^GET \/v1\.0\/.*operations\//),
-        after: {
-          request: expect.stringMatching(/^POST .*resetPassword$/),
-          status: 202,
-          retryAfterSeconds: 0.2,
-        },
-      });
+      expect(early?.user).toBe('alice@contoso.test');
+      expect(early?.request).toMatch(/^GET \/v1\.0\/.*operations\//);
+      expect(early?.after.request).toMatch(/^POST .*resetPassword$/);
+      expect(early?.after).toMatchObject({ status: 202, retryAfterSeconds: 0.2 });
       expect(early?.earlyByMs).toBeGreaterThan(0);
       expect(early?.earlyByMs).toBeLessThanOrEqual(200);
     });
