@@ -32,8 +32,8 @@ scenarios:
 ${SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(11)}${scenario.about}${scenario.quick ? '' : ' (not in "all")'}`).join('\n')}
 
 --store       where the dev server keeps its state: a SQLite file with a write-ahead log (wal, the
-              default, as bulk-reset runs it), a SQLite file with SQLite's own defaults (rollback), or
-              memory`;
+              default, as the chaos test and the soak run it), a SQLite file with SQLite's own defaults
+              (rollback), or memory`;
 
 /** Where the dev server keeps its state. */
 const STORES = {
