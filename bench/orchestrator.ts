@@ -17,6 +17,7 @@ import { userWorkflowId } from '../workflows/bulkReset';
 import type { JobProgress, JobSummary } from '../workflows/types';
 import { lowestSustainedRate, ownCpuSeconds, simulatorCounts } from './metrics';
 import { forEachPooled } from './pool';
+import { checkReport } from './reportCheck';
 import { cpuSeconds, peakRssMb } from './processStats';
 import type { SimulatorProcess } from './simulatorProcess';
 import type { HistoryFacts, Latency, OrchestratorResult, ProgressSample, RunPlan } from './types';
@@ -34,7 +35,11 @@ export interface Stage {
   env: NodeJS.ProcessEnv;
   /** The dev server's process, when it was found. */
   devServerPid?: number;
+  /** The workers' data folder (BULK_RESET_DATA_DIR), where the job writes its report. */
+  dataDir: string;
   logDir: string;
+  /** Where the benchmark downloads the report, as `bulk-reset report --out` would. */
+  downloadDir: string;
   /** Registers a clean-up step that must run even if the benchmark is interrupted. */
   defer(step: () => Promise<void>): void;
 }
@@ -127,6 +132,7 @@ export async function runOrchestrator(stage: Stage, input: OrchestratorInput): P
       parentHistory.push((await client.workflow.getHandle(jobId, runId).describe()).historyLength);
     }
     const parentEvents = parentHistory.reduce((sum, length) => sum + length, 0);
+    const report = await checkReport(stage.dataDir, jobId, input.rows.length, stage.downloadDir);
 
     // Read just before the worker stops: everything the job made it do, and the most memory it held.
     const workerCpu = cpuSeconds(worker.pid);
@@ -161,6 +167,7 @@ export async function runOrchestrator(stage: Stage, input: OrchestratorInput): P
         eventsPerUser: parentEvents / input.rows.length,
         firstRun: await historyFacts(client, jobId, parentRuns[0]),
       },
+      report,
       failedProgressSamples,
       progressQueryMs: latency(progressQueryMs),
     };

@@ -142,6 +142,11 @@ function warnings(runs: RunResult[]): string[] {
       if (side.outcomes.succeeded !== plan.users)
         found.push(`${plan.label} ${name}: ${side.outcomes.succeeded}/${plan.users} succeeded`);
     }
+    const { report } = orchestrator;
+    if (report.missing + report.repeated + report.unreadable > 0)
+      found.push(
+        `${plan.label} report: ${report.missing} rows missing, ${report.repeated} repeated, ${report.unreadable} unreadable lines`,
+      );
   }
   return found;
 }
@@ -208,6 +213,11 @@ export function markdownReport(result: BenchResult): string {
         `${plan.label} window (${plan.windowSize}) in the steady state: median ${fill.median} users in flight, at least ${fill.min}`,
       );
     }
+    const { report } = orchestrator;
+    notes.push(
+      `${plan.label} report: ${report.lines.toLocaleString('en-US')} lines for ${report.distinctRows.toLocaleString('en-US')} distinct rows ` +
+        `(CSV ${number(report.csvMb)} MB, JSON ${number(report.jsonMb)} MB), downloaded in ${number(report.downloadSeconds, 2)} s and read back line by line`,
+    );
     const query = orchestrator.progressQueryMs;
     notes.push(
       `${plan.label} progress query (jobState) took p50 ${query.p50} / p95 ${query.p95} / max ${query.max} ms` +

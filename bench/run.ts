@@ -248,7 +248,9 @@ async function main(argv: string[]): Promise<number> {
       client,
       env,
       devServerPid,
+      dataDir,
       logDir,
+      downloadDir: tempDir,
       defer: (step) => cleanup.defer(step),
     };
 

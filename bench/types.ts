@@ -91,6 +91,23 @@ export interface HistoryFacts {
   workflowTasks: { count: number; scheduleToStartMs: Latency; startToCloseMs: Latency };
 }
 
+/** What the downloaded CSV report holds, against the CSV's rows. */
+export interface ReportCheck {
+  /** Lines after the header. */
+  lines: number;
+  distinctRows: number;
+  /** CSV rows with no line in the report. */
+  missing: number;
+  /** Lines for a row that already had one. */
+  repeated: number;
+  /** Lines whose first cell is not a row number. */
+  unreadable: number;
+  csvMb: number;
+  jsonMb: number;
+  /** How long `copyReport` (what `bulk-reset report --out` runs) took. */
+  downloadSeconds: number;
+}
+
 export interface OrchestratorResult extends SideResult {
   jobId: string;
   taskQueue: string;
@@ -114,6 +131,8 @@ export interface OrchestratorResult extends SideResult {
     /** Where the job's events and time go: its first run. */
     firstRun: HistoryFacts;
   };
+  /** The job's report, downloaded and read back line by line. */
+  report: ReportCheck;
   failedProgressSamples: number;
   /** How long `jobState` (describe + the progress query) took while the job ran. */
   progressQueryMs: Latency;
