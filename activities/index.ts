@@ -4,10 +4,13 @@
  */
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError, type WorkflowExecutionStatusName } from '@temporalio/client';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type {
   CancelRowsInput,
+  EndedUserWorkflow,
+  EndedUserWorkflowsInput,
   GraphFailureDetails,
   JobSummary,
   PollOperationInput,
@@ -172,6 +175,17 @@ function passwordFailure(message: string, code: string, requestId?: string): App
   const details: GraphFailureDetails = { graphCode: code, requestId, ambiguous: false, kind: 'permanent' };
   return ApplicationFailure.create({ message, type: code, nonRetryable: true, details: [details] });
 }
+
+/** Describes in flight at once when the job asks which inherited users' workflows have ended. */
+const DESCRIBE_BATCH = 20;
+/** Temporal's statuses of a workflow that has ended, as the report words them; an open one has none. */
+const ENDED_STATUSES: Partial<Record<WorkflowExecutionStatusName, string>> = {
+  COMPLETED: 'completed',
+  FAILED: 'failed',
+  CANCELLED: 'cancelled',
+  TERMINATED: 'terminated',
+  TIMED_OUT: 'timed out',
+};
 
 /** How long a worker keeps a CSV's passwords in memory after their last use (password mode `csv`). */
 const CSV_PASSWORDS_IDLE_MS = 5 * 60_000;
@@ -367,6 +381,30 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
     /** Appends outcomes to the job's ledger (a retried append is deduplicated when the report is read). */
     async recordOutcomes({ jobId, outcomes }: RecordOutcomesInput): Promise<void> {
       await appendOutcomes(jobPaths(dataDir, jobId).ledger, outcomes);
+    },
+
+    /**
+     * Which of these users' workflows have ended, as Temporal sees them. The job asks about users it
+     * inherited from an earlier run: it has no handle on them and learns their outcomes only by signal.
+     */
+    async endedUserWorkflows({ workflowIds }: EndedUserWorkflowsInput): Promise<EndedUserWorkflow[]> {
+      const { client } = Context.current();
+      const ended: EndedUserWorkflow[] = [];
+      for (let start = 0; start < workflowIds.length; start += DESCRIBE_BATCH) {
+        const statuses = await Promise.all(
+          workflowIds.slice(start, start + DESCRIBE_BATCH).map(async (workflowId) => {
+            try {
+              const { status } = await client.workflow.getHandle(workflowId).describe();
+              return { workflowId, status: ENDED_STATUSES[status.name] };
+            } catch (error) {
+              if (error instanceof WorkflowNotFoundError) return { workflowId, status: 'not found' };
+              throw error;
+            }
+          }),
+        );
+        for (const { workflowId, status } of statuses) if (status) ended.push({ workflowId, status });
+      }
+      return ended;
     },
 
     /** Records the rows of a cancelled job that were never started; returns how many. */

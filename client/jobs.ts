@@ -75,6 +75,8 @@ export interface StartJobOptions {
   windowSize?: number;
   policy?: Partial<ResetPolicy>;
   maxHistoryEvents?: number;
+  /** How often a run looks for inherited users whose workflows ended without reporting (tests). */
+  inheritedCheckMs?: number;
   /** The operator starting the job (see operatorIdentity). */
   startedBy?: string;
   /** Wait this long for another operator's approval before any reset. */
@@ -114,6 +116,7 @@ export async function startJob(
     windowSize,
     policy: { ...DEFAULT_RESET_POLICY, ...options.policy },
     maxHistoryEvents: options.maxHistoryEvents,
+    inheritedCheckMs: options.inheritedCheckMs,
     startedBy: options.startedBy,
     approval: options.approvalTimeoutMs !== undefined ? { timeoutMs: options.approvalTimeoutMs } : undefined,
     plan,

@@ -15,6 +15,7 @@ import type { ReplayResult } from '@temporalio/worker/lib/replay';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import type { temporal } from '@temporalio/proto';
 import { workflowBundleOptions } from '../worker/bundle';
+import { INHERITED_CHECK_PATCH } from '../workflows/bulkReset';
 import {
   EXPECTED_KINDS,
   type FixtureEntry,
@@ -119,6 +120,27 @@ test('the histories kept from before polls became local activities poll with an 
       undefined,
     ]);
   }
+});
+
+/** The patch ids a history's `patched()` markers recorded. */
+async function patchIds(fixture: FixtureEntry): Promise<string[]> {
+  const { history } = (await loadHistory(fixture)) as { history: temporal.api.history.v1.IHistory };
+  return (history.events ?? []).flatMap((event) => {
+    const marker = event.markerRecordedEventAttributes;
+    const data =
+      marker?.markerName === 'core_patch' ? marker.details?.['patch-data']?.payloads?.[0]?.data : undefined;
+    return data ? [(JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id] : [];
+  });
+}
+
+test('the job run kept from before the inherited-user check never took it; the current one does', async () => {
+  const before = changes.find((change) => change.change === 'check-inherited-users');
+  const old = before?.fixtures.find((fixture) => fixture.kind === 'job-continued-run');
+  const current = manifest.fixtures.find((fixture) => fixture.kind === 'job-continued-run');
+  if (!old || !current) throw new Error('a continued job run is missing from the fixtures');
+  // Both are runs that inherited users in flight; only the new one recorded the patch (and so its timer).
+  expect(await patchIds(old)).toEqual([]);
+  expect(await patchIds(current)).toEqual([INHERITED_CHECK_PATCH]);
 });
 
 test('a change that would break running workflows is caught as a determinism violation', async () => {

@@ -11,8 +11,10 @@ import {
   defineQuery,
   defineUpdate,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   setHandler,
+  sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
@@ -64,6 +66,10 @@ const FLUSH_SIZE = 200;
 const FLUSH_INTERVAL_MS = 2_000;
 /** Continue as new well before Temporal's 10,240-event warning. */
 const DEFAULT_MAX_HISTORY_EVENTS = 4_000;
+/** How often a run looks for users it inherited whose workflows ended without reporting. */
+const DEFAULT_INHERITED_CHECK_MS = 2 * 60_000;
+/** Marks the runs that look for such users; runs recorded before it never did. */
+export const INHERITED_CHECK_PATCH = 'check-inherited-users';
 
 /** Once per job: read or write every row (the CSV, the report), so they may take minutes on 100,000 rows. */
 const jobActivities = proxyActivities<Activities>({
@@ -84,6 +90,11 @@ const pageActivities = proxyActivities<Activities>({
 /** A user's workflow id: derived from the job and the user, so a user can never be started twice in a job. */
 export function userWorkflowId(jobId: string, row: UserRow): string {
   return `${jobId}/user-${row.key}`;
+}
+
+/** The outcome of a user whose workflow ended without reporting one: failed, with why. */
+function endedWithoutOutcome(user: { row: number; user: string }, reason: string): ResetOutcome {
+  return { row: user.row, user: user.user, status: 'failed', reason, polls: 0, startAttempts: 0 };
 }
 
 /** Why a control request is refused, or undefined when it may go ahead. */
@@ -274,6 +285,40 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   }
   const state: BulkResetCarried = carried;
 
+  // A user this run started gets an outcome even if its workflow is terminated: the child's result
+  // fails (see startUser). A user inherited from an earlier run can only report by signal, so if its
+  // workflow ends without one (terminated from the Web UI, say) this run would wait for it forever; it
+  // asks Temporal now and then instead. Runs recorded before this check never started its timer.
+  const inherited = new Set((input.carried?.inFlight ?? []).map((user) => user.row));
+  const inheritedCheckMs = input.inheritedCheckMs ?? DEFAULT_INHERITED_CHECK_MS;
+  let inheritedCheckDue = false;
+  const armInheritedCheck = (): void => {
+    void sleep(inheritedCheckMs, {
+      summary: `then look for users inherited from an earlier run whose workflows ended without reporting`,
+    }).then(() => {
+      inheritedCheckDue = true;
+    });
+  };
+  if (inherited.size > 0 && patched(INHERITED_CHECK_PATCH)) armInheritedCheck();
+  const settleEndedInherited = async (): Promise<void> => {
+    inheritedCheckDue = false;
+    const waiting = [...inherited].flatMap((row) => inFlight.get(row) ?? []);
+    if (waiting.length === 0) return;
+    const ended = await pageActivities.endedUserWorkflows({
+      workflowIds: waiting.map((user) => user.workflowId),
+    });
+    const byId = new Map(waiting.map((user) => [user.workflowId, user]));
+    for (const { workflowId, status } of ended) {
+      const user = byId.get(workflowId);
+      // A user whose report arrived meanwhile is no longer in flight, and settle ignores it.
+      if (user)
+        settle(
+          endedWithoutOutcome(user, `the user's workflow ${workflowId} ended without an outcome: ${status}`),
+        );
+    }
+    if ([...inherited].some((row) => inFlight.has(row))) armInheritedCheck();
+  };
+
   if (input.approval && !control.approvedBy && !control.cancel) {
     const deadlineMs = Date.parse(state.startedAt) + input.approval.timeoutMs;
     const decided = await condition(
@@ -356,16 +401,16 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
         typedSearchAttributes: [{ key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId }],
       });
       // A user's workflow that ends without reporting (terminated, timed out) still gets an outcome.
-      handle.result().catch((error: Error) =>
-        settle({
-          row: target.row,
-          user: target.user,
-          status: 'failed',
-          reason: `the user's workflow ${workflowId} ended without an outcome: ${error.message}`,
-          polls: 0,
-          startAttempts: 0,
-        }),
-      );
+      handle
+        .result()
+        .catch((error: Error) =>
+          settle(
+            endedWithoutOutcome(
+              target,
+              `the user's workflow ${workflowId} ended without an outcome: ${error.message}`,
+            ),
+          ),
+        );
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
       settle({
@@ -400,6 +445,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   };
 
   for (;;) {
+    if (inheritedCheckDue) await settleEndedInherited();
     if (cancelPending()) await cancelRest();
     await startUsers();
     if (buffered.length >= FLUSH_SIZE) await flush();
@@ -418,7 +464,8 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       }
       continue;
     }
-    const wake = () => canStartMore() || buffered.length >= FLUSH_SIZE || finished() || cancelPending();
+    const wake = () =>
+      canStartMore() || buffered.length >= FLUSH_SIZE || finished() || cancelPending() || inheritedCheckDue;
     if (buffered.length === 0) {
       await condition(wake);
     } else if (!(await condition(wake, FLUSH_INTERVAL_MS))) {

@@ -229,6 +229,11 @@ export interface BulkResetInput {
   policy: ResetPolicy;
   /** Continue as new once the run's history passes this many events (Temporal also suggests it). */
   maxHistoryEvents?: number;
+  /**
+   * How often a run asks Temporal whether users inherited from an earlier run ended without reporting
+   * (default 2 minutes).
+   */
+  inheritedCheckMs?: number;
   /** Who started the job (the operator's identity as the CLI knows it). */
   startedBy?: string;
   /** Wait for a second identity to approve before any reset. */
@@ -305,6 +310,17 @@ export interface InFlightUser {
   workflowId: string;
   /** The user's workflow is holding until the operator's sign-in works again. */
   needsSignIn?: boolean;
+}
+
+export interface EndedUserWorkflowsInput {
+  workflowIds: string[];
+}
+
+/** A user's workflow that is no longer running, with Temporal's status for it. */
+export interface EndedUserWorkflow {
+  workflowId: string;
+  /** `completed`, `failed`, `cancelled`, `terminated`, `timed out`, or `not found`. */
+  status: string;
 }
 
 export interface PrepareJobInput {
