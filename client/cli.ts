@@ -16,7 +16,7 @@ import { EncryptionCodec, loadCodecKeys, rotateCodecKey } from './codec';
 import { startCodecServer } from './codecServer';
 import { parseDuration } from './durations';
 import { JOB_FLAGS, policyFromFlags, printCsvCheck, windowFromFlags } from './jobFlags';
-import { PASSWORD_FLAGS, passwordChoiceFromFlags, secretsCommand } from './passwordFlags';
+import { PASSWORD_FLAGS, newSecretsFilePath, passwordChoiceFromFlags, secretsCommand } from './passwordFlags';
 import {
   type ControlAction,
   DEFAULT_MAX_USERS,
@@ -54,7 +54,7 @@ Usage:
   bulk-reset schedule delete <NAME>
   bulk-reset pause|resume|cancel <job> [--reason TEXT]
   bulk-reset approve <job>
-  bulk-reset retry <job> [--all-failed] [--wait]
+  bulk-reset retry <job> [--all-failed] [--wait] [--secrets-file FILE] [--deadline 15m] [--window N] ...
   bulk-reset codec-server [--port 8888] [--ui-origin http://localhost:8233]
   bulk-reset codec-key rotate
   bulk-reset report <job> --out <file> [--format csv|json]
@@ -229,11 +229,23 @@ async function retry(settings: Settings, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { 'all-failed': { type: 'boolean', default: false }, wait: { type: 'boolean', default: false } },
+    options: {
+      'all-failed': { type: 'boolean', default: false },
+      wait: { type: 'boolean', default: false },
+      'secrets-file': { type: 'string' },
+      ...JOB_FLAGS,
+    },
   });
   if (positionals.length !== 1) throw new UsageError('retry takes one job id');
   const client = await createClient(settings);
-  const retried = await retryFailed(client, settings, positionals[0], { allFailed: values['all-failed'] });
+  // The original job's settings, with these flags on top (retrySettings).
+  const retried = await retryFailed(client, settings, positionals[0], {
+    allFailed: values['all-failed'],
+    windowSize: windowFromFlags(values),
+    policy: policyFromFlags(values),
+    secretsFile:
+      values['secrets-file'] === undefined ? undefined : await newSecretsFilePath(values['secrets-file']),
+  });
   if (!retried) {
     console.log(
       `job ${positionals[0]} has no ${values['all-failed'] ? 'failed' : 'retryable failed'} rows: nothing to retry`,

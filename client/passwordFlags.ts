@@ -69,13 +69,7 @@ export async function passwordChoiceFromFlags(values: PasswordFlagValues): Promi
   }
   let recipientPem: string | undefined;
   if (values['secrets-file'] !== undefined) {
-    // Resolved here: the worker runs elsewhere, with another working directory.
-    settings.secretsFile = resolve(values['secrets-file']);
-    if (await exists(settings.secretsFile)) {
-      throw new PasswordFlagError(
-        `the secrets file ${settings.secretsFile} already exists; each job needs a new one (the job creates it)`,
-      );
-    }
+    settings.secretsFile = await newSecretsFilePath(values['secrets-file']);
     if (values['secrets-recipient'] !== undefined) {
       recipientPem = await readFile(values['secrets-recipient'], 'utf8');
       recipientKey(recipientPem);
@@ -95,6 +89,18 @@ export async function passwordChoiceFromFlags(values: PasswordFlagValues): Promi
     );
   }
   return { settings, recipientPem, notices };
+}
+
+/** A `--secrets-file` path, absolute, that no file holds yet: the job creates it. */
+export async function newSecretsFilePath(value: string): Promise<string> {
+  // Resolved here: the worker runs elsewhere, with another working directory.
+  const path = resolve(value);
+  if (await exists(path)) {
+    throw new PasswordFlagError(
+      `the secrets file ${path} already exists; each job needs a new one (the job creates it)`,
+    );
+  }
+  return path;
 }
 
 async function exists(path: string): Promise<boolean> {

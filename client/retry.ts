@@ -6,7 +6,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { jobPaths } from '../activities/jobFiles';
-import type { ResetOutcome } from '../workflows/types';
+import type { JobSettings, ResetOutcome, ResetPolicy } from '../workflows/types';
 import { type Settings, operatorIdentity } from './config';
 import { checkCsv, newJobId, startJob } from './jobs';
 
@@ -26,11 +26,64 @@ export function retryCsv(outcomes: ResetOutcome[]): string {
   return `userPrincipalName,id\n${lines.join('\n')}\n`;
 }
 
+export interface RetryOptions {
+  /** Every failed row, not only those that failed for a passing reason. */
+  allFailed: boolean;
+  /** Overrides of the original job's window and policy (the job flags of `start`). */
+  windowSize?: number;
+  policy?: Partial<ResetPolicy>;
+  /** A new secrets file: needed when the original job kept its passwords in one. */
+  secretsFile?: string;
+}
+
+/** A retry that cannot repeat how the original job ran: the CLI prints it and exits with 2. */
+export class RetryRefusedError extends Error {}
+
+/**
+ * The retry's settings: the original job's (window, waits, deadline, session revocation, password mode
+ * and recipient), with the operator's overrides. A retry after a breach must not quietly drop
+ * `--revoke-sessions` or send Graph-generated passwords where the job generated its own. Refused where
+ * repeating them cannot work; `csvPath` holds the rows to retry, for a job started by hand instead.
+ */
+export function retrySettings(
+  originalJobId: string,
+  original: JobSettings | undefined,
+  options: Omit<RetryOptions, 'allFailed'>,
+  csvPath: string,
+): JobSettings {
+  if (!original) {
+    throw new RetryRefusedError(
+      `the report of job ${originalJobId} does not say how the job ran (it predates jobs recording it), so a retry cannot repeat it: ` +
+        `${csvPath} holds the rows to retry; start it with the options the job had (bulk-reset start ${csvPath} ...)`,
+    );
+  }
+  const password = original.policy.password;
+  if (password?.mode === 'csv') {
+    throw new RetryRefusedError(
+      `job ${originalJobId} took its passwords from its CSV's newPassword column, which a retry cannot reuse: ` +
+        `add a newPassword column to ${csvPath}, which holds the rows to retry, and start it with --password csv`,
+    );
+  }
+  if (password?.secretsFile && !options.secretsFile) {
+    throw new RetryRefusedError(
+      `job ${originalJobId} wrote its new passwords to ${password.secretsFile}, and each job needs a secrets file of its own: retry with --secrets-file <a new file>`,
+    );
+  }
+  const retryPassword = options.secretsFile
+    ? { ...(password ?? { mode: 'graph' as const }), secretsFile: options.secretsFile }
+    : password;
+  return {
+    windowSize: options.windowSize ?? original.windowSize,
+    policy: { ...original.policy, ...options.policy, ...(retryPassword && { password: retryPassword }) },
+    ...(original.secretsRecipient && { secretsRecipient: original.secretsRecipient }),
+  };
+}
+
 export async function retryFailed(
   client: Client,
   settings: Settings,
   originalJobId: string,
-  options: { allFailed: boolean },
+  options: RetryOptions,
 ): Promise<{ jobId: string; rows: number } | undefined> {
   const original = jobPaths(settings.dataDir, originalJobId);
   let text: string;
@@ -49,9 +102,18 @@ export async function retryFailed(
   const csvPath = join(settings.dataDir, 'retries', `${jobId}.csv`);
   await mkdir(join(settings.dataDir, 'retries'), { recursive: true, mode: 0o700 });
   await writeFile(csvPath, retryCsv(rows), { mode: 0o600 });
+  const { windowSize, policy, secretsRecipient } = retrySettings(
+    originalJobId,
+    report.job.settings as JobSettings | undefined,
+    options,
+    csvPath,
+  );
   const csv = await checkCsv(csvPath);
   await startJob(client, settings.taskQueue, csv, {
     jobId,
+    windowSize,
+    policy,
+    secretsRecipient,
     startedBy: operatorIdentity(),
     retryOf: originalJobId,
     // The original job already passed the blast-radius check; its retry is a subset.

@@ -168,9 +168,8 @@ test('retry starts a new job with exactly the rows that failed for a passing rea
   const text =
     'userPrincipalName\nthrottled.r1@retry.test\nthrottled.r2@retry.test\ndenied.r3@retry.test\nok.r4@retry.test\n';
   const csv = await checkCsv(await stage.writeCsv('retry.csv', text));
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
-    policy: { ...FAST_POLICY, minWaitMs: 400, deadlineMs: 300 },
-  });
+  const policy = { ...FAST_POLICY, minWaitMs: 400, deadlineMs: 300, revokeSessions: true };
+  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, { windowSize: 3, policy });
   const first = await finished(jobId);
   expect(first.report.outcomes.map((outcome) => [outcome.user, outcome.status, outcome.retryable])).toEqual([
     ['throttled.r1@retry.test', 'failed', true],
@@ -179,14 +178,28 @@ test('retry starts a new job with exactly the rows that failed for a passing rea
     ['ok.r4@retry.test', 'succeeded', undefined],
   ]);
 
-  const retried = await retryFailed(stage.client, stage.settings, jobId, { allFailed: false });
+  // The retry repeats how the job ran (here: the window and --revoke-sessions), but for the deadline
+  // given on top, which the throttling outlasted.
+  const retried = await retryFailed(stage.client, stage.settings, jobId, {
+    allFailed: false,
+    policy: { deadlineMs: FAST_POLICY.deadlineMs },
+  });
   expect(retried?.rows).toBe(2);
   const second = await finished(retried?.jobId as string);
-  expect(second.report.outcomes.map((outcome) => outcome.user)).toEqual([
-    'throttled.r1@retry.test',
-    'throttled.r2@retry.test',
+  expect(
+    second.report.outcomes.map((outcome) => [outcome.user, outcome.status, outcome.sessionsRevoked]),
+  ).toEqual([
+    ['throttled.r1@retry.test', 'succeeded', true],
+    ['throttled.r2@retry.test', 'succeeded', true],
   ]);
   expect(second.summary.counts.succeeded).toBe(2);
+  expect(second.report.job.settings).toEqual({
+    windowSize: 3,
+    policy: { ...policy, deadlineMs: FAST_POLICY.deadlineMs },
+  });
+  // Ground truth: Graph saw the retried users' sessions revoked, once each.
+  for (const user of ['throttled.r1@retry.test', 'throttled.r2@retry.test'])
+    expect(stage.simulator.user(user)?.revokes).toBe(1);
   expect(second.report.job.retryOf).toBe(jobId);
   const original = await readJson<ReportJson & { job: { retriedBy?: string[] } }>(
     first.summary.reportJsonPath,

@@ -481,6 +481,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     csv,
     startedAt: state.startedAt,
     record: {
+      settings: { windowSize, policy: input.policy, secretsRecipient: input.secretsRecipient },
       startedBy: input.startedBy,
       approvedBy: control.approvedBy,
       approvedAt: control.approvedAt,

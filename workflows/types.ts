@@ -368,7 +368,18 @@ export interface WriteReportInput {
   record?: JobRecord;
 }
 
+/** How a job ran: what `bulk-reset retry` repeats for the rows that failed. */
+export interface JobSettings {
+  windowSize: number;
+  /** Waits, deadline, session revocation and password settings (never a password). */
+  policy: ResetPolicy;
+  /** The public key the secrets file was encrypted to, if any. */
+  secretsRecipient?: string;
+}
+
 export interface JobRecord {
+  /** Absent in reports written before jobs recorded it. */
+  settings?: JobSettings;
   startedBy?: string;
   approvedBy?: string;
   approvedAt?: string;
