@@ -11,6 +11,7 @@ import {
   defineQuery,
   defineUpdate,
   getExternalWorkflowHandle,
+  log,
   patched,
   proxyActivities,
   setHandler,
@@ -288,36 +289,50 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   // A user this run started gets an outcome even if its workflow is terminated: the child's result
   // fails (see startUser). A user inherited from an earlier run can only report by signal, so if its
   // workflow ends without one (terminated from the Web UI, say) this run would wait for it forever; it
-  // asks Temporal now and then instead. Runs recorded before this check never started its timer.
+  // asks Temporal now and then instead, beside the main loop, which it never holds up: the loop sees the
+  // outcomes it settles. Runs recorded before this check never started its timer.
   const inherited = new Set((input.carried?.inFlight ?? []).map((user) => user.row));
   const inheritedCheckMs = input.inheritedCheckMs ?? DEFAULT_INHERITED_CHECK_MS;
-  let inheritedCheckDue = false;
-  const armInheritedCheck = (): void => {
-    void sleep(inheritedCheckMs, {
-      summary: `then look for users inherited from an earlier run whose workflows ended without reporting`,
-    }).then(() => {
-      inheritedCheckDue = true;
-    });
-  };
-  if (inherited.size > 0 && patched(INHERITED_CHECK_PATCH)) armInheritedCheck();
+  const inheritedCheck = proxyActivities<Activities>({
+    summary: 'look for inherited users whose workflows ended without reporting',
+    startToCloseTimeout: '1 minute',
+    // Given up after a while rather than retried forever: the next check asks again.
+    scheduleToCloseTimeout: Math.max(inheritedCheckMs, 60_000),
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  });
   const settleEndedInherited = async (): Promise<void> => {
-    inheritedCheckDue = false;
     const waiting = [...inherited].flatMap((row) => inFlight.get(row) ?? []);
     if (waiting.length === 0) return;
-    const ended = await pageActivities.endedUserWorkflows({
-      workflowIds: waiting.map((user) => user.workflowId),
-    });
-    const byId = new Map(waiting.map((user) => [user.workflowId, user]));
-    for (const { workflowId, status } of ended) {
-      const user = byId.get(workflowId);
-      // A user whose report arrived meanwhile is no longer in flight, and settle ignores it.
-      if (user)
-        settle(
-          endedWithoutOutcome(user, `the user's workflow ${workflowId} ended without an outcome: ${status}`),
-        );
+    try {
+      const ended = await inheritedCheck.endedUserWorkflows({
+        workflowIds: waiting.map((user) => user.workflowId),
+      });
+      const byId = new Map(waiting.map((user) => [user.workflowId, user]));
+      for (const { workflowId, status } of ended) {
+        const user = byId.get(workflowId);
+        // A user whose report arrived meanwhile is no longer in flight, and settle ignores it.
+        if (user)
+          settle(
+            endedWithoutOutcome(
+              user,
+              `the user's workflow ${workflowId} ended without an outcome: ${status}`,
+            ),
+          );
+      }
+    } catch (error) {
+      log.warn('could not tell whether inherited users ended without reporting; asking again later', {
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
-    if ([...inherited].some((row) => inFlight.has(row))) armInheritedCheck();
+    armInheritedCheck();
   };
+  const armInheritedCheck = (): void => {
+    if (![...inherited].some((row) => inFlight.has(row))) return;
+    void sleep(inheritedCheckMs, {
+      summary: `then look for users inherited from an earlier run whose workflows ended without reporting`,
+    }).then(settleEndedInherited);
+  };
+  if (inherited.size > 0 && patched(INHERITED_CHECK_PATCH)) armInheritedCheck();
 
   if (input.approval && !control.approvedBy && !control.cancel) {
     const deadlineMs = Date.parse(state.startedAt) + input.approval.timeoutMs;
@@ -445,7 +460,6 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   };
 
   for (;;) {
-    if (inheritedCheckDue) await settleEndedInherited();
     if (cancelPending()) await cancelRest();
     await startUsers();
     if (buffered.length >= FLUSH_SIZE) await flush();
@@ -464,8 +478,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       }
       continue;
     }
-    const wake = () =>
-      canStartMore() || buffered.length >= FLUSH_SIZE || finished() || cancelPending() || inheritedCheckDue;
+    const wake = () => canStartMore() || buffered.length >= FLUSH_SIZE || finished() || cancelPending();
     if (buffered.length === 0) {
       await condition(wake);
     } else if (!(await condition(wake, FLUSH_INTERVAL_MS))) {
