@@ -33,8 +33,8 @@ export interface Stage {
   client: Client;
   /** The environment of a worker: Temporal's address, the data folder and the payload keys. */
   env: NodeJS.ProcessEnv;
-  /** The dev server's process, when it was found. */
-  devServerPid?: number;
+  /** CPU seconds the Temporal server (and its database) has used so far, when it can be measured. */
+  serverCpuSeconds?: () => number;
   /** The workers' data folder (BULK_RESET_DATA_DIR), where the job writes its report. */
   dataDir: string;
   logDir: string;
@@ -70,7 +70,7 @@ export async function runOrchestrator(stage: Stage, input: OrchestratorInput): P
     const workerStartup = cpuSeconds(worker.pid);
     const csv = await checkCsv(input.csvPath);
 
-    const devServerBefore = stage.devServerPid === undefined ? undefined : cpuSeconds(stage.devServerPid);
+    const serverBefore = stage.serverCpuSeconds?.();
     const simulatorBefore = cpuSeconds(simulator.pid);
     const ownBefore = ownCpuSeconds();
     const startedMs = performance.now();
@@ -120,7 +120,7 @@ export async function runOrchestrator(stage: Stage, input: OrchestratorInput): P
     const wallSeconds = elapsed();
     samples.push({ seconds: wallSeconds, done: summary.total, inFlight: 0 });
     const devServer =
-      stage.devServerPid === undefined ? undefined : cpuSeconds(stage.devServerPid) - (devServerBefore ?? 0);
+      stage.serverCpuSeconds === undefined ? undefined : stage.serverCpuSeconds() - (serverBefore ?? 0);
     const simulatorCpu = cpuSeconds(simulator.pid) - simulatorBefore;
     const benchProcess = ownCpuSeconds() - ownBefore;
     const stats = await simulator.stats();

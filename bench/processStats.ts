@@ -25,6 +25,37 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / clockTicks();
 }
 
+/**
+ * CPU seconds of a process and all its descendants: those alive now, and those already ended and
+ * waited for (cutime + cstime, fields 16 and 17). For PostgreSQL, whose connections are child processes.
+ */
+export function treeCpuSeconds(root: number): number {
+  const pids = readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number);
+  const parents = new Map(pids.map((pid) => [pid, parentOf(pid)]));
+  const inTree = (pid: number): boolean => {
+    for (
+      let current: number | undefined = pid;
+      current !== undefined && current > 1;
+      current = parents.get(current)
+    )
+      if (current === root) return true;
+    return false;
+  };
+  let total = 0;
+  for (const pid of pids.filter(inTree)) {
+    try {
+      const fields = statFields(pid);
+      total += Number(fields[11]) + Number(fields[12]);
+      if (pid === root) total += Number(fields[13]) + Number(fields[14]);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return total / clockTicks();
+}
+
 /** VmHWM: the most resident memory the process has had, in MB. */
 export function peakRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

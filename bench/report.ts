@@ -157,7 +157,7 @@ export function markdownReport(result: BenchResult): string {
     `## bulk-reset bench: ${result.scenario}`,
     '',
     `${machine.cpus} CPUs (${machine.cpuModel}), ${number(machine.totalMemoryMb / 1024)} GB, Node ${machine.node}, ` +
-      `${machine.temporalCli}, dev server ${result.devServer.persistence}. Cells with "/" are orchestrator / baseline.`,
+      `${machine.temporalCli}, ${result.devServer.persistence === 'postgres' ? 'the Temporal server on PostgreSQL (its CPU in the dev server column)' : `dev server ${result.devServer.persistence}`}. Cells with "/" are orchestrator / baseline.`,
     '',
     table(
       [

@@ -4,7 +4,7 @@
  * writes everything it measured to bench/results/<timestamp>-<scenario>.json and prints a Markdown
  * summary on stdout. Progress goes to stderr.
  *
- *   node dist/bench/run.js --scenario <name|all> [--users N] [--window N] [--skip-baseline] [--store wal|rollback|memory]
+ *   node dist/bench/run.js --scenario <name|all> [--users N] [--window N] [--skip-baseline] [--store wal|rollback|memory|postgres]
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,26 +20,29 @@ import { MAX_WINDOW_SIZE, formatProgress } from '../client/jobs';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { runBaseline } from './baseline';
 import { type Stage, runOrchestrator } from './orchestrator';
-import { findDescendant } from './processStats';
+import { startPostgresServer } from './postgresServer';
+import { cpuSeconds, findDescendant } from './processStats';
 import { markdownReport } from './report';
 import { type PlanOverrides, SCENARIOS, scenariosNamed } from './scenarios';
 import { startSimulatorProcess } from './simulatorProcess';
 import type { BenchResult, MachineFacts, RunPlan, RunResult } from './types';
 
-const USAGE = `usage: node dist/bench/run.js --scenario <name|all> [--users N] [--window N] [--skip-baseline] [--store wal|rollback|memory]
+const USAGE = `usage: node dist/bench/run.js --scenario <name|all> [--users N] [--window N] [--skip-baseline] [--store wal|rollback|memory|postgres]
 
 scenarios:
 ${SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(11)}${scenario.about}${scenario.quick ? '' : ' (not in "all")'}`).join('\n')}
 
 --store       where the dev server keeps its state: a SQLite file with a write-ahead log (wal, the
               default, as the chaos test and the soak run it), a SQLite file with SQLite's own defaults
-              (rollback), or memory`;
+              (rollback), or memory; or postgres: not the dev server but the real Temporal server on
+              PostgreSQL (scripts/temporal-postgres.sh, built and installed on first use)`;
 
 /** Where the dev server keeps its state. */
 const STORES = {
   wal: { label: 'SQLite file, write-ahead log', file: true, pragmas: WAL_PRAGMAS },
   rollback: { label: "SQLite file, SQLite's defaults", file: true, pragmas: {} },
   memory: { label: 'in memory', file: false, pragmas: {} },
+  postgres: { label: 'the Temporal server on PostgreSQL', file: false, pragmas: {} },
 } as const;
 type Store = keyof typeof STORES;
 
@@ -224,15 +227,26 @@ async function main(argv: string[]): Promise<number> {
 
     const startedAt = new Date();
     const store = STORES[options.store];
-    console.error(`bench: starting the Temporal dev server (${store.label})`);
-    const server = await startDevServer({
-      dbFilename: store.file ? join(tempDir, 'temporal.sqlite') : undefined,
-      sqlitePragmas: store.pragmas,
-    });
-    cleanup.defer(() => server.stop());
-    const devServerPid = findDescendant(process.pid, ['server', 'start-dev']);
-    if (devServerPid === undefined)
-      console.error('bench: dev server process not found; its CPU is not measured');
+    let server: { address: string; cpuSeconds?: () => number };
+    if (options.store === 'postgres') {
+      console.error('bench: starting the Temporal server on PostgreSQL (scripts/temporal-postgres.sh)');
+      const postgres = await startPostgresServer();
+      cleanup.defer(() => postgres.destroy());
+      server = postgres;
+    } else {
+      console.error(`bench: starting the Temporal dev server (${store.label})`);
+      const devServer = await startDevServer({
+        dbFilename: store.file ? join(tempDir, 'temporal.sqlite') : undefined,
+        sqlitePragmas: store.pragmas,
+      });
+      cleanup.defer(() => devServer.stop());
+      const pid = findDescendant(process.pid, ['server', 'start-dev']);
+      if (pid === undefined) console.error('bench: dev server process not found; its CPU is not measured');
+      server = {
+        address: devServer.address,
+        cpuSeconds: pid === undefined ? undefined : () => cpuSeconds(pid),
+      };
+    }
     // The workers and this client must share the payload keys: one fresh key per invocation, given
     // inline so that no key file outlives the benchmark.
     const env: NodeJS.ProcessEnv = {
@@ -247,7 +261,7 @@ async function main(argv: string[]): Promise<number> {
     const stage: Stage = {
       client,
       env,
-      devServerPid,
+      serverCpuSeconds: server.cpuSeconds,
       dataDir,
       logDir,
       downloadDir: tempDir,

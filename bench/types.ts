@@ -56,7 +56,7 @@ export interface CpuSeconds {
   worker?: number;
   /** The worker's start-up: loading, bundling the workflow code, connecting. */
   workerStartup?: number;
-  /** The Temporal dev server, while the job ran. */
+  /** The Temporal server while the job ran: the dev server, or the server and its PostgreSQL. */
   devServer?: number;
 }
 
@@ -163,6 +163,9 @@ export interface BenchResult {
   argv: string[];
   machine: MachineFacts;
   /** Where the dev server kept its state (`--store`) and the SQLite pragmas it was given. */
-  devServer: { persistence: 'wal' | 'rollback' | 'memory'; pragmas: Readonly<Record<string, string>> };
+  devServer: {
+    persistence: 'wal' | 'rollback' | 'memory' | 'postgres';
+    pragmas: Readonly<Record<string, string>>;
+  };
   runs: RunResult[];
 }
