@@ -30,21 +30,9 @@ export function cpuSeconds(pid: number): number {
  * waited for (cutime + cstime, fields 16 and 17). For PostgreSQL, whose connections are child processes.
  */
 export function treeCpuSeconds(root: number): number {
-  const pids = readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .map(Number);
-  const parents = new Map(pids.map((pid) => [pid, parentOf(pid)]));
-  const inTree = (pid: number): boolean => {
-    for (
-      let current: number | undefined = pid;
-      current !== undefined && current > 1;
-      current = parents.get(current)
-    )
-      if (current === root) return true;
-    return false;
-  };
+  const { pids, descends } = processTree(root);
   let total = 0;
-  for (const pid of pids.filter(inTree)) {
+  for (const pid of [root, ...pids.filter(descends)]) {
     try {
       const fields = statFields(pid);
       total += Number(fields[11]) + Number(fields[12]);
@@ -80,8 +68,8 @@ function commandLine(pid: number): string {
   }
 }
 
-/** A descendant of `ancestor` whose command line contains every one of `words`. */
-export function findDescendant(ancestor: number, words: readonly string[]): number | undefined {
+/** Every process now, and whether one descends from `ancestor` (not counting `ancestor` itself). */
+function processTree(ancestor: number): { pids: number[]; descends: (pid: number) => boolean } {
   const pids = readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .map(Number);
@@ -96,5 +84,11 @@ export function findDescendant(ancestor: number, words: readonly string[]): numb
     }
     return false;
   };
+  return { pids, descends };
+}
+
+/** A descendant of `ancestor` whose command line contains every one of `words`. */
+export function findDescendant(ancestor: number, words: readonly string[]): number | undefined {
+  const { pids, descends } = processTree(ancestor);
   return pids.find((pid) => descends(pid) && words.every((word) => commandLine(pid).includes(word)));
 }
