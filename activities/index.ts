@@ -33,7 +33,16 @@ import { CsvInputError, readCsvPasswords, sha256File } from './csvReader';
 import type { GraphClient } from './graphClient';
 import { GraphError, adviceFor } from './graphErrors';
 import { isProtected, loadProtectedUsers } from './protectedUsers';
-import { PlanMismatchError, jobPaths, prepareJobFiles, readRowsPage, usersSha256 } from './jobFiles';
+import { createWriteGuard } from './protectedWrites';
+import {
+  PlanMismatchError,
+  RowsChangedError,
+  checkRowsUnchanged,
+  jobPaths,
+  prepareJobFiles,
+  readRowsPage,
+  usersSha256,
+} from './jobFiles';
 import { appendOutcomes, writeReport } from './report';
 import { generatePassword } from './passwords';
 import { type SecretsWriter, SecretsFileError, createSecretsFile, openSecretsWriter } from './secretsFile';
@@ -45,6 +54,8 @@ export interface ActivityDependencies {
   dataDir: string;
   /** The protected-accounts list (never reset), read afresh each time a job is prepared. */
   protectedUsersPath?: string;
+  /** The deployment's secret that keys user workflow ids (see jobFiles.userKey). */
+  userKeySecret: Buffer;
 }
 
 /** Reads a plan file by reference: the users it decided to reset, checked against its own fingerprint. */
@@ -190,7 +201,14 @@ const ENDED_STATUSES: Partial<Record<WorkflowExecutionStatusName, string>> = {
 /** How long a worker keeps a CSV's passwords in memory after their last use (password mode `csv`). */
 const CSV_PASSWORDS_IDLE_MS = 5 * 60_000;
 
-export function createActivities({ graph, dataDir, protectedUsersPath }: ActivityDependencies) {
+export function createActivities({
+  graph,
+  dataDir,
+  protectedUsersPath,
+  userKeySecret,
+}: ActivityDependencies) {
+  // Every write for a user goes through this check first, whatever the CSV, the plan or the preparation said.
+  const writeTarget = createWriteGuard({ graph, protectedUsersPath });
   // Password mode `csv`: the CSV is read (and its SHA-256 checked) once, not for every user's POST.
   let csvPasswords: { key: string; passwords: Promise<Map<number, string>>; usedAt: number } | undefined;
   const csvPasswordOf = async (csv: CsvReference | undefined, row: number | undefined): Promise<string> => {
@@ -244,16 +262,15 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
       try {
         // Checked before sending, so a missing or unsafe file stops the user before the reset, not after.
         if (password?.secretsFile) secrets = await openSecretsWriter(password.secretsFile, jobId);
+        const abortSignal = Context.current().cancellationSignal;
+        const target = await writeTarget(user, { abortSignal });
         const newPassword =
           mode === 'generated'
             ? generatePassword(password?.length ?? DEFAULT_GENERATED_PASSWORD_LENGTH)
             : mode === 'csv'
               ? await csvPasswordOf(csv, row)
               : undefined;
-        const accepted = await graph.startPasswordReset(user, {
-          abortSignal: Context.current().cancellationSignal,
-          newPassword,
-        });
+        const accepted = await graph.startPasswordReset(target, { abortSignal, newPassword });
         const kept = newPassword ?? accepted.generatedPassword;
         if (secrets && kept !== undefined) {
           try {
@@ -357,6 +374,7 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
           isProtected,
           planned,
           passwordColumn: password?.mode === 'csv' ? 'require' : 'refuse',
+          userKeySecret,
         });
       } catch (error) {
         if (error instanceof CsvInputError) {
@@ -374,8 +392,22 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
     },
 
     /** A page of runnable rows, from where the previous page ended. */
-    async readRows({ jobId, byteOffset, limit }: ReadRowsInput): Promise<ReadRowsResult> {
-      return readRowsPage(jobPaths(dataDir, jobId).rows, byteOffset, limit);
+    async readRows({ jobId, byteOffset, limit, rowsSha256 }: ReadRowsInput): Promise<ReadRowsResult> {
+      const { rows } = jobPaths(dataDir, jobId);
+      // What was prepared (and approved) is what runs: a rows file changed since then stops the job.
+      if (rowsSha256 !== undefined) {
+        try {
+          await checkRowsUnchanged(rows, rowsSha256);
+        } catch (error) {
+          if (!(error instanceof RowsChangedError)) throw error;
+          throw ApplicationFailure.create({
+            message: error.message,
+            type: 'RowsChanged',
+            nonRetryable: true,
+          });
+        }
+      }
+      return readRowsPage(rows, byteOffset, limit);
     },
 
     /** Appends outcomes to the job's ledger (a retried append is deduplicated when the report is read). */
@@ -426,7 +458,8 @@ export function createActivities({ graph, dataDir, protectedUsersPath }: Activit
     /** Ends the user's sign-in sessions after a confirmed reset (revokeSignInSessions). */
     async revokeSessions({ user }: RevokeSessionsInput): Promise<void> {
       try {
-        await graph.revokeSignInSessions(user, { abortSignal: Context.current().cancellationSignal });
+        const abortSignal = Context.current().cancellationSignal;
+        await graph.revokeSignInSessions(await writeTarget(user, { abortSignal }), { abortSignal });
       } catch (error) {
         throw toActivityFailure(error, user, { retrySignIn: true });
       }

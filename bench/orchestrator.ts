@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { userKey } from '../activities/jobFiles';
+import { jobPaths, preparedUserKeys } from '../activities/jobFiles';
 import { checkCsv, failureMessage, jobState, startJob } from '../client/jobs';
 import type { SampleRow } from '../simulator/sampleUsers';
 import { userWorkflowId } from '../workflows/bulkReset';
@@ -125,7 +125,9 @@ export async function runOrchestrator(stage: Stage, input: OrchestratorInput): P
     const benchProcess = ownCpuSeconds() - ownBefore;
     const stats = await simulator.stats();
 
-    const userHistory = await userHistoryLengths(client, jobId, input.rows);
+    const userKeys = await preparedUserKeys(jobPaths(stage.dataDir, jobId));
+    const workflowIdOf = (row: SampleRow) => userWorkflowIdOf(jobId, row, userKeys);
+    const userHistory = await userHistoryLengths(client, input.rows, workflowIdOf);
     const parentRuns = await parentRunIds(client, jobId, runsSeen);
     const parentHistory: number[] = [];
     for (const runId of parentRuns) {
@@ -158,7 +160,7 @@ export async function runOrchestrator(stage: Stage, input: OrchestratorInput): P
         sampled: userHistory.length,
         average: userHistory.reduce((sum, length) => sum + length, 0) / Math.max(userHistory.length, 1),
         max: Math.max(0, ...userHistory),
-        firstUser: await historyFacts(client, userWorkflowIdOf(jobId, input.rows[0])),
+        firstUser: await historyFacts(client, workflowIdOf(input.rows[0])),
       },
       parent: {
         runs: parentHistory.length,
@@ -179,21 +181,23 @@ export async function runOrchestrator(stage: Stage, input: OrchestratorInput): P
 /** History lengths of up to HISTORY_SAMPLE users' workflows, picked evenly over the CSV. */
 async function userHistoryLengths(
   client: Client,
-  jobId: string,
   rows: readonly SampleRow[],
+  workflowIdOf: (row: SampleRow) => string,
 ): Promise<number[]> {
   const count = Math.min(HISTORY_SAMPLE, rows.length);
   const picked = Array.from({ length: count }, (_, index) => rows[Math.floor((index * rows.length) / count)]);
   const lengths: number[] = [];
   await forEachPooled(picked, DESCRIBE_CONCURRENCY, async (row) => {
-    lengths.push((await client.workflow.getHandle(userWorkflowIdOf(jobId, row)).describe()).historyLength);
+    lengths.push((await client.workflow.getHandle(workflowIdOf(row)).describe()).historyLength);
   });
   return lengths;
 }
 
-/** The id the job gave this CSV row's workflow. */
-function userWorkflowIdOf(jobId: string, { row, user }: SampleRow): string {
-  return userWorkflowId(jobId, { row, user, idKind: 'userPrincipalName', key: userKey(jobId, user) });
+/** The id the job gave this CSV row's workflow, from the keys it prepared (keyed: see jobFiles.userKey). */
+function userWorkflowIdOf(jobId: string, { row, user }: SampleRow, keys: Map<string, string>): string {
+  const key = keys.get(user.toLowerCase());
+  if (!key) throw new Error(`job ${jobId} prepared no row for ${user}`);
+  return userWorkflowId(jobId, { row, user, idKind: 'userPrincipalName', key });
 }
 
 function latency(valuesMs: number[]): Latency {

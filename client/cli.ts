@@ -31,6 +31,7 @@ import {
   startJob,
 } from './jobs';
 import { retryFailed } from './retry';
+import { jobPaths } from '../activities/jobFiles';
 import { scheduleCommand } from './schedules';
 import { runWatch, watchCommand } from './watch';
 import { startTracing, stopTracing } from './tracing';
@@ -216,13 +217,37 @@ async function control(settings: Settings, action: ControlAction, args: string[]
     options: { reason: { type: 'string' } },
   });
   if (positionals.length !== 1) throw new UsageError(`${action} takes one job id`);
+  const jobId = positionals[0];
   const client = await createClient(settings);
-  const progress = await controlJob(client, positionals[0], action, {
+  // An approval approves exactly the rows shown here: the job refuses it if its rows are not these.
+  const shown = action === 'approve' ? await approvalFacts(client, settings, jobId) : undefined;
+  const progress = await controlJob(client, jobId, action, {
     by: operatorIdentity(),
     reason: values.reason,
+    rowsSha256: shown,
   });
   console.log(formatProgress(progress));
   return 0;
+}
+
+/**
+ * Shows the approver what they approve (who started the job, how many users, the prepared rows' SHA-256
+ * and where to read them) and returns that SHA-256 to pin the approval to.
+ */
+async function approvalFacts(client: Client, settings: Settings, jobId: string): Promise<string | undefined> {
+  const current = await jobState(client, jobId);
+  if (current.state !== 'running') return undefined; // controlJob says why it cannot be approved
+  const { progress } = current;
+  if (progress.rowsSha256 === undefined) return undefined;
+  console.error(
+    [
+      `approving job ${jobId}, started by ${progress.startedBy ?? 'unknown'}:`,
+      `  ${progress.runnable ?? '?'} users to reset (${progress.counts.skipped} rows skipped) of ${progress.total ?? '?'} rows`,
+      `  prepared rows SHA-256 ${progress.rowsSha256}`,
+      `  the rows, one JSON line per user: ${jobPaths(settings.dataDir, jobId).rows}`,
+    ].join('\n'),
+  );
+  return progress.rowsSha256;
 }
 
 async function retry(settings: Settings, args: string[]): Promise<number> {

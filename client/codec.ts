@@ -7,7 +7,7 @@
  * Keys carry an id, written beside each payload: new payloads use the newest key, and older payloads
  * still open with the key they name, so keys can be rotated without losing history.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
@@ -18,6 +18,7 @@ import {
   ValueError,
 } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { REFUSED_PAYLOAD_FIELD } from '../workflows/types';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
@@ -31,12 +32,36 @@ export interface CodecKey {
 
 const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
+/**
+ * What a codec does with a payload it cannot open (not sealed, sealed with a key it lacks, or forged):
+ * - `throw` (clients, the codec server): the caller sees the error.
+ * - `refuse` (workers): the payload is replaced by a refusal marker (workflows/types.ts
+ *   REFUSED_PAYLOAD_FIELD) that the workflows refuse as an input, an update or a signal. Throwing here
+ *   would fail the workflow task, again on every retry: one forged signal would stall a job for good.
+ */
+export type UnopenablePayloads = 'throw' | 'refuse';
+
+export interface EncryptionCodecOptions {
+  unopenable?: UnopenablePayloads;
+  /** Told why each payload was refused (never its contents), with `unopenable: 'refuse'`. */
+  onRefused?: (why: string) => void;
+}
+
+/** The payload workflows receive in place of one the workers' codec refused. */
+const REFUSED_PAYLOAD: Payload = {
+  metadata: { [METADATA_ENCODING_KEY]: Buffer.from('json/plain') },
+  data: Buffer.from(JSON.stringify({ [REFUSED_PAYLOAD_FIELD]: true })),
+};
+
 /** AES-256-GCM over the whole serialized payload; the key id is authenticated too. */
 export class EncryptionCodec implements PayloadCodec {
   private readonly byId: Map<string, Buffer>;
 
   /** `keys[0]` seals new payloads; every key opens the payloads that name it. */
-  constructor(private readonly keys: readonly CodecKey[]) {
+  constructor(
+    private readonly keys: readonly CodecKey[],
+    private readonly options: EncryptionCodecOptions = {},
+  ) {
     if (keys.length === 0) throw new Error('the payload codec needs at least one key');
     for (const { id, key } of keys) {
       if (!KEY_ID_PATTERN.test(id))
@@ -73,28 +98,39 @@ export class EncryptionCodec implements PayloadCodec {
 
   decode(payloads: Payload[]): Promise<Payload[]> {
     // A failure to seal or open rejects the promise instead of throwing from the call.
-    return new Promise((resolve) =>
-      resolve(
-        payloads.map((payload) => {
-          const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
-          if (!encoding || Buffer.from(encoding).toString() !== ENCRYPTED_ENCODING) return payload;
-          const idBytes = payload.metadata?.[KEY_ID_METADATA];
-          const id = idBytes ? Buffer.from(idBytes).toString() : '';
-          const key = this.byId.get(id);
-          if (!key)
-            throw new ValueError(`a payload is sealed with key "${id}", which this process does not have`);
-          const data = Buffer.from(payload.data ?? new Uint8Array());
-          const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
-          decipher.setAAD(Buffer.from(id));
-          decipher.setAuthTag(data.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
-          const opened = Buffer.concat([
-            decipher.update(data.subarray(IV_BYTES + TAG_BYTES)),
-            decipher.final(),
-          ]);
-          return temporal.api.common.v1.Payload.decode(opened);
-        }),
-      ),
-    );
+    return new Promise((resolve) => resolve(payloads.map((payload) => this.open(payload))));
+  }
+
+  private open(payload: Payload): Payload {
+    const refuse = this.options.unopenable === 'refuse';
+    const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
+    if (!encoding || Buffer.from(encoding).toString() !== ENCRYPTED_ENCODING) {
+      if (!refuse) return payload;
+      this.options.onRefused?.('a payload that is not sealed (sent without the payload codec) was refused');
+      return REFUSED_PAYLOAD;
+    }
+    const idBytes = payload.metadata?.[KEY_ID_METADATA];
+    const id = idBytes ? Buffer.from(idBytes).toString() : '';
+    const key = this.byId.get(id);
+    if (!key) {
+      const why = `a payload is sealed with key "${id}", which this process does not have`;
+      if (!refuse) throw new ValueError(why);
+      this.options.onRefused?.(`${why}: refused (add the key to BULK_RESET_CODEC_KEYS if it is yours)`);
+      return REFUSED_PAYLOAD;
+    }
+    try {
+      const data = Buffer.from(payload.data ?? new Uint8Array());
+      const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
+      decipher.setAAD(Buffer.from(id));
+      decipher.setAuthTag(data.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
+      const opened = Buffer.concat([decipher.update(data.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
+      return temporal.api.common.v1.Payload.decode(opened);
+    } catch (error) {
+      const why = `a payload sealed with key "${id}" does not open (altered or forged)`;
+      if (!refuse) throw new ValueError(why, error);
+      this.options.onRefused?.(`${why}: refused`);
+      return REFUSED_PAYLOAD;
+    }
   }
 }
 
@@ -102,11 +138,23 @@ export class EncryptionCodec implements PayloadCodec {
  * The data converter of every client and worker: the encryption codec, and failure messages and stack
  * traces moved into an (encrypted) payload instead of staying in plain text beside it.
  */
-export function dataConverterFor(keys: readonly CodecKey[]): DataConverter {
+export function dataConverterFor(
+  keys: readonly CodecKey[],
+  options: EncryptionCodecOptions = {},
+): DataConverter {
   return {
-    payloadCodecs: [new EncryptionCodec(keys)],
+    payloadCodecs: [new EncryptionCodec(keys, options)],
     failureConverterPath: require.resolve('./failureConverter'),
   };
+}
+
+/**
+ * The secret that keys user workflow ids (activities/jobFiles.ts userKey), derived from the newest
+ * payload key with HKDF-SHA256, so every worker of a deployment computes the same ids and nobody without
+ * the key can. A rotated key changes the ids of jobs prepared afterwards only: a prepared job keeps its ids.
+ */
+export function workflowIdSecret(keys: readonly CodecKey[]): Buffer {
+  return Buffer.from(hkdfSync('sha256', keys[0].key, Buffer.alloc(0), 'bulk-reset user workflow ids', 32));
 }
 
 /**

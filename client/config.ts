@@ -13,6 +13,7 @@ import { DEFAULT_GRAPH_BASE_URL } from '../activities/graphClient';
 import type { CredentialConfig } from '../activities/credentials';
 import { type CodecKeySource, dataConverterFor, loadCodecKeys } from './codec';
 import { tracingPlugins } from './tracing';
+import { normaliseOperator } from '../workflows/types';
 
 export interface TemporalSettings {
   address: string;
@@ -244,7 +245,7 @@ export function connectWorker(temporal: TemporalSettings): Promise<NativeConnect
  * runbook sets it to the person or automation on whose behalf it acts), else user@host.
  */
 export function operatorIdentity(env: NodeJS.ProcessEnv = process.env): string {
-  const named = env.BULK_RESET_OPERATOR?.trim();
+  const named = normaliseOperator(env.BULK_RESET_OPERATOR ?? '');
   if (named) return named;
-  return `${userInfo().username}@${hostname()}`;
+  return normaliseOperator(`${userInfo().username}@${hostname()}`);
 }

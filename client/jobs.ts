@@ -4,7 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import { copyFile, chmod, access } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { type Client, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  type Client,
+  QueryNotRegisteredError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { scanUserCsv, sha256File } from '../activities/csvReader';
 import { JOB_ID_PATTERN, jobPaths } from '../activities/jobFiles';
 import {
@@ -175,7 +180,15 @@ export async function jobState(client: Client, jobId: string): Promise<JobState>
     throw error;
   }
   if (status === 'RUNNING' || status === 'CONTINUED_AS_NEW') {
-    return { state: 'running', progress: await handle.query(progressQuery) };
+    try {
+      return { state: 'running', progress: await handle.query(progressQuery) };
+    } catch (error) {
+      // A job that fails in its first workflow task (its input refused, say) never answers the query:
+      // it is about to close, so look again rather than show the SDK's error.
+      if (!(error instanceof QueryNotRegisteredError)) throw error;
+      await new Promise((done) => setTimeout(done, 500));
+      return jobState(client, jobId);
+    }
   }
   try {
     return { state: 'completed', summary: (await handle.result()) as JobSummary };

@@ -3,9 +3,15 @@
  * lastPasswordChangeDateTime, sees that the reset landed, and does not send it again. One that was lost
  * before Graph took it is sent again, counted and marked. The check costs a one-poll user one event.
  */
-import { userKey } from '../activities/jobFiles';
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
-import { FAST_POLICY, openStage, readJson, type ReportJson, type Stage } from './support/harness';
+import {
+  FAST_POLICY,
+  openStage,
+  readJson,
+  type ReportJson,
+  type Stage,
+  userWorkflowIdOf,
+} from './support/harness';
 
 let stage: Stage;
 
@@ -83,7 +89,7 @@ test('a reset applied before its connection dropped is confirmed by the password
 
   // The baseline read is one local-activity marker: a one-poll user stays within 30 events.
   const history = await stage.client.workflow
-    .getHandle(`${jobId}/user-${userKey(jobId, plain)}`)
+    .getHandle(await userWorkflowIdOf(stage, jobId, plain))
     .fetchHistory();
   const events = history.events?.length ?? 0;
   console.log(`a one-poll user's workflow took ${events} history events`);

@@ -4,7 +4,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
-import { userKey } from '../activities/jobFiles';
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
 import { EXPECTED_POSTS, sampleCsv } from '../simulator/sampleUsers';
 import { progressQuery } from '../workflows';
@@ -16,6 +15,7 @@ import {
   type ReportJson,
   type Stage,
   waitUntil,
+  userWorkflowIdOf,
 } from './support/harness';
 
 const WINDOW = 20;
@@ -108,7 +108,7 @@ test('a 300-user CSV with every scenario, duplicates and mistakes: one right out
     (outcome) => outcome.status === 'succeeded' && outcome.user.startsWith('ok.'),
   );
   const history = await stage.client.workflow
-    .getHandle(`${jobId}/user-${userKey(jobId, succeeded?.user ?? '')}`)
+    .getHandle(await userWorkflowIdOf(stage, jobId, succeeded?.user ?? ''))
     .fetchHistory();
   const historyText = readableText(history);
   expect(history.events?.length).toBeGreaterThan(10);

@@ -97,7 +97,11 @@ describe('GraphClient.startPasswordReset', () => {
 
   it('drops a generated password in the startReset activity, so it never reaches Temporal', async () => {
     const user = 'frank@contoso.test';
-    const activities = createActivities({ graph, dataDir: '/nonexistent/bulk-reset-test' });
+    const activities = createActivities({
+      graph,
+      dataDir: '/nonexistent/bulk-reset-test',
+      userKeySecret: Buffer.alloc(32),
+    });
     const result: StartResetResult = await new MockActivityEnvironment({ attempt: 1 }).run(
       activities.startReset,
       {

@@ -3,10 +3,17 @@
  * workflow is ended without reporting, as an operator might terminate it from the Web UI, must still get
  * an outcome, and the job must still end: before the job asked Temporal about them, it waited forever.
  */
-import { userKey } from '../activities/jobFiles';
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
 import { progressQuery } from '../workflows';
-import { FAST_POLICY, openStage, readJson, type ReportJson, type Stage, waitUntil } from './support/harness';
+import {
+  FAST_POLICY,
+  openStage,
+  readJson,
+  type ReportJson,
+  type Stage,
+  userWorkflowIdOf,
+  waitUntil,
+} from './support/harness';
 
 /** Every operation runs this long, so the users are still in flight when one is terminated. */
 const OPERATION_SECONDS = 30;
@@ -38,7 +45,7 @@ test('a user terminated after the job continued as new gets an outcome, and the 
   const job = stage.client.workflow.getHandle(jobId);
   await waitUntil('the job has continued as new', async () => (await job.query(progressQuery)).runs > 1);
 
-  const terminatedId = `${jobId}/user-${userKey(jobId, users[0])}`;
+  const terminatedId = await userWorkflowIdOf(stage, jobId, users[0]);
   const terminated = stage.client.workflow.getHandle(terminatedId);
   expect((await terminated.describe()).status.name).toBe('RUNNING');
   await terminated.terminate('stuck user, ended by hand');

@@ -5,14 +5,13 @@
  * for every password the simulator received or generated, and for the bearer token.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../client/devServer';
 import { EncryptionCodec, loadCodecKeys } from '../client/codec';
 import { waitForJob } from '../client/jobs';
-import { userKey } from '../activities/jobFiles';
 import { hasEveryClass } from '../activities/passwords';
 import { readCurrentSecrets } from '../activities/secretsFile';
 import {
@@ -25,6 +24,7 @@ import {
   readJson,
   readableText,
   waitUntil,
+  userWorkflowIdOf,
 } from './support/harness';
 
 let stage: Stage;
@@ -190,7 +190,10 @@ test('generated mode: a unique CSPRNG password per user is sent, sealed to the r
 test("csv mode: each row's password is sent as written, an empty cell is an error, the CLI warns", async () => {
   const { succeed, denied } = usersFor('csv');
   const written = new Map(
-    [...succeed, denied].map((user, index) => [user, `Csv-Pass-${index}-${userKey('x', user).slice(0, 8)}!`]),
+    [...succeed, denied].map((user, index) => [
+      user,
+      `Csv-Pass-${index}-${createHash('sha256').update(user).digest('hex').slice(0, 8)}!`,
+    ]),
   );
   const empty = 'ok.empty.csv@contoso.test';
   const csvPath = await stage.writeCsv(
@@ -318,7 +321,9 @@ test('no password and no token anywhere: worker and CLI output, reports, job fil
         report.outcomes
           .filter((outcome) => outcome.status !== 'skipped')
           .map((outcome) =>
-            stage.client.workflow.getHandle(`${jobId}/user-${userKey(jobId, outcome.user)}`).fetchHistory(),
+            userWorkflowIdOf(stage, jobId, outcome.user).then((id) =>
+              stage.client.workflow.getHandle(id).fetchHistory(),
+            ),
           ),
       )),
     ];

@@ -3,9 +3,8 @@
  * users hold no user principal name, no password, no token; with the codec they open.
  */
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
-import { userKey } from '../activities/jobFiles';
 import { EncryptionCodec, loadCodecKeys } from '../client/codec';
-import { type Stage, decodedText, openStage, readableText } from './support/harness';
+import { type Stage, decodedText, openStage, readableText, userWorkflowIdOf } from './support/harness';
 
 let stage: Stage;
 
@@ -36,7 +35,7 @@ test('histories hold only ciphertext: no user, password, token or Graph message 
     await stage.client.workflow.getHandle(jobId).fetchHistory(),
     ...(await Promise.all(
       users.map((user) =>
-        stage.client.workflow.getHandle(`${jobId}/user-${userKey(jobId, user)}`).fetchHistory(),
+        userWorkflowIdOf(stage, jobId, user).then((id) => stage.client.workflow.getHandle(id).fetchHistory()),
       ),
     )),
   ];

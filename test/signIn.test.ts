@@ -28,6 +28,7 @@ function activitiesWith(credential: ConstructorParameters<typeof GraphClient>[0]
   return createActivities({
     graph: new GraphClient({ baseUrl: sim.baseUrl, credential }),
     dataDir: '/nonexistent/bulk-reset-test',
+    userKeySecret: Buffer.alloc(32),
   });
 }
 

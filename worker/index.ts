@@ -8,13 +8,14 @@
  */
 import { access } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
-import { Worker, type WorkerOptions } from '@temporalio/worker';
+import { Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { TokenCredential } from '@azure/identity';
 import { createCredential } from '../activities/credentials';
 import { GraphClient } from '../activities/graphClient';
 import { graphMetricsObserver } from '../activities/graphMetrics';
-import { type Settings, connectWorker, dataConverter } from '../client/config';
+import { type Settings, connectWorker } from '../client/config';
+import { dataConverterFor, loadCodecKeys, workflowIdSecret } from '../client/codec';
 import { startTracing, tracingPlugins } from '../client/tracing';
 import { installMetrics, metricsAddress } from './metrics';
 import { writeTaskQueue } from '../workflows/types';
@@ -47,15 +48,24 @@ export async function createWorker(
     observer: graphMetricsObserver(() => Context.current().metricMeter),
   });
   const connection = await connectWorker(settings.temporal);
+  const keys = await loadCodecKeys(settings.codecKeys);
   const activities = createActivities({
     graph,
     dataDir: settings.dataDir,
     protectedUsersPath: settings.protectedUsersPath,
+    userKeySecret: workflowIdSecret(keys),
   });
   const common = {
     connection,
     namespace: settings.temporal.namespace,
-    dataConverter: await dataConverter(settings),
+    // Only payloads sealed with the deployment's keys reach the workflows: anything else (a signal or an
+    // update sent without the codec, a forged payload) arrives as a refusal they turn down.
+    dataConverter: dataConverterFor(keys, {
+      unopenable: 'refuse',
+      onRefused: (why) => {
+        Runtime.instance().logger.warn(`bulk-reset worker: ${why}`);
+      },
+    }),
     // Lets SIGTERM finish in-flight Graph calls instead of abandoning them mid-request.
     shutdownGraceTime: SHUTDOWN_GRACE_MS,
     // Traces, when OTEL_EXPORTER_OTLP_ENDPOINT asked for them (see runWorker).

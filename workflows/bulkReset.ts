@@ -37,7 +37,11 @@ import {
   type JobSummary,
   type ResetOutcome,
   type UserRow,
+  REFUSED_PAYLOAD_REASON,
   emptyCounts,
+  isRefusedPayload,
+  normaliseOperator,
+  sameOperator,
 } from './types';
 
 // ---------------------------------------------------------------------------------------------
@@ -100,7 +104,8 @@ function endedWithoutOutcome(user: { row: number; user: string }, reason: string
 
 /** Why a control request is refused, or undefined when it may go ahead. */
 function refusal(phase: JobPhase, request: ControlRequest): string | undefined {
-  if (!request || typeof request.by !== 'string' || request.by.trim() === '') {
+  if (isRefusedPayload(request)) return `the request is refused: ${REFUSED_PAYLOAD_REASON}`;
+  if (!request || typeof request.by !== 'string' || normaliseOperator(request.by) === '') {
     return 'say who you are: the request needs a non-empty "by"';
   }
   if (phase === 'reporting' || phase === 'done') return 'the job has already finished';
@@ -126,6 +131,13 @@ function refusal(phase: JobPhase, request: ControlRequest): string | undefined {
  *   as new with its in-flight users, who report to whichever run is current.
  */
 export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
+  if (isRefusedPayload(input)) {
+    throw ApplicationFailure.create({
+      message: `this job's input is refused: ${REFUSED_PAYLOAD_REASON}; nothing was reset`,
+      type: 'InputRefused',
+      nonRetryable: true,
+    });
+  }
   const { csv, windowSize } = input;
   const jobId = input.jobId ?? workflowInfo().workflowId;
   const maxHistoryEvents = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;
@@ -169,6 +181,8 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     startedBy: input.startedBy,
     approvedBy: control.approvedBy,
     cancelledBy: control.cancel?.by,
+    runnable: carried?.prepared.runnableRows,
+    rowsSha256: carried?.prepared.rowsSha256,
   });
   setHandler(progressQuery, progress);
 
@@ -182,7 +196,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     pauseUpdate,
     ({ by }) => {
       control.paused = true;
-      control.pausedBy = by;
+      control.pausedBy = normaliseOperator(by);
       showPhase();
       return progress();
     },
@@ -209,10 +223,11 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   setHandler(
     cancelUpdate,
     ({ by, reason }) => {
+      const operator = normaliseOperator(by);
       control.cancel ??= {
-        by,
+        by: operator,
         at: new Date(Date.now()).toISOString(),
-        reason: reason ?? `cancelled by ${by}`,
+        reason: reason ?? `cancelled by ${operator}`,
       };
       showPhase();
       return progress();
@@ -222,18 +237,27 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   setHandler(
     approveUpdate,
     ({ by }) => {
-      control.approvedBy ??= by;
+      control.approvedBy ??= normaliseOperator(by);
       control.approvedAt ??= new Date(Date.now()).toISOString();
       showPhase();
       return progress();
     },
     {
-      validator: validator(({ by }) => {
+      validator: validator(({ by, rowsSha256 }) => {
         if (!input.approval) return 'this job was not started with approval required';
         if (control.approvedBy) return undefined;
         if (control.cancel) return `the job is being cancelled (by ${control.cancel.by})`;
-        if (by.trim().toLowerCase() === (input.startedBy ?? '').trim().toLowerCase()) {
-          return `${by} started this job and cannot also approve it: another operator must`;
+        // Look-alike names (full-width letters, a zero-width space) are the same operator.
+        if (sameOperator(by, input.startedBy)) {
+          return `${normaliseOperator(by)} started this job and cannot also approve it: another operator must`;
+        }
+        const prepared = carried?.prepared.rowsSha256;
+        if (rowsSha256 !== undefined) {
+          const shown = String(rowsSha256).toLowerCase();
+          if (!prepared) return 'the job has not finished preparing its rows: look again, then approve';
+          if (shown.length < 12 || !prepared.startsWith(shown)) {
+            return `the job's prepared rows (SHA-256 ${prepared.slice(0, 12)}…) are not the ones you were shown (${shown.slice(0, 12)}…): look again before approving`;
+          }
         }
         return undefined;
       }),
@@ -251,9 +275,20 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     buffered.push(outcome);
     if (user.needsSignIn) showPhase();
   };
-  setHandler(userFinishedSignal, settle);
+  setHandler(userFinishedSignal, (outcome) => {
+    if (isRefusedPayload(outcome)) {
+      log.warn(`an outcome signal was ignored: ${REFUSED_PAYLOAD_REASON}`);
+      return;
+    }
+    settle(outcome);
+  });
   // While any user waits for the operator's sign-in, nobody else is started: they would only wait too.
-  setHandler(signInSignal, ({ row, needed }) => {
+  setHandler(signInSignal, (state) => {
+    if (isRefusedPayload(state)) {
+      log.warn(`a sign-in signal was ignored: ${REFUSED_PAYLOAD_REASON}`);
+      return;
+    }
+    const { row, needed } = state;
     const user = inFlight.get(row);
     if (!user) return;
     user.needsSignIn = needed || undefined;
@@ -380,6 +415,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
           jobId,
           byteOffset: state.nextByteOffset,
           limit: PAGE_SIZE,
+          rowsSha256: state.prepared.rowsSha256,
         });
         state.pendingRows = page.rows;
         state.nextByteOffset = page.nextByteOffset;

@@ -25,7 +25,7 @@ import type {
   SignInState,
   StartResetResult,
 } from './types';
-import { writeTaskQueue } from './types';
+import { PROTECTED_ACCOUNT, REFUSED_PAYLOAD_REASON, isRefusedPayload, writeTaskQueue } from './types';
 import { recordWait } from './metrics';
 
 // ---------------------------------------------------------------------------------------------
@@ -372,6 +372,13 @@ const CANCELLED_WHILE_RUNNING =
  * - The outcome is signalled to the parent job (if any) and returned.
  */
 export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
+  if (isRefusedPayload(input)) {
+    throw ApplicationFailure.create({
+      message: `this user's input is refused: ${REFUSED_PAYLOAD_REASON}; nothing was sent`,
+      type: 'InputRefused',
+      nonRetryable: true,
+    });
+  }
   let outcome: ResetOutcome;
   try {
     outcome = await runReset(input);
@@ -543,6 +550,17 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
         });
       }
       const failure = startFailureOf(error);
+      if (failure.details?.graphCode === PROTECTED_ACCOUNT) {
+        // The worker found Graph's identity of this user on the protected list and sent nothing.
+        return finish({
+          status: lastSendAmbiguous ? 'unconfirmed' : 'skipped',
+          reason: lastSendAmbiguous
+            ? `${failure.message}; an earlier reset request got no answer and may have been applied, check the user in Entra`
+            : failure.message,
+          startAttempts: sends - 1,
+          ambiguousResends,
+        });
+      }
       // Graph answered with something other than 401: the token was taken, the sign-in hold is over.
       if (failure.details?.httpStatus !== undefined) deadlineMs += await signIn.release();
       const hadAmbiguousSend = lastSendAmbiguous || failure.ambiguous;

@@ -205,6 +205,12 @@ export interface PollOperationResult {
 }
 
 /** What a Graph failure carries through Temporal (ApplicationFailure details): no secrets, no bodies. */
+/**
+ * The failure type (and `graphCode`) of a write the worker refused because Graph's identity of the user is
+ * on the protected-accounts list (see activities/protectedWrites): the user ends `skipped`, nothing sent.
+ */
+export const PROTECTED_ACCOUNT = 'ProtectedAccount';
+
 export interface GraphFailureDetails {
   httpStatus?: number;
   graphCode: string;
@@ -268,7 +274,53 @@ export interface ControlRequest {
   /** The operator's identity as the CLI knows it (BULK_RESET_OPERATOR, else user@host). */
   by: string;
   reason?: string;
+  /**
+   * With `approve`: the SHA-256 of the prepared rows (or its first 12 or more hex digits) that the
+   * approver was shown. The approval is refused if the job's rows are not those.
+   */
+  rowsSha256?: string;
 }
+
+/**
+ * An operator's identity as it is recorded and compared: Unicode NFKC (full-width and other look-alike
+ * forms folded), with control and format characters (zero-width spaces, direction marks) removed and
+ * the ends trimmed. Compare two of them case-insensitively (`sameOperator`).
+ */
+export function normaliseOperator(name: string): string {
+  return name
+    .normalize('NFKC')
+    .replace(/[\p{Cc}\p{Cf}]/gu, '')
+    .trim();
+}
+
+export function sameOperator(a: string | undefined, b: string | undefined): boolean {
+  return (
+    a !== undefined &&
+    b !== undefined &&
+    normaliseOperator(a).toLowerCase() === normaliseOperator(b).toLowerCase()
+  );
+}
+
+/**
+ * What the workers' payload codec hands the workflow code in place of a payload it cannot open: one not
+ * sealed with a key the workers hold (sent in plain JSON without the codec, or forged). Workflows refuse
+ * such an input, update or signal instead of acting on it (see isRefusedPayload); the codec turns it into
+ * this value rather than failing the workflow task, so a forged message cannot stall a job.
+ */
+export const REFUSED_PAYLOAD_FIELD = 'bulkResetRefusedPayload';
+
+/** Whether a workflow input, update or signal argument was refused by the workers' payload codec. */
+export function isRefusedPayload(value: unknown): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<string, unknown>)[REFUSED_PAYLOAD_FIELD] === true
+  );
+}
+
+/** Why a refused payload is refused, in the words every refusal uses. */
+export const REFUSED_PAYLOAD_REASON =
+  "it is not sealed with a key this deployment's workers hold (sent without the payload codec, or forged)";
 
 /** Pause, cancel and approval state; carried over continue-as-new. */
 export interface JobControl {
@@ -341,12 +393,19 @@ export interface PreparedJob {
   runnableRows: number;
   /** Invalid or duplicate rows, already recorded as skipped. */
   skippedRows: number;
+  /**
+   * SHA-256 of the prepared rows file, as prepared: what an approver approves. Every page read afterwards
+   * is checked against it. Absent in jobs prepared before the check existed.
+   */
+  rowsSha256?: string;
 }
 
 export interface ReadRowsInput {
   jobId: string;
   byteOffset: number;
   limit: number;
+  /** The rows file must still have this SHA-256 (PreparedJob.rowsSha256), or no row is returned. */
+  rowsSha256?: string;
 }
 
 export interface ReadRowsResult {
@@ -435,6 +494,10 @@ export interface JobProgress {
   startedBy?: string;
   approvedBy?: string;
   cancelledBy?: string;
+  /** Valid, unique rows to reset, once prepared. */
+  runnable?: number;
+  /** SHA-256 of the prepared rows (what an approval approves), once prepared. */
+  rowsSha256?: string;
 }
 
 export const OUTCOME_STATUSES: readonly OutcomeStatus[] = [

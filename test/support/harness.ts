@@ -27,6 +27,8 @@ import {
 import { type WorkerGroup, createWorker } from '../../worker';
 import { workflowBundleOptions } from '../../worker/bundle';
 import type { ResetOutcome } from '../../workflows/types';
+import { userWorkflowId } from '../../workflows/bulkReset';
+import { jobPaths, preparedUserKeys } from '../../activities/jobFiles';
 
 export function testTemporalAddress(): string {
   const address = process.env.BULK_RESET_TEST_TEMPORAL_ADDRESS;
@@ -127,6 +129,31 @@ export async function openStage(
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The workflow id a job gave each of its users (by the user as the CSV names it), read from the job's rows. */
+export async function userWorkflowIds(
+  stage: Pick<Stage, 'dataDir'>,
+  jobId: string,
+): Promise<Map<string, string>> {
+  const keys = await preparedUserKeys(jobPaths(stage.dataDir, jobId));
+  return new Map(
+    [...keys].map(([user, key]) => [
+      user,
+      userWorkflowId(jobId, { row: 0, user, idKind: 'userPrincipalName', key }),
+    ]),
+  );
+}
+
+/** The workflow id a job gave one user. */
+export async function userWorkflowIdOf(
+  stage: Pick<Stage, 'dataDir'>,
+  jobId: string,
+  user: string,
+): Promise<string> {
+  const id = (await userWorkflowIds(stage, jobId)).get(user.toLowerCase());
+  if (!id) throw new Error(`job ${jobId} has no prepared row for ${user}`);
+  return id;
 }
 
 /** The JSON report as activities/report.ts writes it. */
