@@ -35,9 +35,15 @@ import { GraphError, adviceFor } from './graphErrors';
 import { isProtected, loadProtectedUsers } from './protectedUsers';
 import { createWriteGuard } from './protectedWrites';
 import {
+  JOB_FOLDER_TAKEN,
+  type JobClaim,
+  JobFolderTakenError,
+  type JobPaths,
   PlanMismatchError,
   RowsChangedError,
+  checkJobOwner,
   checkRowsUnchanged,
+  claimJobFolder,
   jobPaths,
   prepareJobFiles,
   readRowsPage,
@@ -97,6 +103,23 @@ async function readPlan(plan: PlanReference, csvSha256: string): Promise<Set<str
     );
   }
   return planned;
+}
+
+/** A job folder that belongs to another job stops this one at once: retrying cannot make it ours. */
+function jobFolderFailure(error: unknown): unknown {
+  if (!(error instanceof JobFolderTakenError)) return error;
+  return ApplicationFailure.create({ message: error.message, type: JOB_FOLDER_TAKEN, nonRetryable: true });
+}
+
+/** The job's files, once checked to belong to the workflow of this activity (checkJobOwner). */
+async function ownedJobPaths(dataDir: string, jobId: string): Promise<JobPaths> {
+  const paths = jobPaths(dataDir, jobId);
+  try {
+    await checkJobOwner(paths, Context.current().info.workflowExecution?.workflowId ?? '');
+  } catch (error) {
+    throw jobFolderFailure(error);
+  }
+  return paths;
 }
 
 /** The ApplicationFailure type of a request refused for the operator's sign-in (401, no token). */
@@ -329,7 +352,11 @@ export function createActivities({
       }
     },
 
-    /** Checks the CSV against its checksum and splits it into runnable and skipped rows. */
+    /**
+     * Claims the job's folder for this run, then checks the CSV against its checksum and splits it into
+     * runnable and skipped rows. The claim comes first: a job id is used once, and a second job under it
+     * must not take over the first one's prepared rows, ledger or secrets file.
+     */
     async prepareJob({
       jobId,
       csv,
@@ -337,7 +364,17 @@ export function createActivities({
       password,
       secretsRecipient,
     }: PrepareJobInput): Promise<PreparedJob> {
-      const paths = jobPaths(dataDir, jobId);
+      const run = Context.current().info.workflowExecution;
+      if (!run) throw new Error('prepareJob runs only in a job workflow, which names the job folder owner');
+      let claim: JobClaim;
+      try {
+        claim = await claimJobFolder(jobPaths(dataDir, jobId), jobId, {
+          workflowId: run.workflowId,
+          runId: run.runId,
+        });
+      } catch (error) {
+        throw jobFolderFailure(error);
+      }
       let actual: string;
       try {
         actual = await sha256File(csv.path);
@@ -370,7 +407,7 @@ export function createActivities({
         }
       }
       try {
-        return await prepareJobFiles(paths, jobId, csv.path, {
+        return await prepareJobFiles(claim, csv.path, {
           isProtected,
           planned,
           passwordColumn: password?.mode === 'csv' ? 'require' : 'refuse',
@@ -393,7 +430,7 @@ export function createActivities({
 
     /** A page of runnable rows, from where the previous page ended. */
     async readRows({ jobId, byteOffset, limit, rowsSha256 }: ReadRowsInput): Promise<ReadRowsResult> {
-      const { rows } = jobPaths(dataDir, jobId);
+      const { rows } = await ownedJobPaths(dataDir, jobId);
       // What was prepared (and approved) is what runs: a rows file changed since then stops the job.
       if (rowsSha256 !== undefined) {
         try {
@@ -412,7 +449,7 @@ export function createActivities({
 
     /** Appends outcomes to the job's ledger (a retried append is deduplicated when the report is read). */
     async recordOutcomes({ jobId, outcomes }: RecordOutcomesInput): Promise<void> {
-      await appendOutcomes(jobPaths(dataDir, jobId).ledger, outcomes);
+      await appendOutcomes((await ownedJobPaths(dataDir, jobId)).ledger, outcomes);
     },
 
     /**
@@ -441,7 +478,7 @@ export function createActivities({
 
     /** Records the rows of a cancelled job that were never started; returns how many. */
     async cancelRows({ jobId, pendingRows, byteOffset, reason }: CancelRowsInput): Promise<number> {
-      const paths = jobPaths(dataDir, jobId);
+      const paths = await ownedJobPaths(dataDir, jobId);
       const cancelled = (rows: { row: number; user: string }[]): ResetOutcome[] =>
         rows.map(({ row, user }) => ({ row, user, status: 'cancelled', reason, polls: 0, startAttempts: 0 }));
       let count = pendingRows.length;
@@ -467,7 +504,7 @@ export function createActivities({
 
     /** Writes the CSV and JSON report from the ledger. */
     async writeReport({ jobId, csv, startedAt, record }: WriteReportInput): Promise<JobSummary> {
-      const paths = jobPaths(dataDir, jobId);
+      const paths = await ownedJobPaths(dataDir, jobId);
       const finishedAt = new Date().toISOString();
       const summary = await writeReport(
         paths.ledger,

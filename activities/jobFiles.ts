@@ -1,16 +1,20 @@
 /**
  * A job's files on the workers' data volume: the runnable rows, the outcome ledger and the report.
  *
+ *   {dataDir}/jobs/{jobId}/owner.json      the workflow and first run that claimed the folder (written first)
  *   {dataDir}/jobs/{jobId}/prepared.json   what prepareJob found (written last: its presence means done)
  *   {dataDir}/jobs/{jobId}/rows.jsonl      one runnable UserRow per line, read in pages by byte offset
  *   {dataDir}/jobs/{jobId}/outcomes.jsonl  the ledger: one ResetOutcome per line, appended in batches
  *   {dataDir}/jobs/{jobId}/report.csv|json the report, written at the end
  *
  * Files hold user names, never passwords; they are created 0600 in a 0700 folder.
+ *
+ * A job id is used once: the folder belongs to the one workflow run that claimed it (claimJobFolder), and
+ * no other job prepares, reads or appends there (checkJobOwner).
  */
-import { createHash, createHmac } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { constants as fsConstants, createReadStream } from 'node:fs';
+import { link, mkdir, open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PreparedJob, ResetOutcome, UserRow } from '../workflows/types';
 import { scanUserCsv } from './csvReader';
@@ -18,6 +22,7 @@ import { appendOutcomes } from './report';
 
 export interface JobPaths {
   dir: string;
+  owner: string;
   prepared: string;
   rows: string;
   ledger: string;
@@ -38,6 +43,7 @@ export function jobPaths(dataDir: string, jobId: string): JobPaths {
   const dir = join(dataDir, 'jobs', jobId);
   return {
     dir,
+    owner: join(dir, 'owner.json'),
     prepared: join(dir, 'prepared.json'),
     rows: join(dir, 'rows.jsonl'),
     ledger: join(dir, 'outcomes.jsonl'),
@@ -55,6 +61,152 @@ export function jobPaths(dataDir: string, jobId: string): JobPaths {
  */
 export function userKey(jobId: string, user: string, secret: Buffer): string {
   return createHmac('sha256', secret).update(`${jobId}\n${user.toLowerCase()}`).digest('hex').slice(0, 32);
+}
+
+/**
+ * The workflow run that prepared a job: the first run of its chain. Later runs of the same job continue
+ * as new under the same workflow id and never prepare again.
+ */
+export interface JobOwner {
+  workflowId: string;
+  runId: string;
+}
+
+/** What owner.json holds. */
+interface OwnerRecord extends JobOwner {
+  jobId: string;
+  claimedAt: string;
+}
+
+declare const claimed: unique symbol;
+
+/** A job folder claimed by the run preparing it: only claimJobFolder makes one, so only it opens prepare. */
+export interface JobClaim {
+  readonly paths: JobPaths;
+  readonly jobId: string;
+  readonly owner: JobOwner;
+  readonly [claimed]: true;
+}
+
+/**
+ * The folder of a job id belongs to another job, or to one that ran before folders recorded an owner:
+ * nothing may be prepared, read or appended there. The message names the folder, its owner and what to do.
+ */
+export class JobFolderTakenError extends Error {
+  override name = 'JobFolderTakenError';
+}
+
+/** The ApplicationFailure type the activities give a JobFolderTakenError: one definition. */
+export const JOB_FOLDER_TAKEN = 'JobFolderTaken';
+
+const USE_A_NEW_JOB_ID = 'job ids are used once: start the job again with a new job id (or without --job-id)';
+/** A claim's complete owner file before it is linked into place; left behind only by a crash. */
+const CLAIM_TEMPORARY = /^owner\.json\.[0-9a-f]{16}\.tmp$/;
+
+function describeOwner(owner: OwnerRecord): string {
+  return `job ${owner.jobId} (workflow ${owner.workflowId}, run ${owner.runId}, claimed ${owner.claimedAt})`;
+}
+
+/** The folder's owner, or undefined when it records none (not claimed yet, or prepared before claims). */
+async function readOwner(paths: JobPaths): Promise<OwnerRecord | undefined> {
+  let text: string;
+  try {
+    text = await readFile(paths.owner, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<OwnerRecord>;
+    if (typeof parsed.workflowId === 'string' && typeof parsed.runId === 'string') {
+      return { jobId: String(parsed.jobId), claimedAt: String(parsed.claimedAt), ...parsed } as OwnerRecord;
+    }
+  } catch {
+    // reported below
+  }
+  throw new JobFolderTakenError(
+    `the job folder ${paths.dir} has an owner file that is not one bulk-reset wrote (${paths.owner}); nothing was read or written there: ${USE_A_NEW_JOB_ID}`,
+  );
+}
+
+/**
+ * Claims the job's folder for the run preparing it, or refuses: the first thing a job does, before it
+ * reads its CSV or creates its secrets file. The owner file is written complete under a temporary name
+ * and linked into place, so it appears whole or not at all, and of two runs claiming at once one wins.
+ *
+ * The same run claiming again (a retried or interrupted prepare) gets its claim back. Any other run is
+ * refused, as is a folder that already holds files without an owner: a job prepared before claims
+ * existed, whose rows a new job must not take over.
+ */
+export async function claimJobFolder(paths: JobPaths, jobId: string, claimant: JobOwner): Promise<JobClaim> {
+  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  for (;;) {
+    const owner = await readOwner(paths);
+    if (owner) {
+      if (owner.workflowId === claimant.workflowId && owner.runId === claimant.runId) {
+        return { paths, jobId, owner: claimant } as JobClaim;
+      }
+      throw new JobFolderTakenError(
+        `the job folder ${paths.dir} belongs to ${describeOwner(owner)}, not to this one (workflow ${claimant.workflowId}, run ${claimant.runId}); nothing was reset: ${USE_A_NEW_JOB_ID}`,
+      );
+    }
+    const found = (await readdir(paths.dir)).filter(
+      (name) => name !== 'owner.json' && !CLAIM_TEMPORARY.test(name),
+    );
+    if (found.length > 0) {
+      throw new JobFolderTakenError(
+        `the job folder ${paths.dir} already holds the files of an earlier job with this id (${found.sort().join(', ')}), which records no owner; nothing was reset: ${USE_A_NEW_JOB_ID}`,
+      );
+    }
+    const record: OwnerRecord = { jobId, ...claimant, claimedAt: new Date().toISOString() };
+    const temporary = `${paths.owner}.${randomBytes(8).toString('hex')}.tmp`;
+    const file = await open(
+      temporary,
+      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+      0o600,
+    );
+    try {
+      await file.writeFile(`${JSON.stringify(record)}\n`);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    try {
+      await link(temporary, paths.owner);
+      await syncDirectory(paths.dir);
+      return { paths, jobId, owner: claimant } as JobClaim;
+    } catch (error) {
+      // Another run linked its claim first: read it on the next pass, and refuse or accept it.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      await unlink(temporary);
+    }
+  }
+}
+
+/** Makes a new name in the folder survive a crash, as the file's own sync does for its bytes. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Refuses a job's files to any workflow but the one that claimed them, so a job never reads another's
+ * rows or appends to another's ledger, and a report never mixes two jobs. Continued runs keep the
+ * workflow id, which is what is compared (a different run under that id cannot get past prepare). A
+ * folder prepared before claims existed records no owner and stays usable by its job.
+ */
+export async function checkJobOwner(paths: JobPaths, workflowId: string): Promise<void> {
+  const owner = await readOwner(paths);
+  if (owner && owner.workflowId !== workflowId) {
+    throw new JobFolderTakenError(
+      `the job folder ${paths.dir} belongs to ${describeOwner(owner)}, not to workflow ${workflowId}; nothing was read or written there: a job's files belong to that job alone`,
+    );
+  }
 }
 
 const SKIPPED_BATCH = 500;
@@ -81,11 +233,11 @@ export interface PrepareOptions {
 
 /**
  * Splits the CSV into runnable rows (written to rows.jsonl) and skipped rows (recorded in the ledger
- * at once). Safe to run again: a finished preparation is returned as it was.
+ * at once), in a folder this run has claimed (claimJobFolder). Safe to run again in the same run: a
+ * finished preparation is returned as it was.
  */
 export async function prepareJobFiles(
-  paths: JobPaths,
-  jobId: string,
+  { paths, jobId }: JobClaim,
   csvPath: string,
   options: PrepareOptions,
 ): Promise<PreparedJob> {

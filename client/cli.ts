@@ -150,6 +150,7 @@ async function start(settings: Settings, args: string[]): Promise<number> {
   const client = await createClient(settings);
   const jobId = await startJob(client, settings.taskQueue, csv, {
     jobId: values['job-id'],
+    dataDir: settings.dataDir,
     startedBy: operatorIdentity(),
     planPath: values.plan,
     approvalTimeoutMs: values['require-approval'] ? parseDuration(values['approval-timeout']) : undefined,

@@ -2,12 +2,15 @@
  * What the CLI does with jobs: check a CSV, start a job, read its progress, wait for it, fetch its report.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, chmod, access } from 'node:fs/promises';
+import { copyFile, chmod, access, lstat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   type Client,
   QueryNotRegisteredError,
+  WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
   WorkflowNotFoundError,
 } from '@temporalio/client';
 import { scanUserCsv, sha256File } from '../activities/csvReader';
@@ -76,7 +79,13 @@ export function newJobId(now = new Date()): string {
 }
 
 export interface StartJobOptions {
+  /** A job id of the operator's choosing; refused if any workflow or job folder already has it. */
   jobId?: string;
+  /**
+   * The workers' data folder, when this machine sees it: an id whose job folder exists there is refused
+   * before anything starts (the worker refuses it anyway, when it prepares the job).
+   */
+  dataDir?: string;
   windowSize?: number;
   policy?: Partial<ResetPolicy>;
   maxHistoryEvents?: number;
@@ -111,6 +120,7 @@ export async function startJob(
       `job id "${jobId}" must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit`,
     );
   }
+  await checkJobIdFree(client, jobId, options.dataDir);
   const windowSize = checkJobShape(csv, options, 'this job');
   const plan = options.planPath
     ? { path: resolve(options.planPath), sha256: await sha256File(resolve(options.planPath)) }
@@ -128,17 +138,66 @@ export async function startJob(
     retryOf: options.retryOf,
     secretsRecipient: options.secretsRecipient,
   };
-  await client.workflow.start(bulkReset, {
-    workflowId: jobId,
-    taskQueue,
-    args: [input],
-    staticSummary: `bulk password reset of ${csv.runnableRows} users from ${csv.path}`,
-    typedSearchAttributes: [
-      { key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId },
-      { key: JOB_PHASE_SEARCH_ATTRIBUTE, value: 'preparing' },
-    ],
-  });
+  try {
+    await client.workflow.start(bulkReset, {
+      workflowId: jobId,
+      taskQueue,
+      args: [input],
+      // Temporal itself refuses an id any workflow it still knows has, running or closed: of two starts
+      // racing for one id, the second fails here.
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      staticSummary: `bulk password reset of ${csv.runnableRows} users from ${csv.path}`,
+      typedSearchAttributes: [
+        { key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId },
+        { key: JOB_PHASE_SEARCH_ATTRIBUTE, value: 'preparing' },
+      ],
+    });
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new JobIdTakenError(jobId, 'a job with this id was started meanwhile');
+    }
+    throw error;
+  }
   return jobId;
+}
+
+/** A job id that is already used: the operator must choose another. The CLI exits with 2. */
+export class JobIdTakenError extends Error {
+  override name = 'JobIdTakenError';
+  constructor(jobId: string, why: string) {
+    super(
+      `job id ${jobId} is already taken: ${why}; job ids are used once, so nothing was started: choose another --job-id, or leave it out for a new one`,
+    );
+  }
+}
+
+/**
+ * Refuses an id that a workflow (running or closed, as long as Temporal keeps it) or a job folder
+ * already has. A convenience that explains the refusal: what guarantees it is the worker's claim of the
+ * job folder (claimJobFolder) and Temporal's own refusal of a duplicate id at start.
+ */
+async function checkJobIdFree(client: Client, jobId: string, dataDir: string | undefined): Promise<void> {
+  try {
+    const { status } = await client.workflow.getHandle(jobId).describe();
+    throw new JobIdTakenError(
+      jobId,
+      status.name === 'RUNNING'
+        ? 'a job with this id is running'
+        : `a job with this id already ran (${status.name.toLowerCase().replaceAll('_', ' ')})`,
+    );
+  } catch (error) {
+    if (!(error instanceof WorkflowNotFoundError)) throw error;
+  }
+  if (dataDir === undefined) return;
+  const { dir } = jobPaths(dataDir, jobId);
+  try {
+    await lstat(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  throw new JobIdTakenError(jobId, `${dir} holds the files of an earlier job with this id`);
 }
 
 /**

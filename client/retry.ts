@@ -101,7 +101,8 @@ export async function retryFailed(
   const jobId = newJobId();
   const csvPath = join(settings.dataDir, 'retries', `${jobId}.csv`);
   await mkdir(join(settings.dataDir, 'retries'), { recursive: true, mode: 0o700 });
-  await writeFile(csvPath, retryCsv(rows), { mode: 0o600 });
+  // A new file for a new job id: never over another retry's rows (startJob refuses a used id as well).
+  await writeFile(csvPath, retryCsv(rows), { mode: 0o600, flag: 'wx' });
   const { windowSize, policy, secretsRecipient } = retrySettings(
     originalJobId,
     report.job.settings as JobSettings | undefined,
@@ -111,6 +112,7 @@ export async function retryFailed(
   const csv = await checkCsv(csvPath);
   await startJob(client, settings.taskQueue, csv, {
     jobId,
+    dataDir: settings.dataDir,
     windowSize,
     policy,
     secretsRecipient,
