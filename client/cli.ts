@@ -57,7 +57,7 @@ Usage:
   bulk-reset retry <job> [--all-failed] [--wait] [--secrets-file FILE] [--deadline 15m] [--window N] ...
   bulk-reset codec-server [--port 8888] [--ui-origin http://localhost:8233]
   bulk-reset codec-key rotate
-  bulk-reset report <job> --out <file> [--format csv|json]
+  bulk-reset report <job> --out <file> [--format csv|json] [--force]
   bulk-reset worker [--metrics host:port]
   bulk-reset login
   bulk-reset simulate [--port 8080] [--host 127.0.0.1] [--public-url URL] [--token TOKEN] [--retry-after 1]
@@ -199,12 +199,18 @@ async function report(settings: Settings, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { out: { type: 'string' }, format: { type: 'string', default: 'csv' } },
+    options: {
+      out: { type: 'string' },
+      format: { type: 'string', default: 'csv' },
+      force: { type: 'boolean', default: false },
+    },
   });
   if (positionals.length !== 1 || !values.out)
     throw new UsageError('report takes one job id and --out <file>');
   if (values.format !== 'csv' && values.format !== 'json') throw new UsageError('--format is csv or json');
-  const written = await copyReport(settings.dataDir, positionals[0], values.out, values.format);
+  const written = await copyReport(settings.dataDir, positionals[0], values.out, values.format, {
+    replace: values.force,
+  });
   console.log(written);
   return 0;
 }

@@ -2,7 +2,6 @@
  * The one configuration loader: environment variables (and Temporal's own config file/profile via
  * @temporalio/envconfig), with defaults that work on a laptop. Command-line flags override these.
  */
-import { readFileSync } from 'node:fs';
 import { homedir, hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -11,6 +10,7 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
 import { DEFAULT_GRAPH_BASE_URL } from '../activities/graphClient';
 import type { CredentialConfig } from '../activities/credentials';
+import { PrivateFileError, readPrivateFileSync } from '../activities/privateFile';
 import { type CodecKeySource, dataConverterFor, loadCodecKeys } from './codec';
 import { tracingPlugins } from './tracing';
 
@@ -145,8 +145,11 @@ export function loadTemporalSettings(env: NodeJS.ProcessEnv = process.env): Temp
 function readApiKeyFile(path: string): string {
   let key: string;
   try {
-    key = readFileSync(path, 'utf8').trim();
+    key = readPrivateFileSync(path, 'the Temporal API key file (TEMPORAL_API_KEY_FILE)')
+      .toString('utf8')
+      .trim();
   } catch (error) {
+    if (error instanceof PrivateFileError) throw error;
     throw new Error(
       `TEMPORAL_API_KEY_FILE=${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}): ` +
         'point it at the file that holds the Temporal Cloud API key',
