@@ -56,6 +56,7 @@ Usage:
   bulk-reset approve <job>
   bulk-reset retry <job> [--all-failed] [--wait] [--secrets-file FILE] [--deadline 15m] [--window N] ...
   bulk-reset codec-server [--port 8888] [--ui-origin http://localhost:8233]
+                          [--jwks FILE|URL --issuer URL --audience ID]
   bulk-reset codec-key rotate
   bulk-reset report <job> --out <file> [--format csv|json] [--force]
   bulk-reset worker [--metrics host:port]
@@ -270,16 +271,35 @@ async function codecServer(settings: Settings, args: string[]): Promise<number> 
       port: { type: 'string', default: '8888' },
       host: { type: 'string', default: '127.0.0.1' },
       'ui-origin': { type: 'string', multiple: true, default: ['http://localhost:8233'] },
+      jwks: { type: 'string', default: settings.codecServerJwt.jwks },
+      issuer: { type: 'string', default: settings.codecServerJwt.issuer },
+      audience: { type: 'string', default: settings.codecServerJwt.audience },
     },
   });
+  const { jwks, issuer, audience } = values;
+  if ((issuer !== undefined || audience !== undefined) && jwks === undefined)
+    throw new UsageError(
+      '--issuer and --audience go with --jwks (the sign-in tokens are checked against its keys)',
+    );
+  if (jwks !== undefined && (issuer === undefined || audience === undefined))
+    throw new UsageError(
+      '--jwks needs --issuer and --audience: without them a token the identity provider issued for any other application would be accepted',
+    );
   const server = await startCodecServer({
     codec: new EncryptionCodec(await loadCodecKeys(settings.codecKeys)),
     allowedOrigins: values['ui-origin'],
     token: settings.codecServerToken,
+    jwt: jwks === undefined ? undefined : { jwks, issuer: issuer as string, audience: audience as string },
     port: Number(values.port),
     host: values.host,
   });
-  console.log(`codec server at ${server.url}, answering ${values['ui-origin'].join(', ')}`);
+  const gate =
+    jwks !== undefined
+      ? `requests with a sign-in token from ${issuer}${settings.codecServerToken ? ' or the codec server token' : ''}`
+      : settings.codecServerToken
+        ? 'requests with the codec server token'
+        : 'browser requests from the Web UI (no token: /encode is off)';
+  console.log(`codec server at ${server.url}, answering ${values['ui-origin'].join(', ')}: ${gate}`);
   console.log(
     `start the Web UI with its codec endpoint set to ${server.url} (temporal server start-dev --ui-codec-endpoint ${server.url})`,
   );

@@ -44,6 +44,11 @@ export interface Settings {
   codecKeys: CodecKeySource;
   /** The bearer token `codec-server` requires (BULK_RESET_CODEC_SERVER_TOKEN); none when unset. */
   codecServerToken?: string;
+  /**
+   * How `codec-server` verifies the Web UI's sign-in tokens (BULK_RESET_CODEC_SERVER_JWKS, _ISSUER,
+   * _AUDIENCE; its flags override them); off when the JWKS is unset.
+   */
+  codecServerJwt: { jwks?: string; issuer?: string; audience?: string };
   /** Workflow code bundled ahead of time (BULK_RESET_WORKFLOW_BUNDLE, see worker/bundle); else bundled at start. */
   workflowBundlePath?: string;
   /** Where a worker serves Prometheus metrics (BULK_RESET_METRICS, `host:port` or a port); off when unset. */
@@ -69,6 +74,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       file: resolve(env.BULK_RESET_CODEC_KEY_FILE ?? join(dataDir, 'codec-keys')),
     },
     codecServerToken: env.BULK_RESET_CODEC_SERVER_TOKEN || undefined,
+    codecServerJwt: {
+      jwks: env.BULK_RESET_CODEC_SERVER_JWKS || undefined,
+      issuer: env.BULK_RESET_CODEC_SERVER_ISSUER || undefined,
+      audience: env.BULK_RESET_CODEC_SERVER_AUDIENCE || undefined,
+    },
     metrics: env.BULK_RESET_METRICS?.trim() || undefined,
     credential: {
       graphToken: env.GRAPH_TOKEN || undefined,
