@@ -10,9 +10,10 @@
  * Tests and the simulator use a static token instead (GRAPH_TOKEN).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { AccessToken, AuthenticationRecord, GetTokenOptions, TokenCredential } from '@azure/identity';
+import { PrivateFileError, readPrivateFile, writePrivateFile } from './privateFile';
 
 /**
  * @azure/identity is loaded only when an operator sign-in is used: the simulator, the tests and the
@@ -139,7 +140,9 @@ export async function login(
   });
   const record = await credential.authenticate(scopes);
   if (!record) throw new Error('sign-in did not complete');
-  await writePrivateFile(join(config.authDir, RECORD_FILE), serializeAuthenticationRecord(record));
+  await writeAuthFile(join(config.authDir, RECORD_FILE), serializeAuthenticationRecord(record), {
+    replace: true,
+  });
   return { username: record.username, tenantId: record.tenantId };
 }
 
@@ -187,15 +190,16 @@ export function encryptedFileCache(path: string, key: Buffer): CachePlugin {
     async beforeCacheAccess(context) {
       let sealed: Buffer;
       try {
-        sealed = await readFile(path);
-      } catch {
-        return; // no cache yet
+        sealed = await readPrivateFile(path, 'the token cache');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // no cache yet
+        throw error;
       }
       context.tokenCache.deserialize(openSealed(sealed, key));
     },
     async afterCacheAccess(context) {
       if (!context.cacheHasChanged) return;
-      await writePrivateFile(path, seal(context.tokenCache.serialize(), key));
+      await writeAuthFile(path, seal(context.tokenCache.serialize(), key), { replace: true });
     },
   };
 }
@@ -213,19 +217,36 @@ export function openSealed(sealed: Buffer, key: Buffer): string {
   return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString('utf8');
 }
 
+/**
+ * The cache key from its file, made on first use. Only a missing file makes a new key: a key that
+ * cannot be read (or is refused for its mode) must not be replaced, or the cache it opens is lost.
+ */
 async function loadOrCreateKey(path: string): Promise<Buffer> {
   try {
-    return Buffer.from((await readFile(path, 'utf8')).trim(), 'base64');
-  } catch {
-    const key = randomBytes(32);
-    await writePrivateFile(path, key.toString('base64'));
-    return key;
+    return await readKey(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
+  const key = randomBytes(32);
+  try {
+    await writeAuthFile(path, key.toString('base64'), { replace: false });
+  } catch (error) {
+    if (error instanceof PrivateFileError && error.problem === 'exists') return readKey(path); // made meanwhile
+    throw error;
+  }
+  return key;
 }
 
-async function writePrivateFile(path: string, data: string | Buffer): Promise<void> {
-  await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
-  const temporary = `${path}.${process.pid}.tmp`;
-  await writeFile(temporary, data, { mode: 0o600 });
-  await rename(temporary, path);
+async function readKey(path: string): Promise<Buffer> {
+  return Buffer.from((await readPrivateFile(path, 'the token cache key')).toString('utf8').trim(), 'base64');
+}
+
+/** A file of the sign-in folder (created 0700), written the one safe way (see privateFile). */
+async function writeAuthFile(
+  path: string,
+  data: string | Buffer,
+  options: { replace: boolean },
+): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writePrivateFile(path, data, options);
 }

@@ -4,10 +4,10 @@
  * row); at the end the CSV and JSON reports are written from the ledger. Reports are safe to open in a
  * spreadsheet and carry no secrets: `ResetOutcome` has none and nothing is added here.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { JobRecord, OutcomeStatus, ResetOutcome } from '../workflows/types';
+import { writePrivateFile } from './privateFile';
 
 export interface ReportSummary {
   /** Rows in the report (one per CSV row that has an outcome). */
@@ -48,8 +48,6 @@ const CSV_COLUMNS = [
 
 const FILE_MODE = 0o600;
 const DIRECTORY_MODE = 0o700;
-/** Bytes gathered before a write while streaming a report. */
-const WRITE_CHUNK = 64 * 1024;
 
 /**
  * Appends outcomes to the ledger, one JSON object per line, and fsyncs before returning: once this
@@ -207,7 +205,7 @@ export function neutraliseCell(value: string): string {
 
 /**
  * Writes the CSV and JSON reports from the ledger, each to a temporary file in the same directory that
- * is then renamed over the target, so a reader never sees a half-written report.
+ * is then renamed over the target (see privateFile), so a reader never sees a half-written report.
  */
 export async function writeReport(
   ledgerPath: string,
@@ -246,24 +244,5 @@ function csvCell(value: string | number | undefined): string {
 
 async function writeAtomically(path: string, content: () => AsyncIterable<string>): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: DIRECTORY_MODE });
-  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temporary, 'wx', FILE_MODE);
-  try {
-    let pending = '';
-    for await (const piece of content()) {
-      pending += piece;
-      if (pending.length >= WRITE_CHUNK) {
-        await handle.writeFile(pending, 'utf8');
-        pending = '';
-      }
-    }
-    await handle.writeFile(pending, 'utf8');
-    await handle.sync();
-    await handle.close();
-    await rename(temporary, path);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await rm(temporary, { force: true });
-    throw error;
-  }
+  await writePrivateFile(path, content(), { replace: true });
 }

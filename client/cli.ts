@@ -57,8 +57,9 @@ Usage:
   bulk-reset approve <job>
   bulk-reset retry <job> [--all-failed] [--wait] [--secrets-file FILE] [--deadline 15m] [--window N] ...
   bulk-reset codec-server [--port 8888] [--ui-origin http://localhost:8233]
+                          [--jwks FILE|URL --issuer URL --audience ID]
   bulk-reset codec-key rotate
-  bulk-reset report <job> --out <file> [--format csv|json]
+  bulk-reset report <job> --out <file> [--format csv|json] [--force]
   bulk-reset worker [--metrics host:port]
   bulk-reset login
   bulk-reset simulate [--port 8080] [--host 127.0.0.1] [--public-url URL] [--token TOKEN] [--retry-after 1]
@@ -201,12 +202,18 @@ async function report(settings: Settings, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { out: { type: 'string' }, format: { type: 'string', default: 'csv' } },
+    options: {
+      out: { type: 'string' },
+      format: { type: 'string', default: 'csv' },
+      force: { type: 'boolean', default: false },
+    },
   });
   if (positionals.length !== 1 || !values.out)
     throw new UsageError('report takes one job id and --out <file>');
   if (values.format !== 'csv' && values.format !== 'json') throw new UsageError('--format is csv or json');
-  const written = await copyReport(settings.dataDir, positionals[0], values.out, values.format);
+  const written = await copyReport(settings.dataDir, positionals[0], values.out, values.format, {
+    replace: values.force,
+  });
   console.log(written);
   return 0;
 }
@@ -290,16 +297,35 @@ async function codecServer(settings: Settings, args: string[]): Promise<number> 
       port: { type: 'string', default: '8888' },
       host: { type: 'string', default: '127.0.0.1' },
       'ui-origin': { type: 'string', multiple: true, default: ['http://localhost:8233'] },
+      jwks: { type: 'string', default: settings.codecServerJwt.jwks },
+      issuer: { type: 'string', default: settings.codecServerJwt.issuer },
+      audience: { type: 'string', default: settings.codecServerJwt.audience },
     },
   });
+  const { jwks, issuer, audience } = values;
+  if ((issuer !== undefined || audience !== undefined) && jwks === undefined)
+    throw new UsageError(
+      '--issuer and --audience go with --jwks (the sign-in tokens are checked against its keys)',
+    );
+  if (jwks !== undefined && (issuer === undefined || audience === undefined))
+    throw new UsageError(
+      '--jwks needs --issuer and --audience: without them a token the identity provider issued for any other application would be accepted',
+    );
   const server = await startCodecServer({
     codec: new EncryptionCodec(await loadCodecKeys(settings.codecKeys)),
     allowedOrigins: values['ui-origin'],
     token: settings.codecServerToken,
+    jwt: jwks === undefined ? undefined : { jwks, issuer: issuer as string, audience: audience as string },
     port: Number(values.port),
     host: values.host,
   });
-  console.log(`codec server at ${server.url}, answering ${values['ui-origin'].join(', ')}`);
+  const gate =
+    jwks !== undefined
+      ? `requests with a sign-in token from ${issuer}${settings.codecServerToken ? ' or the codec server token' : ''}`
+      : settings.codecServerToken
+        ? 'requests with the codec server token'
+        : 'browser requests from the Web UI (no token: /encode is off)';
+  console.log(`codec server at ${server.url}, answering ${values['ui-origin'].join(', ')}: ${gate}`);
   console.log(
     `start the Web UI with its codec endpoint set to ${server.url} (temporal server start-dev --ui-codec-endpoint ${server.url})`,
   );

@@ -8,7 +8,7 @@
  * still open with the key they name, so keys can be rotated without losing history.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
   METADATA_ENCODING_KEY,
@@ -19,6 +19,7 @@ import {
 } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { REFUSED_PAYLOAD_FIELD } from '../workflows/types';
+import { PrivateFileError, readPrivateFile, writePrivateFile } from '../activities/privateFile';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
@@ -195,38 +196,41 @@ export interface CodecKeySource {
   file: string;
 }
 
-/** The keys from the environment, else from the key file, which is created on first use. */
+const KEY_FILE_HEADER =
+  '# bulk-reset payload keys, newest first: id:base64. Keep this file secret and backed up.';
+const KEY_FILE = 'the codec key file';
+
+/**
+ * The keys from the environment, else from the key file, which is created on first use. A key file its
+ * group or others can read or change is refused: whoever reads it reads every job's history.
+ */
 export async function loadCodecKeys(source: CodecKeySource): Promise<CodecKey[]> {
   if (source.inline) return parseCodecKeys(source.inline, 'BULK_RESET_CODEC_KEYS');
   let text: string;
   try {
-    text = await readFile(source.file, 'utf8');
+    text = (await readPrivateFile(source.file, KEY_FILE)).toString('utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     await mkdir(dirname(source.file), { recursive: true, mode: 0o700 });
-    text = `# bulk-reset payload keys, newest first: id:base64. Keep this file secret and backed up.\n${newCodecKeyLine()}\n`;
-    await writeFile(source.file, text, { mode: 0o600, flag: 'wx' }).catch(
-      async (writeError: NodeJS.ErrnoException) => {
-        if (writeError.code !== 'EEXIST') throw writeError;
-        text = await readFile(source.file, 'utf8'); // another process created it first
-      },
-    );
+    text = `${KEY_FILE_HEADER}\n${newCodecKeyLine()}\n`;
+    try {
+      await writePrivateFile(source.file, text);
+    } catch (writeError) {
+      if (!(writeError instanceof PrivateFileError && writeError.problem === 'exists')) throw writeError;
+      text = (await readPrivateFile(source.file, KEY_FILE)).toString('utf8'); // another process created it first
+    }
   }
   return parseCodecKeys(text, source.file);
 }
 
-/** Puts a new key first in the key file (older keys stay, to open older payloads). Returns its id. */
+/**
+ * Puts a new key first in the key file (older keys stay, to open older payloads). Returns its id. The
+ * file is replaced atomically, never through a symbolic link.
+ */
 export async function rotateCodecKey(file: string): Promise<string> {
   const existing = await loadCodecKeys({ file });
   const line = newCodecKeyLine();
   const body = [line, ...existing.map(({ id, key }) => `${id}:${key.toString('base64')}`)].join('\n');
-  await writeFile(
-    file,
-    `# bulk-reset payload keys, newest first: id:base64. Keep this file secret and backed up.\n${body}\n`,
-    {
-      mode: 0o600,
-    },
-  );
-  await chmod(file, 0o600);
+  await writePrivateFile(file, `${KEY_FILE_HEADER}\n${body}\n`, { replace: true });
   return line.slice(0, line.indexOf(':'));
 }

@@ -2,7 +2,6 @@
  * The one configuration loader: environment variables (and Temporal's own config file/profile via
  * @temporalio/envconfig), with defaults that work on a laptop. Command-line flags override these.
  */
-import { readFileSync } from 'node:fs';
 import { homedir, hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -11,6 +10,7 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
 import { DEFAULT_GRAPH_BASE_URL } from '../activities/graphClient';
 import type { CredentialConfig } from '../activities/credentials';
+import { PrivateFileError, readPrivateFileSync } from '../activities/privateFile';
 import { type CodecKeySource, dataConverterFor, loadCodecKeys } from './codec';
 import { tracingPlugins } from './tracing';
 import { normaliseOperator } from '../workflows/types';
@@ -45,6 +45,11 @@ export interface Settings {
   codecKeys: CodecKeySource;
   /** The bearer token `codec-server` requires (BULK_RESET_CODEC_SERVER_TOKEN); none when unset. */
   codecServerToken?: string;
+  /**
+   * How `codec-server` verifies the Web UI's sign-in tokens (BULK_RESET_CODEC_SERVER_JWKS, _ISSUER,
+   * _AUDIENCE; its flags override them); off when the JWKS is unset.
+   */
+  codecServerJwt: { jwks?: string; issuer?: string; audience?: string };
   /** Workflow code bundled ahead of time (BULK_RESET_WORKFLOW_BUNDLE, see worker/bundle); else bundled at start. */
   workflowBundlePath?: string;
   /** Where a worker serves Prometheus metrics (BULK_RESET_METRICS, `host:port` or a port); off when unset. */
@@ -70,6 +75,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       file: resolve(env.BULK_RESET_CODEC_KEY_FILE ?? join(dataDir, 'codec-keys')),
     },
     codecServerToken: env.BULK_RESET_CODEC_SERVER_TOKEN || undefined,
+    codecServerJwt: {
+      jwks: env.BULK_RESET_CODEC_SERVER_JWKS || undefined,
+      issuer: env.BULK_RESET_CODEC_SERVER_ISSUER || undefined,
+      audience: env.BULK_RESET_CODEC_SERVER_AUDIENCE || undefined,
+    },
     metrics: env.BULK_RESET_METRICS?.trim() || undefined,
     credential: {
       graphToken: env.GRAPH_TOKEN || undefined,
@@ -146,8 +156,11 @@ export function loadTemporalSettings(env: NodeJS.ProcessEnv = process.env): Temp
 function readApiKeyFile(path: string): string {
   let key: string;
   try {
-    key = readFileSync(path, 'utf8').trim();
+    key = readPrivateFileSync(path, 'the Temporal API key file (TEMPORAL_API_KEY_FILE)')
+      .toString('utf8')
+      .trim();
   } catch (error) {
+    if (error instanceof PrivateFileError) throw error;
     throw new Error(
       `TEMPORAL_API_KEY_FILE=${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}): ` +
         'point it at the file that holds the Temporal Cloud API key',

@@ -2,7 +2,8 @@
  * What the CLI does with jobs: check a CSV, start a job, read its progress, wait for it, fetch its report.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, chmod, access, lstat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { access, lstat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   type Client,
@@ -15,6 +16,7 @@ import {
 } from '@temporalio/client';
 import { scanUserCsv, sha256File } from '../activities/csvReader';
 import { JOB_ID_PATTERN, jobPaths } from '../activities/jobFiles';
+import { PrivateFileError, writePrivateFile } from '../activities/privateFile';
 import {
   approveUpdate,
   bulkReset,
@@ -279,12 +281,17 @@ export async function waitForJob(
   }
 }
 
-/** Copies the finished job's report (CSV or JSON) to `out`, readable by its owner only. */
+/**
+ * Copies the finished job's report (CSV or JSON) to `out`, a new file readable by its owner only
+ * (written like every private file: see activities/privateFile). A symbolic link at `out` is refused,
+ * an existing file is replaced only with `replace` (`--force`).
+ */
 export async function copyReport(
   dataDir: string,
   jobId: string,
   out: string,
   format: 'csv' | 'json',
+  { replace = false }: { replace?: boolean } = {},
 ): Promise<string> {
   const paths = jobPaths(dataDir, jobId);
   const source = format === 'csv' ? paths.reportCsv : paths.reportJson;
@@ -296,8 +303,18 @@ export async function copyReport(
     );
   }
   const target = resolve(out);
-  await copyFile(source, target);
-  await chmod(target, 0o600);
+  try {
+    await writePrivateFile(target, createReadStream(source), { replace });
+  } catch (error) {
+    if (error instanceof PrivateFileError && error.problem === 'exists') {
+      // No `cause`: the CLI prints the innermost cause, and this message says what to do.
+      // eslint-disable-next-line preserve-caught-error
+      throw new Error(
+        `${target} already exists: nothing was written; choose another --out, or add --force to replace it`,
+      );
+    }
+    throw error;
+  }
   return target;
 }
 

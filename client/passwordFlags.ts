@@ -5,6 +5,7 @@
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { readPrivateFile } from '../activities/privateFile';
 import { privateKeyFrom, readCurrentSecrets, recipientKey } from '../activities/secretsFile';
 import {
   DEFAULT_GENERATED_PASSWORD_LENGTH,
@@ -131,7 +132,10 @@ export async function secretsCommand(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new PasswordFlagError('secrets decrypt takes one secrets file');
   const privateKey = values.key
-    ? privateKeyFrom(await readFile(values.key, 'utf8'), process.env.BULK_RESET_SECRETS_KEY_PASSPHRASE)
+    ? privateKeyFrom(
+        (await readPrivateFile(values.key, 'the private key')).toString('utf8'),
+        process.env.BULK_RESET_SECRETS_KEY_PASSPHRASE,
+      )
     : undefined;
   const secrets = await readCurrentSecrets(positionals[0], privateKey);
   const text = [

@@ -10,8 +10,6 @@
  * There is no Temporal here: the lookups run from the CLI with a small concurrency limit and wait out
  * Graph's throttling themselves.
  */
-import { randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -20,6 +18,7 @@ import { type ScannedRow, scanUserCsv, sha256File } from '../activities/csvReade
 import { GraphClient, preflightScopes } from '../activities/graphClient';
 import { GraphError, adviceFor } from '../activities/graphErrors';
 import { usersSha256 } from '../activities/jobFiles';
+import { writePrivateFile } from '../activities/privateFile';
 import { type ProtectedUsers, isProtected, loadProtectedUsers } from '../activities/protectedUsers';
 import type { Settings } from './config';
 import { checkCsv } from './jobs';
@@ -330,14 +329,7 @@ function defaultOutPath(csvPath: string): string {
 
 /** Written beside the target and renamed over it: never half a plan, and never readable by others. */
 async function writePrivateJson(path: string, value: unknown): Promise<void> {
-  const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(temporary, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
+  await writePrivateFile(path, `${JSON.stringify(value, null, 2)}\n`, { replace: true });
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -2,10 +2,11 @@
  * `bulk-reset retry <job>`: a new job with the rows of a finished job that failed for a passing reason
  * (throttling, outages, timeouts), or every failed row with --all-failed. Both reports name each other.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { jobPaths } from '../activities/jobFiles';
+import { writePrivateFile } from '../activities/privateFile';
 import type { JobSettings, ResetOutcome, ResetPolicy } from '../workflows/types';
 import { type Settings, operatorIdentity } from './config';
 import { checkCsv, newJobId, startJob } from './jobs';
@@ -102,7 +103,7 @@ export async function retryFailed(
   const csvPath = join(settings.dataDir, 'retries', `${jobId}.csv`);
   await mkdir(join(settings.dataDir, 'retries'), { recursive: true, mode: 0o700 });
   // A new file for a new job id: never over another retry's rows (startJob refuses a used id as well).
-  await writeFile(csvPath, retryCsv(rows), { mode: 0o600, flag: 'wx' });
+  await writePrivateFile(csvPath, retryCsv(rows));
   const { windowSize, policy, secretsRecipient } = retrySettings(
     originalJobId,
     report.job.settings as JobSettings | undefined,
@@ -132,7 +133,5 @@ async function linkRetry(
 ): Promise<void> {
   const retriedBy = [...((report.job.retriedBy as string[] | undefined) ?? []), retryJobId];
   const updated = { ...report, job: { ...report.job, retriedBy } };
-  const temporary = `${reportPath}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(updated, null, 2)}\n`, { mode: 0o600 });
-  await rename(temporary, reportPath);
+  await writePrivateFile(reportPath, `${JSON.stringify(updated, null, 2)}\n`, { replace: true });
 }

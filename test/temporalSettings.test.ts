@@ -19,8 +19,9 @@ beforeAll(async () => {
   await writeFile(file('client.pem'), 'client certificate bytes');
   await writeFile(file('client.key'), 'client key bytes');
   await writeFile(file('ca.pem'), 'server CA bytes');
-  await writeFile(file('api-key'), `${API_KEY}\n`);
-  await writeFile(file('empty-key'), '\n');
+  // A key file is refused when others can read it (see privateFiles.test).
+  await writeFile(file('api-key'), `${API_KEY}\n`, { mode: 0o600 });
+  await writeFile(file('empty-key'), '\n', { mode: 0o600 });
   await writeFile(
     file('temporal.toml'),
     [
