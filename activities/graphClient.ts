@@ -63,6 +63,11 @@ export type GraphObserver = (exchange: GraphExchange) => void;
 export interface RequestOptions {
   /** Aborts the request (for example when Temporal cancels the activity). */
   abortSignal?: AbortSignal;
+  /**
+   * Runs after the token is in hand and right before the request leaves, as late as the caller can
+   * learn it may leave (the send journal records a reset's intent here). If it throws, nothing is sent.
+   */
+  beforeSend?: () => Promise<void>;
 }
 
 /** Graph accepted the reset (202). */
@@ -138,7 +143,26 @@ export class GraphClient {
   /** `GET {Location}`: the URL is followed verbatim, query string included. */
   async getOperation(operationUrl: string, options: RequestOptions = {}): Promise<OperationState> {
     this.assertSameOrigin(operationUrl);
-    const response = await this.send('poll', 'GET', operationUrl, undefined, options);
+    let response: GraphResponse;
+    try {
+      response = await this.send('poll', 'GET', operationUrl, undefined, options);
+    } catch (error) {
+      // Graph is eventually consistent: the operation of an accepted reset may not be readable yet. A 404
+      // here is "not visible yet", polled again like a 429 until the user's deadline; a 404 on the reset
+      // itself (the user does not exist) stays permanent.
+      if (!(error instanceof GraphError) || error.status !== 404) throw error;
+      throw new GraphError(
+        `Graph does not show the accepted reset's operation yet (404 ${error.code}); polling again`,
+        {
+          kind: 'transient',
+          status: 404,
+          code: 'OperationNotVisibleYet',
+          requestId: error.requestId,
+          retryAfterMs: error.retryAfterMs,
+          cause: error,
+        },
+      );
+    }
     const operation = parseJsonObject(response.body);
     const status = readString(operation, 'status');
     if (status === undefined) {
@@ -263,6 +287,7 @@ export class GraphClient {
     headers: Record<string, string> = {},
   ): Promise<GraphResponse> {
     const token = await this.token();
+    await options.beforeSend?.();
     const timeout = AbortSignal.timeout(this.requestTimeoutMs);
     const signal = options.abortSignal ? AbortSignal.any([options.abortSignal, timeout]) : timeout;
     let response: Response;

@@ -34,6 +34,7 @@ import type { GraphClient } from './graphClient';
 import { GraphError, adviceFor } from './graphErrors';
 import { isProtected, loadProtectedUsers } from './protectedUsers';
 import { createWriteGuard } from './protectedWrites';
+import { createSendJournal, recordSendIntent, sendJournalPath, sendWasIntended } from './sendJournal';
 import {
   JOB_FOLDER_TAKEN,
   type JobClaim,
@@ -52,7 +53,7 @@ import {
 import { appendOutcomes, writeReport } from './report';
 import { generatePassword } from './passwords';
 import { type SecretsWriter, SecretsFileError, createSecretsFile, openSecretsWriter } from './secretsFile';
-import { type CsvReference, DEFAULT_GENERATED_PASSWORD_LENGTH } from '../workflows/types';
+import { type CsvReference, DEFAULT_GENERATED_PASSWORD_LENGTH, historyLimitProblem } from '../workflows/types';
 
 export interface ActivityDependencies {
   graph: GraphClient;
@@ -136,10 +137,14 @@ export const SIGN_IN_REQUIRED = 'SignInRequired';
 export function toActivityFailure(
   error: unknown,
   user: string,
-  { retrySignIn = false }: { retrySignIn?: boolean } = {},
+  {
+    retrySignIn = false,
+    details: extra = {},
+  }: { retrySignIn?: boolean; details?: Pick<GraphFailureDetails, 'attempt' | 'previousAttemptUnsent'> } = {},
 ): unknown {
   if (!(error instanceof GraphError)) return error;
   const details: GraphFailureDetails = {
+    ...extra,
     httpStatus: error.status,
     graphCode: error.code,
     requestId: error.requestId,
@@ -282,6 +287,12 @@ export function createActivities({
     }: StartResetInput): Promise<StartResetResult> {
       const mode = password?.mode ?? 'graph';
       let secrets: SecretsWriter | undefined;
+      const journal = sendJournalPath(jobPaths(dataDir, jobId).dir);
+      // After a request that got no answer, the journal tells whether it ever left a worker.
+      const previousAttemptUnsent =
+        row !== undefined && attempt !== undefined && attempt > 1
+          ? !(await sendWasIntended(journal, row, attempt - 1)) || undefined
+          : undefined;
       try {
         // Checked before sending, so a missing or unsafe file stops the user before the reset, not after.
         if (password?.secretsFile) secrets = await openSecretsWriter(password.secretsFile, jobId);
@@ -293,7 +304,15 @@ export function createActivities({
             : mode === 'csv'
               ? await csvPasswordOf(csv, row)
               : undefined;
-        const accepted = await graph.startPasswordReset(target, { abortSignal, newPassword });
+        const accepted = await graph.startPasswordReset(target, {
+          abortSignal,
+          newPassword,
+          // Durably, right before the request leaves: what is not in the journal was never sent.
+          beforeSend:
+            row !== undefined && attempt !== undefined
+              ? () => recordSendIntent(journal, row, attempt)
+              : undefined,
+        });
         const kept = newPassword ?? accepted.generatedPassword;
         if (secrets && kept !== undefined) {
           try {
@@ -311,12 +330,13 @@ export function createActivities({
           operationId: accepted.operationId,
           retryAfterMs: accepted.retryAfterMs,
           requestId: accepted.requestId,
+          previousAttemptUnsent,
         };
       } catch (error) {
         if (error instanceof SecretsFileError) {
           throw passwordFailure(`user ${user}: ${error.message}; nothing was sent`, 'SecretsFileUnusable');
         }
-        throw toActivityFailure(error, user);
+        throw toActivityFailure(error, user, { details: { previousAttemptUnsent } });
       } finally {
         await secrets?.close();
       }
@@ -337,18 +357,18 @@ export function createActivities({
 
     /** GETs the operation at the Location Graph gave. */
     async pollOperation({ user, operationUrl }: PollOperationInput): Promise<PollOperationResult> {
+      const { info, cancellationSignal } = Context.current();
       try {
-        const state = await graph.getOperation(operationUrl, {
-          abortSignal: Context.current().cancellationSignal,
-        });
+        const state = await graph.getOperation(operationUrl, { abortSignal: cancellationSignal });
         return {
           status: state.status,
           statusDetail: state.statusDetail,
           retryAfterMs: state.retryAfterMs,
           requestId: state.requestId,
+          attempts: info.attempt,
         };
       } catch (error) {
-        throw toActivityFailure(error, user);
+        throw toActivityFailure(error, user, { details: { attempt: info.attempt } });
       }
     },
 
@@ -361,9 +381,19 @@ export function createActivities({
       jobId,
       csv,
       plan,
+      policy,
       password,
       secretsRecipient,
     }: PrepareJobInput): Promise<PreparedJob> {
+      // Checked here, not only by the CLI: no flags may let a user's history outgrow Temporal's limits.
+      const historyProblem = policy && historyLimitProblem(policy);
+      if (historyProblem) {
+        throw ApplicationFailure.create({
+          message: `${historyProblem}; nothing was reset`,
+          type: 'HistoryLimit',
+          nonRetryable: true,
+        });
+      }
       const run = Context.current().info.workflowExecution;
       if (!run) throw new Error('prepareJob runs only in a job workflow, which names the job folder owner');
       let claim: JobClaim;
@@ -375,6 +405,7 @@ export function createActivities({
       } catch (error) {
         throw jobFolderFailure(error);
       }
+      await createSendJournal(sendJournalPath(claim.paths.dir));
       let actual: string;
       try {
         actual = await sha256File(csv.path);

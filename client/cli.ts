@@ -40,7 +40,7 @@ const USAGE = `bulk-reset: durable bulk password resets for Microsoft Entra ID, 
 
 Usage:
   bulk-reset start <users.csv> [--wait] [--job-id ID] [--window N] [--deadline 15m]
-                               [--min-wait 1s] [--max-wait 60s] [--default-wait 2s]
+                               [--min-wait 1s] [--max-wait 60s] [--default-wait 2s] [--sign-in-hold 2h]
            [--revoke-sessions] [--plan plan.json] [--require-approval [--approval-timeout 24h]]
            [--allow-large] [--password graph|generated|csv] [--password-length 20]
            [--secrets-file FILE [--secrets-recipient public.pem]]
@@ -49,7 +49,7 @@ Usage:
   bulk-reset status <job> [--json]
   bulk-reset watch <job>
   bulk-reset schedule create <users.csv> --id NAME (--every 1h | --cron "0 3 * * 0") [--window N]
-                             [--deadline 15m] [--min-wait 1s] [--max-wait 60s] [--default-wait 2s]
+                             [--deadline 15m] [--min-wait 1s] [--max-wait 60s] [--default-wait 2s] [--sign-in-hold 2h]
                              [--revoke-sessions] [--allow-large]
   bulk-reset schedule list
   bulk-reset schedule delete <NAME>

@@ -13,6 +13,7 @@ export const JOB_FLAGS = {
   'min-wait': { type: 'string' },
   'max-wait': { type: 'string' },
   'default-wait': { type: 'string' },
+  'sign-in-hold': { type: 'string' },
   'revoke-sessions': { type: 'boolean', default: false },
   'allow-large': { type: 'boolean', default: false },
 } as const;
@@ -23,6 +24,7 @@ export interface JobFlagValues {
   'min-wait'?: string;
   'max-wait'?: string;
   'default-wait'?: string;
+  'sign-in-hold'?: string;
   'revoke-sessions'?: boolean;
 }
 
@@ -36,6 +38,7 @@ export function policyFromFlags(values: JobFlagValues): Partial<ResetPolicy> {
     ...(values['min-wait'] && { minWaitMs: parseDuration(values['min-wait']) }),
     ...(values['max-wait'] && { maxWaitMs: parseDuration(values['max-wait']) }),
     ...(values['default-wait'] && { defaultWaitMs: parseDuration(values['default-wait']) }),
+    ...(values['sign-in-hold'] && { maxSignInHoldMs: parseDuration(values['sign-in-hold']) }),
     ...(values['revoke-sessions'] && { revokeSessions: true }),
   };
 }

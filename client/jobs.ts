@@ -35,6 +35,7 @@ import {
   type JobSummary,
   type ResetPolicy,
   emptyCounts,
+  historyLimitProblem,
 } from '../workflows/types';
 
 export const DEFAULT_WINDOW_SIZE = 100;
@@ -208,9 +209,12 @@ async function checkJobIdFree(client: Client, jobId: string, dataDir: string | u
  */
 export function checkJobShape(
   csv: CsvCheck,
-  options: { windowSize?: number; maxUsers?: number; allowLarge?: boolean },
+  options: { windowSize?: number; maxUsers?: number; allowLarge?: boolean; policy?: Partial<ResetPolicy> },
   subject: string,
 ): number {
+  // The worker refuses the same policy when it prepares the job; said here before anything starts.
+  const historyProblem = historyLimitProblem({ ...DEFAULT_RESET_POLICY, ...options.policy });
+  if (historyProblem) throw new Error(historyProblem);
   const windowSize = options.windowSize ?? DEFAULT_WINDOW_SIZE;
   if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > MAX_WINDOW_SIZE) {
     throw new Error(`the window must be a whole number from 1 to ${MAX_WINDOW_SIZE}`);

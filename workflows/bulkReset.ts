@@ -301,6 +301,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       jobId,
       csv,
       plan: input.plan,
+      policy: input.policy,
       password: input.policy.password,
       secretsRecipient: input.secretsRecipient,
     });
@@ -442,6 +443,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
             target,
             policy: input.policy,
             polls: 'local',
+            followThrough: true,
             ...(input.policy.password?.mode === 'csv' && { csv }),
           },
         ],

@@ -8,6 +8,7 @@ import {
   defineSignal,
   getExternalWorkflowHandle,
   isCancellation,
+  log,
   proxyActivities,
   proxyLocalActivities,
   sleep,
@@ -25,7 +26,14 @@ import type {
   SignInState,
   StartResetResult,
 } from './types';
-import { PROTECTED_ACCOUNT, REFUSED_PAYLOAD_REASON, isRefusedPayload, writeTaskQueue } from './types';
+import {
+  DEFAULT_MAX_SIGN_IN_HOLD_MS,
+  PROTECTED_ACCOUNT,
+  REFUSED_PAYLOAD_REASON,
+  isRefusedPayload,
+  signInWaitMs,
+  writeTaskQueue,
+} from './types';
 import { recordWait } from './metrics';
 
 // ---------------------------------------------------------------------------------------------
@@ -205,8 +213,6 @@ export function isSignInRequired(error: unknown): boolean {
   return false;
 }
 
-/** The first wait after a refused sign-in; it doubles up to four times this, within the policy's bounds. */
-const SIGN_IN_FIRST_WAIT_MS = 15_000;
 
 /**
  * Waiting out a refused sign-in. While the operator's token is refused (401) or cannot be had, the user
@@ -218,11 +224,32 @@ const SIGN_IN_FIRST_WAIT_MS = 15_000;
 class SignInHold {
   private heldSinceMs: number | undefined;
   private waits = 0;
+  /** Time held in holds that have ended. */
+  private endedHoldsMs = 0;
 
   constructor(
     private readonly row: number,
     private readonly policy: ResetPolicy,
   ) {}
+
+  /**
+   * For users started with `followThrough`: whether the holds so far, with the next wait, would pass the
+   * policy's bound; the caller then ends the user instead of waiting again.
+   */
+  exhausted(): boolean {
+    const boundMs = this.policy.maxSignInHoldMs ?? DEFAULT_MAX_SIGN_IN_HOLD_MS;
+    return this.endedHoldsMs + this.heldMs() + signInWaitMs(this.waits, this.policy) > boundMs;
+  }
+
+  /** The reason a user gives up waiting for the sign-in. */
+  exhaustedReason(): string {
+    const heldMinutes = Math.round((this.endedHoldsMs + this.heldMs()) / 60_000);
+    const boundMinutes = Math.round((this.policy.maxSignInHoldMs ?? DEFAULT_MAX_SIGN_IN_HOLD_MS) / 60_000);
+    return (
+      `the operator's sign-in was refused or could not be had for ${heldMinutes} min in all, the most this job ` +
+      `waits (${boundMinutes} min, --sign-in-hold); run bulk-reset login, then retry this user`
+    );
+  }
 
   /** Tells the job (once per hold) and waits before the next try. Throws if cancelled. */
   async wait(what: string): Promise<void> {
@@ -230,10 +257,7 @@ class SignInHold {
       this.heldSinceMs = Date.now();
       await tellJob({ row: this.row, needed: true });
     }
-    const waitMs = Math.min(
-      Math.max(SIGN_IN_FIRST_WAIT_MS * 2 ** Math.min(this.waits, 2), this.policy.minWaitMs),
-      this.policy.maxWaitMs,
-    );
+    const waitMs = signInWaitMs(this.waits, this.policy);
     this.waits += 1;
     await sleep(waitMs, {
       summary: `wait ${waitMs} ms for the operator to sign in again (bulk-reset login) before ${what} row ${this.row}`,
@@ -251,6 +275,7 @@ class SignInHold {
     const heldMs = Date.now() - this.heldSinceMs;
     this.heldSinceMs = undefined;
     this.waits = 0;
+    this.endedHoldsMs += heldMs;
     await tellJob({ row: this.row, needed: false });
     return heldMs;
   }
@@ -401,14 +426,28 @@ export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
   const parent = workflowInfo().parent;
   if (parent) {
     // Delivered even if this workflow is being cancelled: the job must hear about every user.
-    await CancellationScope.nonCancellable(() =>
-      getExternalWorkflowHandle(parent.workflowId).signal(userFinishedSignal, outcome),
-    );
+    try {
+      await CancellationScope.nonCancellable(() =>
+        getExternalWorkflowHandle(parent.workflowId).signal(userFinishedSignal, outcome),
+      );
+    } catch (error) {
+      // A job that is gone (terminated by hand, say) cannot hear it; the outcome stays this workflow's
+      // result. Users started before this change fail here instead, as they always did.
+      if (!input.followThrough || !(error instanceof TemporalFailure)) throw error;
+      log.warn(`the job ${parent.workflowId} could not be told this user's outcome; it is in this workflow's result`);
+    }
   }
   return outcome;
 }
 
-async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): Promise<ResetOutcome> {
+async function runReset({
+  target,
+  policy,
+  jobId,
+  csv,
+  polls,
+  followThrough,
+}: ResetUserInput): Promise<ResetOutcome> {
   const startedMs = Date.now();
   // Moved later by the time spent waiting for the operator's sign-in: that wait is not the user's.
   let deadlineMs = startedMs + policy.deadlineMs;
@@ -437,6 +476,16 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
   // The check below runs once per request that got no answer: a resend held back by a refused sign-in
   // (401) comes round the loop again without being checked or counted a second time.
   let ambiguityChecked = false;
+  // Whether the request about to be sent is counted as a resend after one that got no answer, and how
+  // many requests provably never left a worker (the send journal says so): neither reached Graph.
+  let resendCountedAmbiguous = false;
+  let unsentAttempts = 0;
+  /** When the worker says the previous request never left: it did not reach Graph, so it is no resend. */
+  const previousNeverLeft = (): void => {
+    unsentAttempts += 1;
+    lastSendAmbiguous = false;
+    if (resendCountedAmbiguous) ambiguousResends -= 1;
+  };
   // Before anything is sent: when the password last changed, so that after a request that got no answer
   // a change since then shows that it landed (see ambiguousSendLanded).
   let baseline: PasswordChange;
@@ -444,6 +493,9 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
     baseline = await passwordChangedAt(policy, deadlineMs, target.user);
     // A refused sign-in is waited out here too (the job holds), so the baseline exists when it is needed.
     while (baseline.failure?.details?.kind === 'auth') {
+      if (followThrough && signIn.exhausted()) {
+        return finish({ status: 'failed', reason: `${signIn.exhaustedReason()}; nothing was sent`, retryable: true });
+      }
       await signIn.wait('reading the password-change time of');
       baseline = await passwordChangedAt(policy, deadlineMs + signIn.heldMs(), target.user);
     }
@@ -475,12 +527,12 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
           status: 'cancelled',
           reason:
             'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra',
-          startAttempts: sends,
+          startAttempts: sends - unsentAttempts,
           ambiguousResends,
         });
       }
       if (landed) {
-        outcome.startAttempts = sends;
+        outcome.startAttempts = sends - unsentAttempts;
         outcome.ambiguousResends = ambiguousResends;
         const confirmed = {
           status: 'succeeded' as const,
@@ -500,11 +552,12 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
           status: 'unconfirmed',
           reason:
             'a reset request got no answer and the deadline passed before it could be checked or sent again; it may have been applied, check the user in Entra',
-          startAttempts: sends,
+          startAttempts: sends - unsentAttempts,
           ambiguousResends,
         });
       }
       ambiguousResends += 1;
+      resendCountedAmbiguous = true;
       ambiguityChecked = true;
     }
     sends += 1;
@@ -520,11 +573,26 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
     try {
       // Never abandoned half-way: once sent, the request's answer is what tells whether Graph took it.
       accepted = await CancellationScope.nonCancellable(() => startResetOnce(policy, target.row)(request));
+      if (accepted.previousAttemptUnsent) previousNeverLeft();
+      resendCountedAmbiguous = false;
       deadlineMs += await signIn.release();
     } catch (error) {
+      if (graphDetailsOf(error).details?.previousAttemptUnsent) previousNeverLeft();
+      resendCountedAmbiguous = false;
       if (isSignInRequired(error)) {
         // Refused before Graph did anything: not counted as a request, and the user waits, never fails.
         sends -= 1;
+        if (followThrough && signIn.exhausted()) {
+          return finish({
+            status: lastSendAmbiguous ? 'unconfirmed' : 'failed',
+            reason: lastSendAmbiguous
+              ? `${signIn.exhaustedReason()}; an earlier reset request got no answer and may have been applied, check the user in Entra`
+              : `${signIn.exhaustedReason()}; the reset was not sent`,
+            startAttempts: sends - unsentAttempts,
+            ambiguousResends,
+            retryable: lastSendAmbiguous ? undefined : true,
+          });
+        }
         try {
           await signIn.wait('sending the reset of');
         } catch (cancelled) {
@@ -533,7 +601,7 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
             status: 'cancelled',
             reason:
               'the job was cancelled while it waited for the operator to sign in; the reset was not sent',
-            startAttempts: sends,
+            startAttempts: sends - unsentAttempts,
             ambiguousResends,
           });
         }
@@ -545,7 +613,7 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
           reason: lastSendAmbiguous
             ? 'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra'
             : 'the job was cancelled before Graph accepted the reset',
-          startAttempts: sends - 1,
+          startAttempts: sends - 1 - unsentAttempts,
           ambiguousResends,
         });
       }
@@ -557,7 +625,7 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
           reason: lastSendAmbiguous
             ? `${failure.message}; an earlier reset request got no answer and may have been applied, check the user in Entra`
             : failure.message,
-          startAttempts: sends - 1,
+          startAttempts: sends - 1 - unsentAttempts,
           ambiguousResends,
         });
       }
@@ -574,7 +642,7 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
             : failure.retryable
               ? `Graph did not accept the reset before the deadline: ${failure.message}`
               : failure.message,
-          startAttempts: sends,
+          startAttempts: sends - unsentAttempts,
           ambiguousResends,
           httpStatus: failure.details?.httpStatus,
           graphCode: failure.details?.graphCode ?? (failure.ambiguous ? 'Timeout' : undefined),
@@ -583,7 +651,10 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
         });
       }
       // Counted as a resend only once it is sent: the check above may find that this one landed.
-      if (failure.ambiguous && baselineMs === undefined) ambiguousResends += 1;
+      if (failure.ambiguous && baselineMs === undefined) {
+        ambiguousResends += 1;
+        resendCountedAmbiguous = true;
+      }
       lastSendAmbiguous = failure.ambiguous;
       ambiguityChecked = false;
       recordWait(waitMs, 'resend', failure.details?.retryAfterMs);
@@ -598,13 +669,13 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
           reason: lastSendAmbiguous
             ? 'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra'
             : 'the job was cancelled before Graph accepted the reset',
-          startAttempts: sends,
+          startAttempts: sends - unsentAttempts,
           ambiguousResends,
         });
       }
     }
   }
-  outcome.startAttempts = sends;
+  outcome.startAttempts = sends - unsentAttempts;
   outcome.ambiguousResends = ambiguousResends;
   outcome.operationId = accepted.operationId;
   if (CancellationScope.current().consideredCancelled) {
@@ -627,12 +698,16 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
 
   let retryAfterMs = accepted.retryAfterMs;
   let answersWithoutRetryAfter = retryAfterMs === undefined ? 1 : 0;
+  // What the last poll saw, for the reason if the deadline comes first.
+  let lastSeen = 'not polled yet';
+  const checkByHand =
+    "the reset may still complete: check the user's lastPasswordChangeDateTime in Entra before resetting again";
   for (;;) {
     const remainingMs = deadlineMs + signIn.heldMs() - Date.now();
     if (remainingMs <= 0) {
       return finish({
         status: 'unconfirmed',
-        reason: `Graph accepted the reset but the operation had not finished after ${Math.round(policy.deadlineMs / 1000)} s`,
+        reason: `Graph accepted the reset but the operation had not finished after ${Math.round(policy.deadlineMs / 1000)} s (last seen: ${lastSeen}); ${checkByHand}`,
       });
     }
     const waitMs = Math.min(nextWaitMs(retryAfterMs, answersWithoutRetryAfter, policy), remainingMs);
@@ -660,6 +735,12 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
     } catch (error) {
       if (isCancellation(error)) return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });
       if (isSignInRequired(error)) {
+        if (followThrough && signIn.exhausted()) {
+          return finish({
+            status: 'unconfirmed',
+            reason: `Graph accepted the reset, but ${signIn.exhaustedReason()}; ${checkByHand}`,
+          });
+        }
         try {
           await signIn.wait('polling');
         } catch (cancelled) {
@@ -671,16 +752,19 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
         continue;
       }
       const { message, details } = graphDetailsOf(error);
+      // Every GET of the poll reached Graph or may have (Temporal retried it).
+      outcome.polls += details?.attempt ?? 1;
       return finish({
         status: 'unconfirmed',
-        reason: `Graph accepted the reset but its operation could not be read: ${message}`,
+        reason: `Graph accepted the reset but its operation could not be read before the deadline (last answer: ${message}); ${checkByHand}`,
         httpStatus: details?.httpStatus,
         graphCode: details?.graphCode,
         requestId: details?.requestId,
       });
     }
     deadlineMs += await signIn.release();
-    outcome.polls += 1;
+    outcome.polls += state.attempts ?? 1;
+    lastSeen = `status "${state.status}"`;
 
     if (state.status === 'succeeded') {
       if (!policy.revokeSessions) return finish({ status: 'succeeded' });
@@ -695,7 +779,9 @@ async function runReset({ target, policy, jobId, csv, polls }: ResetUserInput): 
         retryable: false,
       });
     }
-    if (!RUNNING_STATUSES.has(state.status)) {
+    // A status this tool does not know (`unknownFutureValue`, a newer value) is neither success nor
+    // failure: users started with followThrough poll again until a known end or the deadline.
+    if (!RUNNING_STATUSES.has(state.status) && !followThrough) {
       return finish({
         status: 'unconfirmed',
         reason: `Graph reported the operation as "${state.status}", which this tool does not treat as success; check the user in Entra`,

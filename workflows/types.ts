@@ -105,6 +105,59 @@ export interface ResetPolicy {
   revokeSessions?: boolean;
   /** Where each new password comes from and whether it is kept; absent means Graph generates it, nobody keeps it. */
   password?: PasswordSettings;
+  /**
+   * The longest a user waits, in all, for the operator's sign-in to work again (users started with
+   * `followThrough`); past it the user ends `failed` (retryable). Default DEFAULT_MAX_SIGN_IN_HOLD_MS.
+   */
+  maxSignInHoldMs?: number;
+}
+
+/** How long a user waits in all for the operator's sign-in (`--sign-in-hold`) unless the job says otherwise. */
+export const DEFAULT_MAX_SIGN_IN_HOLD_MS = 2 * 60 * 60_000;
+
+/** The waits of a sign-in hold: the first, doubled twice, then repeated; never beyond the policy's maximum. */
+export const SIGN_IN_FIRST_WAIT_MS = 15_000;
+
+export function signInWaitMs(waitsSoFar: number, policy: ResetPolicy): number {
+  return Math.min(
+    Math.max(SIGN_IN_FIRST_WAIT_MS * 2 ** Math.min(waitsSoFar, 2), policy.minWaitMs),
+    policy.maxWaitMs,
+  );
+}
+
+/**
+ * Temporal warns at 10,240 events in one workflow's history and ends it at 51,200. A user's workflow
+ * stays below this bound whatever Graph does, because the job refuses a policy whose worst case passes it.
+ */
+export const USER_HISTORY_EVENT_BUDGET = 10_000;
+
+/**
+ * The most history events a user's workflow can take under this policy. Every repeated step (a poll, a
+ * resend, a retried read, a sign-in hold's wait) waits at least the policy's minimum wait (a hold's own
+ * waits while it lasts) and costs at most 8 events (timer started and fired, a workflow task's three, an
+ * activity's three); the deadline and the sign-in hold bound the time, so they bound the steps. 80 more
+ * for the steps that happen once (start, baseline read, the ambiguity check, follow-up writes, the end).
+ */
+export function worstCaseUserEvents(policy: ResetPolicy): number {
+  const perStep = 8;
+  const steps = Math.ceil(policy.deadlineMs / policy.minWaitMs);
+  let holdSteps = 0;
+  for (let heldMs = 0; heldMs < (policy.maxSignInHoldMs ?? DEFAULT_MAX_SIGN_IN_HOLD_MS); holdSteps += 1) {
+    heldMs += signInWaitMs(holdSteps, policy);
+  }
+  return 80 + perStep * (steps + holdSteps);
+}
+
+/** Why this policy could let a user's history pass Temporal's warning level, or undefined when it cannot. */
+export function historyLimitProblem(policy: ResetPolicy): string | undefined {
+  const events = worstCaseUserEvents(policy);
+  if (events <= USER_HISTORY_EVENT_BUDGET) return undefined;
+  return (
+    `with a deadline of ${Math.round(policy.deadlineMs / 1000)} s, a minimum wait of ${policy.minWaitMs} ms and a ` +
+    `sign-in hold of up to ${Math.round((policy.maxSignInHoldMs ?? DEFAULT_MAX_SIGN_IN_HOLD_MS) / 60_000)} min, ` +
+    `a user's workflow could take ${events} history events, past the ${USER_HISTORY_EVENT_BUDGET} this tool allows ` +
+    "(Temporal warns at 10,240 and ends a workflow at 51,200): shorten --deadline or --sign-in-hold, or raise --min-wait"
+  );
 }
 
 /**
@@ -150,6 +203,13 @@ export interface ResetUserInput {
   /** The job's CSV, in password mode `csv` only: the worker that sends the reset reads the password there. */
   csv?: CsvReference;
   /**
+   * Set for users started since an accepted reset is followed to its end: an operation status this tool
+   * does not know is polled again (not ended on), a sign-in hold is bounded by the policy's
+   * maxSignInHoldMs, and the user completes even when its job is gone. Absent in users started before,
+   * which keep the old behaviour: the field, not a patch marker, tells them apart.
+   */
+  followThrough?: true;
+  /**
    * `local`: poll the operation with a local activity (every user started since that change). Absent in
    * users started before it, which keep polling with an activity: the field, not a `patched()` marker,
    * tells the two apart, so new users pay no marker and no search-attribute upsert for it.
@@ -176,6 +236,8 @@ export interface StartResetResult {
   operationId?: string;
   retryAfterMs?: number;
   requestId?: string;
+  /** The previous request for this user provably never left a worker (see activities/sendJournal). */
+  previousAttemptUnsent?: true;
 }
 
 export interface RevokeSessionsInput {
@@ -202,6 +264,8 @@ export interface PollOperationResult {
   statusDetail?: string;
   retryAfterMs?: number;
   requestId?: string;
+  /** How many GETs this poll took (Temporal retries it): each one reached Graph or may have. */
+  attempts?: number;
 }
 
 /** What a Graph failure carries through Temporal (ApplicationFailure details): no secrets, no bodies. */
@@ -221,6 +285,10 @@ export interface GraphFailureDetails {
   retryAfterMs?: number;
   /** `permanent`, `transient` or `auth` (see activities/graphErrors). */
   kind: 'permanent' | 'transient' | 'auth';
+  /** The activity attempt that failed (a poll's attempts are its GETs). */
+  attempt?: number;
+  /** On a reset: the previous request for this user provably never left a worker. */
+  previousAttemptUnsent?: true;
 }
 
 export interface BulkResetInput {
@@ -379,6 +447,8 @@ export interface PrepareJobInput {
   jobId: string;
   csv: CsvReference;
   plan?: PlanReference;
+  /** The job's policy: refused when a user's history could outgrow Temporal's limits (historyLimitProblem). */
+  policy?: ResetPolicy;
   /** The job's password settings: the CSV's newPassword column is required in mode `csv`, refused otherwise. */
   password?: PasswordSettings;
   /** See BulkResetInput.secretsRecipient. */

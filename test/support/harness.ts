@@ -243,4 +243,6 @@ export const FAST_POLICY = {
   maxWaitMs: 2_000,
   deadlineMs: 120_000,
   requestTimeoutMs: 5_000,
+  // Keeps a user's worst-case history within the budget at these short waits (see worstCaseUserEvents).
+  maxSignInHoldMs: 60_000,
 } as const;
