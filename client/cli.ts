@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import { login } from '../activities/credentials';
 import { graphScopes } from '../activities/graphClient';
 import { runWorker } from '../worker';
-import { startGraphSimulator } from '../simulator/graphSimulator';
+import { COUNTED_SCENARIOS, SCENARIOS, startGraphSimulator } from '../simulator/graphSimulator';
 import { type Settings, createClient, loadSettings, operatorIdentity } from './config';
 import { runDemo } from './demo';
 import { runPlan } from './plan';
@@ -364,6 +364,14 @@ async function signIn(settings: Settings): Promise<number> {
   return 0;
 }
 
+const SIMULATE_HELP = `bulk-reset simulate [--port 8080] [--host 127.0.0.1] [--public-url URL] [--token TOKEN] [--retry-after 1]
+
+A Graph stand-in for rehearsals. Locations name the host the caller used (or --public-url).
+A user's scenario is the first label of its name: <scenario>.<anything>@domain, e.g. slow.alice@contoso.test.
+Scenarios: ${SCENARIOS.join(', ')}.
+${COUNTED_SCENARIOS.join(', ')} take a count of polls or "all": pollmissing3.bob@contoso.test.
+Each is described in README.md (The Graph simulator).`;
+
 async function simulate(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -373,8 +381,13 @@ async function simulate(args: string[]): Promise<number> {
       'public-url': { type: 'string' },
       token: { type: 'string', default: process.env.GRAPH_TOKEN ?? 'simulator-token' },
       'retry-after': { type: 'string', default: '1' },
+      help: { type: 'boolean', default: false },
     },
   });
+  if (values.help) {
+    console.log(SIMULATE_HELP);
+    return 0;
+  }
   const simulator = await startGraphSimulator({
     port: Number(values.port),
     host: values.host,

@@ -7,6 +7,11 @@
  * the counters as ground truth, so they are exact: a request is attributed to the user in its path,
  * and the control endpoints under `/_sim/` are never counted as traffic.
  *
+ * Where a scenario does not say otherwise it answers as Graph does: the `Location` of an accepted reset
+ * names the host the caller used and the user's object id, a user lookup returns Graph's default
+ * properties or exactly the `$select`ed ones, and a succeeded operation says `ResetSuccess` and names
+ * the password method it changed.
+ *
  * Passwords are never stored or logged: only whether the caller supplied one.
  */
 import { createHash, randomInt, randomUUID } from 'node:crypto';
@@ -32,8 +37,24 @@ export type ScenarioName =
   | 'dropafter'
   | 'noretry'
   | 'nolocation'
+  // Every poll answers unknownFutureValue: the operation never says how it ended.
   | 'unknown'
   | 'pollthrottle'
+  // Counted scenarios (see COUNTED_SCENARIOS): the first N polls of a fresh operation (default 1) answer
+  // 404 Request_ResourceNotFound with Retry-After, then as 'ok'.
+  | 'pollmissing'
+  // The same 404s without Retry-After.
+  | 'pollmissingnoretry'
+  // The first N polls answer unknownFutureValue and a status no client knows yet, in turn; then succeeded.
+  | 'pollunknown'
+  // The same unknown statuses, then failed (as 'opfail').
+  | 'pollunknownfail'
+  // Every Retry-After of this user is an HTTP-date: the first POST gets 429, the next 202; one running poll.
+  | 'httpdate'
+  // The operation answers without createdDateTime: running once, then succeeded.
+  | 'nocreated'
+  // The operation's timestamps are malformed as in Microsoft's own example: running once, then succeeded.
+  | 'baddates'
   // Directory attributes for a preflight (`GET /users/{id}` and its roles); their resets behave like 'ok'.
   | 'disabled'
   | 'synced'
@@ -54,10 +75,33 @@ export const SCENARIOS: readonly ScenarioName[] = [
   'nolocation',
   'unknown',
   'pollthrottle',
+  'pollmissing',
+  'pollmissingnoretry',
+  'pollunknown',
+  'pollunknownfail',
+  'httpdate',
+  'nocreated',
+  'baddates',
   'disabled',
   'synced',
   'admin',
 ];
+
+/**
+ * The scenarios a user's name can give a count: `pollmissing3.u1@…` answers three polls 404,
+ * `pollmissingall.u1@…` every poll (until any deadline has passed; Graph still changes the password).
+ */
+export const COUNTED_SCENARIOS = [
+  'pollmissing',
+  'pollmissingnoretry',
+  'pollunknown',
+  'pollunknownfail',
+] as const;
+
+export type CountedScenarioName = (typeof COUNTED_SCENARIOS)[number];
+
+/** A scenario as a user's name or the `scenarios` option spells it: a name, or a counted name with its count. */
+export type ScenarioSpec = ScenarioName | `${CountedScenarioName}${number}` | `${CountedScenarioName}all`;
 
 export interface SimulatorOptions {
   /** Default 0: an ephemeral port, read it back from `baseUrl`. */
@@ -76,7 +120,7 @@ export interface SimulatorOptions {
   /** Scenario for users whose name picks none. Default 'ok'. */
   defaultScenario?: ScenarioName;
   /** Explicit scenario per user (keys matched case-insensitively); wins over the name convention. */
-  scenarios?: Record<string, ScenarioName>;
+  scenarios?: Record<string, ScenarioSpec>;
   /** Delay added before every answer. Default 0. */
   latencyMs?: number;
   /**
@@ -175,7 +219,11 @@ export interface UserStats {
   revokes: number;
   /** User lookups: `GET /users/{id}` and its directory roles, throttled ones included. */
   gets: number;
-  /** Between the user's first request and the first terminal answer it was given. */
+  /**
+   * Between the user's first request and the first answer after which its scenario has nothing new to
+   * say: a terminal status, a permanent refusal, or the first of answers repeated for ever (`unknown`'s
+   * unknownFutureValue, `pollmissingall`'s 404). A 404 or unknown status that is followed by more is not.
+   */
   active: boolean;
 }
 
@@ -248,14 +296,47 @@ export interface GraphSimulator {
   close(): Promise<void>;
 }
 
-type OperationStatus = 'notStarted' | 'running' | 'succeeded' | 'failed' | 'unknownFutureValue';
+/** Graph's statuses, and any string a newer Graph may send (the `pollunknown` scenarios send one). */
+type OperationStatus =
+  'notStarted' | 'running' | 'succeeded' | 'failed' | 'unknownFutureValue' | (string & {});
 
+/** A poll answered 200 with the operation in this status. */
+interface StatusStep {
+  kind: 'status';
+  status: OperationStatus;
+  statusDetail: string | null;
+  retryAfter: boolean;
+}
+
+/** One answer to an operation poll. */
 type PollStep =
-  | { kind: 'status'; status: OperationStatus; statusDetail: string | null; retryAfter: boolean }
-  | { kind: 'throttle' };
+  | StatusStep
+  | { kind: 'throttle' }
+  /** 404 Request_ResourceNotFound, as for an operation Graph does not show (yet). */
+  | { kind: 'notFound'; retryAfter: boolean };
 
-/** The scenarios that shape how an accepted reset's operation answers its polls. */
-type PollPlanName = 'ok' | 'slow' | 'opfail' | 'noretry' | 'unknown' | 'pollthrottle';
+/** `times` polls answered by `steps` in turn (Infinity: every poll from here on). */
+interface PollPhase {
+  steps: readonly PollStep[];
+  times: number;
+}
+
+/** How an accepted reset's operation answers its polls, and what it does to the password. */
+interface PollPlan {
+  /** Answered in order; past the end, the last step of the last phase answers every poll. */
+  phases: readonly PollPhase[];
+  /** The reset's effect once the operation's time has come, whether any poll saw it or not. */
+  effect: 'succeeded' | 'failed' | 'none';
+}
+
+/** How an operation writes its timestamps. */
+type TimestampStyle = 'iso' | 'missing' | 'malformed';
+
+/** A user's scenario and, for a counted one, how many polls it lasts (Infinity for `all`). */
+interface ScenarioChoice {
+  scenario: ScenarioName;
+  count: number;
+}
 
 interface UserCounters {
   posts: number;
@@ -274,6 +355,8 @@ interface UserState {
   name: string;
   id: string;
   scenario: ScenarioName;
+  /** For a counted scenario, how many polls its fault lasts. */
+  scenarioCount: number;
   /** resetPassword POSTs the scenario has answered; drives "the first N POSTs" (survives resetCounters). */
   scenarioPosts: number;
   /** The scenario gave its terminal answer: further POSTs behave as 'ok'. */
@@ -296,12 +379,14 @@ interface UserState {
 interface Operation {
   id: string;
   userKey: string;
-  plan: PollPlanName;
+  plan: PollPlan;
+  /** Polls that consumed a step of the plan (those answered `running` before runningUntil did not). */
   polls: number;
   status: OperationStatus;
   statusDetail: string | null;
   createdDateTime: string;
   lastActionDateTime: string;
+  timestamps: TimestampStyle;
   /** performance.now() before which the operation is still running (operationSeconds). */
   runningUntil: number;
   /** Its effect has been recorded: the password changed (or the operation failed) at runningUntil. */
@@ -316,6 +401,8 @@ interface RequestContext {
   control: boolean;
   /** Method and path, for the early-request details. */
   request: string;
+  /** The v1.0 base URL as the caller named it (or the public base URL): what Graph puts in its links. */
+  base: string;
   user?: UserState;
 }
 
@@ -326,7 +413,7 @@ interface Answer {
   headers?: Record<string, string>;
   /** Sent as Retry-After; also sets when the user's next request stops being early. */
   retryAfterSeconds?: number;
-  /** The answer ends the user's work (permanent 400/403/404 answers always do). */
+  /** The answer ends the user's work; unset, permanent 400/403/404 answers do and others do not. */
   terminal?: boolean;
   /** Destroy the socket instead of answering. */
   drop?: boolean;
@@ -344,43 +431,51 @@ const GRAPH_CONTEXT = 'https://graph.microsoft.com/v1.0/$metadata';
 const INITIAL_PASSWORD_CHANGE = '2025-01-01T08:00:00Z';
 const MAX_BODY_BYTES = 64 * 1024;
 const PERMANENT_STATUSES: ReadonlySet<number> = new Set([400, 403, 404]);
-const TERMINAL_OPERATION_STATUSES: ReadonlySet<OperationStatus> = new Set([
-  'succeeded',
-  'failed',
-  'unknownFutureValue',
-]);
+/** Only these end an operation; unknownFutureValue and statuses newer than the client do not. */
+const TERMINAL_OPERATION_STATUSES: ReadonlySet<OperationStatus> = new Set(['succeeded', 'failed']);
+/** What a counted scenario without a count in the name lasts: one poll. */
+const DEFAULT_SCENARIO_COUNT = 1;
+/** A status this simulator invents to stand for a value Graph may add later: no client can know it. */
+const FUTURE_STATUS = 'pendingReplication';
 
-const POLL_PLANS: Record<PollPlanName, readonly PollStep[]> = {
-  ok: [{ kind: 'status', status: 'succeeded', statusDetail: null, retryAfter: false }],
-  slow: [
-    { kind: 'status', status: 'notStarted', statusDetail: null, retryAfter: true },
-    { kind: 'status', status: 'running', statusDetail: null, retryAfter: true },
-    { kind: 'status', status: 'succeeded', statusDetail: null, retryAfter: false },
-  ],
-  opfail: [
-    {
-      kind: 'status',
-      status: 'failed',
-      statusDetail: 'Password writeback to on-premises Active Directory failed.',
-      retryAfter: false,
-    },
-  ],
-  noretry: [
-    { kind: 'status', status: 'running', statusDetail: null, retryAfter: false },
-    { kind: 'status', status: 'succeeded', statusDetail: null, retryAfter: false },
-  ],
-  unknown: [{ kind: 'status', status: 'unknownFutureValue', statusDetail: null, retryAfter: false }],
-  pollthrottle: [
-    { kind: 'throttle' },
-    { kind: 'status', status: 'succeeded', statusDetail: null, retryAfter: false },
-  ],
+const SUCCEEDED: StatusStep = {
+  kind: 'status',
+  status: 'succeeded',
+  statusDetail: 'ResetSuccess',
+  retryAfter: false,
 };
+const WRITEBACK_FAILED: StatusStep = {
+  kind: 'status',
+  status: 'failed',
+  statusDetail: 'Password writeback to on-premises Active Directory failed.',
+  retryAfter: false,
+};
+const RUNNING: StatusStep = { kind: 'status', status: 'running', statusDetail: null, retryAfter: true };
+const UNKNOWN_STATUSES: readonly StatusStep[] = [
+  { kind: 'status', status: 'unknownFutureValue', statusDetail: null, retryAfter: true },
+  { kind: 'status', status: FUTURE_STATUS, statusDetail: null, retryAfter: true },
+];
 
 /** The directory role an `admin.` user holds (its template id is the same in every tenant). */
 const GLOBAL_ADMINISTRATOR = {
   displayName: 'Global Administrator',
   roleTemplateId: '62e90394-69f5-4237-9190-012177145e10',
 };
+
+/** Graph's default property set of `GET /users/{id}` (v1.0); anything else only on `$select`. */
+const DEFAULT_USER_PROPERTIES = [
+  'businessPhones',
+  'displayName',
+  'givenName',
+  'id',
+  'jobTitle',
+  'mail',
+  'mobilePhone',
+  'officeLocation',
+  'preferredLanguage',
+  'surname',
+  'userPrincipalName',
+] as const;
 
 const TOO_MANY_REQUESTS = {
   code: 'TooManyRequests',
@@ -394,23 +489,157 @@ function isScenarioName(value: string): value is ScenarioName {
   return (SCENARIOS as readonly string[]).includes(value);
 }
 
+function isCountedScenario(value: string): value is CountedScenarioName {
+  return (COUNTED_SCENARIOS as readonly string[]).includes(value);
+}
+
 /**
- * The scenario a user follows: the explicit `scenarios` entry if any, else the scenario named by the
- * part of the local part before its first '.' (`slow.u0042@contoso.test` -> slow), else the default.
+ * Reads a scenario as spelled (case-insensitively): a scenario's name, or a counted scenario's name
+ * followed by a count (`pollmissing3`) or `all`. Undefined when it names no scenario.
  */
+function parseScenario(spec: string): ScenarioChoice | undefined {
+  const name = spec.toLowerCase();
+  if (isScenarioName(name)) return { scenario: name, count: DEFAULT_SCENARIO_COUNT };
+  const counted = /^([a-z]+?)(\d{1,6}|all)$/.exec(name);
+  if (!counted || !isCountedScenario(counted[1])) return undefined;
+  return { scenario: counted[1], count: counted[2] === 'all' ? Infinity : Number(counted[2]) };
+}
+
+/**
+ * The scenario a user follows and its count: the explicit `scenarios` entry if any, else the scenario
+ * named by the part of the local part before its first '.' (`slow.u0042@contoso.test` -> slow,
+ * `pollmissing3.u7@contoso.test` -> pollmissing for 3 polls), else the default.
+ */
+function scenarioChoiceFor(
+  user: string,
+  options: Pick<SimulatorOptions, 'defaultScenario' | 'scenarios'>,
+): ScenarioChoice {
+  const wanted = user.toLowerCase();
+  for (const [name, scenario] of Object.entries(options.scenarios ?? {})) {
+    const choice = name.toLowerCase() === wanted ? parseScenario(scenario) : undefined;
+    if (choice) return choice;
+  }
+  const at = wanted.indexOf('@');
+  const localPart = at === -1 ? wanted : wanted.slice(0, at);
+  return (
+    parseScenario(localPart.split('.')[0]) ?? {
+      scenario: options.defaultScenario ?? 'ok',
+      count: DEFAULT_SCENARIO_COUNT,
+    }
+  );
+}
+
+/** The scenario a user follows (see scenarioChoiceFor). */
 export function scenarioFor(
   user: string,
   options: Pick<SimulatorOptions, 'defaultScenario' | 'scenarios'>,
 ): ScenarioName {
-  const wanted = user.toLowerCase();
-  for (const [name, scenario] of Object.entries(options.scenarios ?? {})) {
-    if (name.toLowerCase() === wanted) return scenario;
+  return scenarioChoiceFor(user, options).scenario;
+}
+
+/** One phase per step, each answering one poll. */
+function inTurn(...steps: PollStep[]): PollPhase[] {
+  return steps.map((step) => ({ steps: [step], times: 1 }));
+}
+
+/** How the operation of a reset accepted under `scenario` answers its polls. */
+function pollPlanFor({ scenario, count }: ScenarioChoice): PollPlan {
+  switch (scenario) {
+    case 'slow':
+      return {
+        phases: inTurn({ ...RUNNING, status: 'notStarted' }, RUNNING, SUCCEEDED),
+        effect: 'succeeded',
+      };
+    case 'opfail':
+      return { phases: inTurn(WRITEBACK_FAILED), effect: 'failed' };
+    case 'noretry':
+      return { phases: inTurn({ ...RUNNING, retryAfter: false }, SUCCEEDED), effect: 'succeeded' };
+    case 'unknown':
+      return { phases: inTurn({ ...UNKNOWN_STATUSES[0], retryAfter: false }), effect: 'none' };
+    case 'pollthrottle':
+      return { phases: inTurn({ kind: 'throttle' }, SUCCEEDED), effect: 'succeeded' };
+    case 'pollmissing':
+    case 'pollmissingnoretry': {
+      const notFound: PollStep = { kind: 'notFound', retryAfter: scenario === 'pollmissing' };
+      return { phases: [{ steps: [notFound], times: count }, ...inTurn(SUCCEEDED)], effect: 'succeeded' };
+    }
+    case 'pollunknown':
+      return {
+        phases: [{ steps: UNKNOWN_STATUSES, times: count }, ...inTurn(SUCCEEDED)],
+        effect: 'succeeded',
+      };
+    case 'pollunknownfail':
+      return {
+        phases: [{ steps: UNKNOWN_STATUSES, times: count }, ...inTurn(WRITEBACK_FAILED)],
+        effect: 'failed',
+      };
+    case 'httpdate':
+    case 'nocreated':
+    case 'baddates':
+      return { phases: inTurn(RUNNING, SUCCEEDED), effect: 'succeeded' };
+    default:
+      return { phases: inTurn(SUCCEEDED), effect: 'succeeded' };
   }
-  const at = wanted.indexOf('@');
-  const localPart = at === -1 ? wanted : wanted.slice(0, at);
-  const prefix = localPart.split('.')[0];
-  if (isScenarioName(prefix)) return prefix;
-  return options.defaultScenario ?? 'ok';
+}
+
+/**
+ * Whether the poll after `consumed` earlier ones gets the plan's last word: the final step, or the first
+ * of answers that repeat for ever (`unknown`, `pollmissingall`). Past it the operation has nothing new
+ * to say, so the user's work ends there as far as the simulator can tell.
+ */
+function isFinalStep(plan: PollPlan, consumed: number): boolean {
+  let rest = consumed;
+  for (const [index, phase] of plan.phases.entries()) {
+    if (phase.times === Infinity) return true;
+    if (rest < phase.times) return index === plan.phases.length - 1 && rest === phase.times - 1;
+    rest -= phase.times;
+  }
+  return true;
+}
+
+/** The step that answers the poll after `consumed` earlier ones. */
+function stepAt(plan: PollPlan, consumed: number): PollStep {
+  let rest = consumed;
+  for (const phase of plan.phases) {
+    if (rest < phase.times) return phase.steps[rest % phase.steps.length];
+    rest -= phase.times;
+  }
+  const last = plan.phases[plan.phases.length - 1];
+  return last.steps[last.steps.length - 1];
+}
+
+function timestampStyleFor(scenario: ScenarioName): TimestampStyle {
+  if (scenario === 'nocreated') return 'missing';
+  return scenario === 'baddates' ? 'malformed' : 'iso';
+}
+
+/** An ISO time written as Microsoft's own example operation writes it: '-' in the time, two decimals. */
+function malformedTimestamp(iso: string): string {
+  const [date, time] = iso.split('T');
+  const [clock, fraction = '00'] = time.replace(/Z$/, '').split('.');
+  return `${date}T${clock.replaceAll(':', '-')}.${fraction.padEnd(2, '0').slice(0, 2)}Z`;
+}
+
+/**
+ * The Retry-After header for a wait of `seconds` sent at `nowMs`, in seconds or as an HTTP-date, and
+ * the wait it really asks for. An HTTP-date counts whole seconds: its moment is rounded up, so the
+ * wait is never shorter than meant.
+ */
+function retryAfterHeader(
+  seconds: number,
+  asDate: boolean,
+  nowMs: number,
+): { value: string; waitSeconds: number } {
+  if (!asDate) return { value: String(seconds), waitSeconds: seconds };
+  const at = Math.ceil((nowMs + seconds * 1000) / 1000) * 1000;
+  return { value: new Date(at).toUTCString(), waitSeconds: (at - nowMs) / 1000 };
+}
+
+/** `http://{Host}/v1.0` when the request's Host header is a plain host[:port]; else undefined. */
+function callerBase(req: IncomingMessage): string | undefined {
+  const host = req.headers.host;
+  if (!host || !/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(host)) return undefined;
+  return `http://${host}/v1.0`;
 }
 
 /** A stable, GUID-shaped object id per user, the same across simulator runs. */
@@ -540,17 +769,17 @@ function validateOptions(options: SimulatorOptions): void {
       'Graph simulator: faults.throttle + faults.unavailable + faults.drop must not exceed 1',
     );
   }
-  const named: [string, string][] = [
-    ['defaultScenario', options.defaultScenario ?? 'ok'],
-    ...Object.entries(options.scenarios ?? {}).map(([user, scenario]): [string, string] => [
-      `scenarios["${user}"]`,
-      scenario,
-    ]),
-  ];
-  for (const [where, scenario] of named) {
-    if (!isScenarioName(scenario)) {
+  const defaultScenario = options.defaultScenario ?? 'ok';
+  if (!isScenarioName(defaultScenario)) {
+    throw new TypeError(
+      `Graph simulator: defaultScenario is "${String(defaultScenario)}", which is not one of ${SCENARIOS.join(', ')}`,
+    );
+  }
+  for (const [user, scenario] of Object.entries(options.scenarios ?? {})) {
+    if (!parseScenario(scenario)) {
       throw new TypeError(
-        `Graph simulator: ${where} is "${scenario}", which is not one of ${SCENARIOS.join(', ')}`,
+        `Graph simulator: scenarios["${user}"] is "${scenario}", which is not one of ${SCENARIOS.join(', ')} ` +
+          `(${COUNTED_SCENARIOS.join(', ')} may end in a count or "all")`,
       );
     }
   }
@@ -603,7 +832,9 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
   /** The token is refused (expired, sessions revoked) until restored. */
   let tokenRevoked = false;
   const closing = new AbortController();
+  /** Where the simulator listens (or its public base URL): for callers without a usable Host header. */
   let baseUrl = '';
+  const publicBaseUrl = options.publicBaseUrl?.replace(/\/+$/, '');
 
   function userStats(user: UserState): UserStats {
     settle(user);
@@ -637,9 +868,7 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
   function markSettled(user: UserState, operation: Operation): void {
     if (operation.settled) return;
     operation.settled = true;
-    const plan = POLL_PLANS[operation.plan];
-    const last = plan[plan.length - 1];
-    const final = last.kind === 'status' ? last.status : 'succeeded';
+    const final = operation.plan.effect;
     if (final === 'succeeded') {
       // When the operation's time came, not when someone looked.
       const at = Date.now() - Math.max(0, performance.now() - operation.runningUntil);
@@ -719,11 +948,13 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     let user = findUser(segment);
     if (!user) {
       const key = segment.toLowerCase();
+      const { scenario, count } = scenarioChoiceFor(segment, scenarioOptions);
       user = {
         key,
         name: segment,
         id: fakeObjectId(key),
-        scenario: scenarioFor(segment, scenarioOptions),
+        scenario,
+        scenarioCount: count,
         scenarioPosts: 0,
         scenarioSpent: false,
         active: true,
@@ -871,6 +1102,9 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       case 'throttled':
         if (earlierPosts < 2) return throttledAnswer(retryAfterSeconds);
         break;
+      case 'httpdate':
+        if (earlierPosts < 1) return throttledAnswer(retryAfterSeconds);
+        break;
       case 'flaky':
         if (earlierPosts < 2) {
           return {
@@ -912,18 +1146,11 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       return accept({ status: 202, body: accepted, terminal: true });
     }
 
-    let plan: PollPlanName =
-      scenario === 'slow' ||
-      scenario === 'opfail' ||
-      scenario === 'noretry' ||
-      scenario === 'unknown' ||
-      scenario === 'pollthrottle'
-        ? scenario
-        : 'ok';
+    let plan = pollPlanFor({ scenario, count: user.scenarioCount });
     // Drawn for every accepted reset, so the draws do not depend on which scenario came before.
     const opFails = faultRates?.opFail ? draw(user, 'op') < faultRates.opFail : false;
-    if (opFails && plan !== 'opfail') {
-      plan = 'opfail';
+    if (opFails && plan.effect !== 'failed') {
+      plan = pollPlanFor({ scenario: 'opfail', count: DEFAULT_SCENARIO_COUNT });
       countFault('opFail');
     }
     const now = new Date().toISOString();
@@ -936,17 +1163,19 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       statusDetail: null,
       createdDateTime: now,
       lastActionDateTime: now,
+      timestamps: timestampStyleFor(scenario),
       runningUntil: performance.now() + operationSeconds * 1000,
       settled: false,
     };
     operations.set(operation.id, operation);
     user.unsettled.push(operation);
-    const location = `${baseUrl}/users/${encodeURIComponent(segment)}/authentication/operations/${operation.id}?${LOCATION_QUERY}`;
+    // As Graph: the host the caller used, and the user's object id whatever the caller named it by.
+    const location = `${ctx.base}/users/${user.id}/authentication/operations/${operation.id}?${LOCATION_QUERY}`;
     return accept({
       status: 202,
       body: accepted,
       headers: { Location: location },
-      retryAfterSeconds: plan === 'noretry' ? undefined : retryAfterSeconds,
+      retryAfterSeconds: scenario === 'noretry' ? undefined : retryAfterSeconds,
     });
   }
 
@@ -960,21 +1189,25 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     const operation = operations.get(operationId.toLowerCase());
     if (!url.searchParams.has('aadgdc') || !operation || operation.userKey !== user.key) {
       const hint = operation ? ' Follow the Location header verbatim, query string included.' : '';
+      return operationNotFound(operationId, hint);
+    }
+    const step = stepAt(operation.plan, operation.polls);
+    const final = isFinalStep(operation.plan, operation.polls);
+    // Not visible yet, whether Graph has started on it or not: the same 404 as an unknown operation.
+    if (step.kind === 'notFound') {
+      operation.polls++;
+      if (final) user.scenarioSpent = true;
       return {
-        status: 404,
-        error: {
-          code: 'Request_ResourceNotFound',
-          message: `Operation '${operationId}' was not found.${hint}`,
-        },
+        ...operationNotFound(operationId),
+        retryAfterSeconds: step.retryAfter ? retryAfterSeconds : undefined,
+        terminal: final,
       };
     }
     if (performance.now() < operation.runningUntil) {
       operation.status = 'running';
-      return { status: 200, body: operationBody(operation), retryAfterSeconds };
+      return { status: 200, body: operationBody(ctx, user, operation), retryAfterSeconds };
     }
     operation.polls++;
-    const plan = POLL_PLANS[operation.plan];
-    const step = plan[Math.min(operation.polls, plan.length) - 1];
     if (step.kind === 'throttle') return throttledAnswer(retryAfterSeconds);
 
     if (operation.status !== step.status) {
@@ -984,26 +1217,58 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       // The password changed when the operation's time came (settle), not when it was polled.
       markSettled(user, operation);
     }
-    const terminal = TERMINAL_OPERATION_STATUSES.has(operation.status);
+    const terminal = TERMINAL_OPERATION_STATUSES.has(operation.status) || final;
     if (terminal) user.scenarioSpent = true;
     return {
       status: 200,
-      body: operationBody(operation),
+      body: operationBody(ctx, user, operation),
       retryAfterSeconds: step.retryAfter ? retryAfterSeconds : undefined,
       terminal,
     };
   }
 
-  function operationBody(operation: Operation): Record<string, unknown> {
+  function operationNotFound(operationId: string, hint = ''): Answer {
+    return {
+      status: 404,
+      error: {
+        code: 'Request_ResourceNotFound',
+        message: `Operation '${operationId}' was not found.${hint}`,
+      },
+    };
+  }
+
+  /** As Graph: a succeeded reset says ResetSuccess and names the password method it changed. */
+  function operationBody(
+    ctx: RequestContext,
+    user: UserState,
+    operation: Operation,
+  ): Record<string, unknown> {
     return {
       '@odata.context': `${GRAPH_CONTEXT}#microsoft.graph.longRunningOperation`,
       id: operation.id,
-      createdDateTime: operation.createdDateTime,
-      lastActionDateTime: operation.lastActionDateTime,
+      ...operationTimestamps(operation),
       status: operation.status,
       statusDetail: operation.statusDetail,
-      resourceLocation: null,
+      resourceLocation:
+        operation.status === 'succeeded'
+          ? `${ctx.base}/users/${user.id}/authentication/methods/${PASSWORD_METHOD_ID}`
+          : null,
     };
+  }
+
+  function operationTimestamps(operation: Operation): Record<string, string> {
+    const { createdDateTime, lastActionDateTime } = operation;
+    switch (operation.timestamps) {
+      case 'missing':
+        return { lastActionDateTime };
+      case 'malformed':
+        return {
+          createdDateTime: malformedTimestamp(createdDateTime),
+          lastActionDateTime: malformedTimestamp(lastActionDateTime),
+        };
+      default:
+        return { createdDateTime, lastActionDateTime };
+    }
   }
 
   function revokeSignInSessions(ctx: RequestContext, segment: string): Answer {
@@ -1025,21 +1290,65 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     return waitSeconds > 0 ? throttledAnswer(waitSeconds) : undefined;
   }
 
-  function getUser(ctx: RequestContext, segment: string): Answer {
+  /** `GET /users/{id}`: Graph's default properties, or exactly those `$select` names. */
+  function getUser(ctx: RequestContext, url: URL, segment: string): Answer {
     const user = touchUser(ctx, segment);
     const throttled = lookUp(user);
     if (throttled) return throttled;
     if (user.scenario === 'missing') return notFoundUser(segment);
+    const properties = userProperties(user);
+    const select = url.searchParams.get('$select');
+    if (select === null) {
+      const fields = DEFAULT_USER_PROPERTIES.map((name) => [name, properties[name]]);
+      return {
+        status: 200,
+        body: { '@odata.context': `${GRAPH_CONTEXT}#users/$entity`, ...Object.fromEntries(fields) },
+      };
+    }
+    const chosen: string[] = [];
+    for (const wanted of select
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean)) {
+      const name = Object.keys(properties).find((known) => known.toLowerCase() === wanted.toLowerCase());
+      if (name === undefined) {
+        return {
+          status: 400,
+          error: {
+            code: 'BadRequest',
+            message: `$select names '${wanted}', which is not a property of type 'microsoft.graph.user'.`,
+          },
+        };
+      }
+      if (!chosen.includes(name)) chosen.push(name);
+    }
     return {
       status: 200,
       body: {
-        '@odata.context': `${GRAPH_CONTEXT}#users/$entity`,
-        id: user.id,
-        userPrincipalName: user.name.includes('@') ? user.name : `${user.name}@contoso.test`,
-        accountEnabled: user.scenario !== 'disabled',
-        onPremisesSyncEnabled: user.scenario === 'synced' ? true : null,
-        lastPasswordChangeDateTime: user.lastPasswordChangeDateTime,
+        '@odata.context': `${GRAPH_CONTEXT}#users(${chosen.join(',')})/$entity`,
+        ...Object.fromEntries(chosen.map((name) => [name, properties[name]])),
       },
+    };
+  }
+
+  /** Every property the simulator knows of a user, whether Graph returns it by default or not. */
+  function userProperties(user: UserState): Record<string, unknown> {
+    const userPrincipalName = user.name.includes('@') ? user.name : `${user.name}@contoso.test`;
+    return {
+      id: user.id,
+      userPrincipalName,
+      displayName: userPrincipalName.split('@')[0],
+      mail: userPrincipalName,
+      businessPhones: [],
+      givenName: null,
+      surname: null,
+      jobTitle: null,
+      mobilePhone: null,
+      officeLocation: null,
+      preferredLanguage: null,
+      accountEnabled: user.scenario !== 'disabled',
+      onPremisesSyncEnabled: user.scenario === 'synced' ? true : null,
+      lastPasswordChangeDateTime: user.lastPasswordChangeDateTime,
     };
   }
 
@@ -1164,7 +1473,7 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     }
     const user = segments[2];
     const method = req.method ?? '';
-    if (segments.length === 3 && method === 'GET') return getUser(ctx, user);
+    if (segments.length === 3 && method === 'GET') return getUser(ctx, url, user);
     if (
       segments.length === 5 &&
       method === 'GET' &&
@@ -1223,8 +1532,13 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       'client-request-id': ctx.clientRequestId,
       ...answer.headers,
     };
-    const retryAfter = answer.retryAfterSeconds === undefined ? undefined : String(answer.retryAfterSeconds);
-    if (retryAfter !== undefined) headers['Retry-After'] = retryAfter;
+    // Taken before the answer leaves, so a request arriving at sentAt + Retry-After or later is never early.
+    const sentAt = performance.now();
+    const retryAfter =
+      answer.retryAfterSeconds === undefined
+        ? undefined
+        : retryAfterHeader(answer.retryAfterSeconds, user?.scenario === 'httpdate', Date.now());
+    if (retryAfter !== undefined) headers['Retry-After'] = retryAfter.value;
     let body = answer.body;
     if (answer.error) {
       body = {
@@ -1241,15 +1555,13 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     const text = body === undefined ? undefined : JSON.stringify(body);
     if (text !== undefined) headers['Content-Type'] = JSON_CONTENT_TYPE;
 
-    // Taken before the answer leaves, so a request arriving at sentAt + Retry-After or later is never early.
-    const sentAt = performance.now();
     if (user) {
-      user.notBefore = retryAfter === undefined ? undefined : sentAt + Number(retryAfter) * 1000;
+      user.notBefore = retryAfter === undefined ? undefined : sentAt + retryAfter.waitSeconds * 1000;
       user.notBeforeSetBy =
         retryAfter === undefined
           ? undefined
-          : { request: ctx.request, status: answer.status, retryAfterSeconds: Number(retryAfter) };
-      if (user.active && (answer.terminal || PERMANENT_STATUSES.has(answer.status))) {
+          : { request: ctx.request, status: answer.status, retryAfterSeconds: retryAfter.waitSeconds };
+      if (user.active && (answer.terminal ?? PERMANENT_STATUSES.has(answer.status))) {
         user.active = false;
         counters.activeUsers--;
       }
@@ -1270,6 +1582,7 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       arrivedAt: performance.now(),
       control: rawSegments[0] === '_sim',
       request: `${req.method ?? 'GET'} ${url.pathname}`,
+      base: publicBaseUrl ?? callerBase(req) ?? baseUrl,
     };
     if (!ctx.control) {
       counters.requests++;
@@ -1318,9 +1631,7 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
     });
   });
   const { port } = server.address() as AddressInfo;
-  baseUrl =
-    options.publicBaseUrl?.replace(/\/+$/, '') ??
-    `http://${host.includes(':') ? `[${host}]` : host}:${port}/v1.0`;
+  baseUrl = publicBaseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}/v1.0`;
 
   return {
     baseUrl,

@@ -52,7 +52,8 @@ describe('GraphClient.startPasswordReset', () => {
     const user = 'alice@contoso.test';
     const accepted = await graph.startPasswordReset(user);
 
-    const operationsUrl = `${sim.baseUrl}/users/alice%40contoso.test/authentication/operations/`;
+    // Graph names the user by object id in the Location, whatever the caller addressed it by.
+    const operationsUrl = `${sim.baseUrl}/users/${sim.user(user)?.id}/authentication/operations/`;
     expect(accepted.operationUrl?.startsWith(operationsUrl)).toBe(true);
     expect(accepted.operationUrl?.endsWith(`/${accepted.operationId}?aadgdc=SIM01&aadgsu=ssprprod-a`)).toBe(
       true,
@@ -126,9 +127,7 @@ describe('GraphClient.startPasswordReset', () => {
 
     for (const user of users) {
       const accepted = await graph.startPasswordReset(user);
-      expect(accepted.operationUrl).toContain(
-        `/users/${encodeURIComponent(user)}/authentication/operations/`,
-      );
+      expect(accepted.operationUrl).toContain(`/users/${sim.user(user)?.id}/authentication/operations/`);
       const first = await graph.getOperation(accepted.operationUrl ?? '');
       expect(first.status).toBe(user.startsWith('slow.') ? 'notStarted' : 'succeeded');
     }
@@ -163,6 +162,23 @@ describe('GraphClient.getOperation', () => {
     expect(third.requestId).toMatch(UUID);
     expect(third.requestId).not.toBe(first.requestId);
     expect(sim.user(user)).toMatchObject({ posts: 1, resetsAccepted: 1, polls: 3, active: false });
+  });
+
+  it('follows a rehearsal to its end when the simulator is reached by another name (localhost)', async () => {
+    const viaLocalhost = new GraphClient({
+      baseUrl: sim.baseUrl.replace('127.0.0.1', 'localhost'),
+      credential: new StaticTokenCredential(TOKEN),
+    });
+    const user = 'noretry.localhost@contoso.test';
+
+    const accepted = await viaLocalhost.startPasswordReset(user);
+    const first = await viaLocalhost.getOperation(accepted.operationUrl ?? '');
+    const second = await viaLocalhost.getOperation(accepted.operationUrl ?? '');
+
+    expect(new URL(accepted.operationUrl ?? '').hostname).toBe('localhost');
+    expect([first.status, second.status]).toEqual(['running', 'succeeded']);
+    expect(second.statusDetail).toBe('ResetSuccess');
+    expect(sim.user(user)).toMatchObject({ posts: 1, polls: 2, resetsApplied: 1 });
   });
 
   it("reports a failed operation with Graph's statusDetail", async () => {
@@ -316,6 +332,21 @@ describe('GraphClient errors', () => {
     expect(error).toMatchObject({ kind: 'transient', status: 429, retryAfterMs: RETRY_AFTER_MS });
     expect((await graph.getOperation(accepted.operationUrl ?? '')).status).toBe('succeeded');
     expect(sim.user(user)).toMatchObject({ posts: 1, polls: 2 });
+  });
+
+  it('reads a Retry-After sent as an HTTP-date as the wait until that moment, on a 429 and a 202', async () => {
+    const user = 'httpdate.olivia@contoso.test';
+
+    const error = await graphFailure(graph.startPasswordReset(user));
+    const accepted = await graph.startPasswordReset(user);
+
+    expect(error).toMatchObject({ kind: 'transient', status: 429, code: 'TooManyRequests' });
+    // The date counts whole seconds: Graph's wait, rounded up to the next second, less the time in flight.
+    for (const waitMs of [error.retryAfterMs, accepted.retryAfterMs]) {
+      expect(waitMs).toBeGreaterThan(RETRY_AFTER_MS - 200);
+      expect(waitMs).toBeLessThanOrEqual(RETRY_AFTER_MS + 1000);
+    }
+    expect(sim.user(user)).toMatchObject({ posts: 2, resetsAccepted: 1 });
   });
 
   it('classifies 503 as transient and keeps the Retry-After', async () => {

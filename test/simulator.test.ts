@@ -189,16 +189,15 @@ describe('Graph simulator', () => {
       const location = locationOf(accepted);
 
       expect(accepted.status).toBe(202);
-      expect(
-        location.startsWith(`${simulator.baseUrl}/users/alice%40contoso.test/authentication/operations/`),
-      ).toBe(true);
+      const { id } = userStats(simulator, 'alice@contoso.test');
+      expect(location.startsWith(`${simulator.baseUrl}/users/${id}/authentication/operations/`)).toBe(true);
       expect(new URL(location).searchParams.get('aadgdc')).toBe('SIM01');
       expect(accepted.headers.get('retry-after')).toBe('0.05');
 
       await sleep(60);
       const done = await poll(location);
       expect(done.status).toBe(200);
-      expect(done.body).toMatchObject({ status: 'succeeded', statusDetail: null });
+      expect(done.body).toMatchObject({ status: 'succeeded', statusDetail: 'ResetSuccess' });
       expect(Date.parse(done.body.createdDateTime)).not.toBeNaN();
       expect(userStats(simulator, 'alice@contoso.test')).toMatchObject({
         posts: 1,
@@ -289,7 +288,7 @@ describe('Graph simulator', () => {
       expect(scenarioFor('flaky', options)).toBe('flaky');
       expect(scenarioFor('okay.u1@contoso.test', options)).toBe('slow');
       expect(scenarioFor('carol@contoso.test', {})).toBe('ok');
-      expect(SCENARIOS).toHaveLength(17);
+      expect(SCENARIOS).toHaveLength(24);
     });
 
     it('lets the explicit scenarios map override the name convention', async () => {
@@ -451,14 +450,20 @@ describe('Graph simulator', () => {
       });
     });
 
-    it('unknown: the first poll reports unknownFutureValue, which ends the user', async () => {
+    it('unknown: every poll reports unknownFutureValue and the password never changes', async () => {
       const simulator = await start();
       const location = locationOf(await postReset(simulator, 'unknown.u1@contoso.test'));
       await sleep(60);
-      const reply = await poll(location);
+      const first = await poll(location);
+      const second = await poll(location);
 
-      expect(reply.body.status).toBe('unknownFutureValue');
-      expect(userStats(simulator, 'unknown.u1@contoso.test').active).toBe(false);
+      expect([first.body.status, second.body.status]).toEqual(['unknownFutureValue', 'unknownFutureValue']);
+      // The scenario has said all it will say at the first poll: the user's work ends there.
+      expect(userStats(simulator, 'unknown.u1@contoso.test')).toMatchObject({
+        polls: 2,
+        resetsApplied: 0,
+        active: false,
+      });
     });
 
     it('pollthrottle: the first poll gets 429 with Retry-After, the next succeeds', async () => {
@@ -583,7 +588,9 @@ describe('Graph simulator', () => {
 
     it('looks a user up with a stable id and a lastPasswordChangeDateTime that moves when a reset succeeds', async () => {
       const simulator = await start();
-      const url = `${simulator.baseUrl}/users/alice%40contoso.test?$select=id,lastPasswordChangeDateTime`;
+      const url =
+        `${simulator.baseUrl}/users/alice%40contoso.test` +
+        '?$select=id,userPrincipalName,accountEnabled,onPremisesSyncEnabled,lastPasswordChangeDateTime';
       const before = await call<Record<string, unknown>>(url);
       await sleep(60);
       await pollToEnd(locationOf(await postReset(simulator, 'alice@contoso.test')));
@@ -661,7 +668,9 @@ describe('Graph simulator: directory attributes for a preflight', () => {
   it('shows disabled. users as disabled and synced. users as synced from on-premises', async () => {
     const simulator = await start();
     const lookup = (user: string) =>
-      call<Record<string, unknown>>(`${simulator.baseUrl}/users/${encodeURIComponent(user)}`);
+      call<Record<string, unknown>>(
+        `${simulator.baseUrl}/users/${encodeURIComponent(user)}?$select=accountEnabled,onPremisesSyncEnabled`,
+      );
 
     expect((await lookup('disabled.d1@contoso.test')).body).toMatchObject({
       accountEnabled: false,
