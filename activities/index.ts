@@ -53,7 +53,7 @@ import {
 import { appendOutcomes, writeReport } from './report';
 import { generatePassword } from './passwords';
 import { type SecretsWriter, SecretsFileError, createSecretsFile, openSecretsWriter } from './secretsFile';
-import { type CsvReference, DEFAULT_GENERATED_PASSWORD_LENGTH, historyLimitProblem } from '../workflows/types';
+import { type CsvReference, DEFAULT_GENERATED_PASSWORD_LENGTH } from '../workflows/types';
 
 export interface ActivityDependencies {
   graph: GraphClient;
@@ -381,19 +381,9 @@ export function createActivities({
       jobId,
       csv,
       plan,
-      policy,
       password,
       secretsRecipient,
     }: PrepareJobInput): Promise<PreparedJob> {
-      // Checked here, not only by the CLI: no flags may let a user's history outgrow Temporal's limits.
-      const historyProblem = policy && historyLimitProblem(policy);
-      if (historyProblem) {
-        throw ApplicationFailure.create({
-          message: `${historyProblem}; nothing was reset`,
-          type: 'HistoryLimit',
-          nonRetryable: true,
-        });
-      }
       const run = Context.current().info.workflowExecution;
       if (!run) throw new Error('prepareJob runs only in a job workflow, which names the job folder owner');
       let claim: JobClaim;

@@ -35,7 +35,6 @@ import {
   type JobSummary,
   type ResetPolicy,
   emptyCounts,
-  historyLimitProblem,
 } from '../workflows/types';
 
 export const DEFAULT_WINDOW_SIZE = 100;
@@ -92,6 +91,8 @@ export interface StartJobOptions {
   windowSize?: number;
   policy?: Partial<ResetPolicy>;
   maxHistoryEvents?: number;
+  /** Users continue as new at this many history events (tests). */
+  userMaxHistoryEvents?: number;
   /** How often a run looks for inherited users whose workflows ended without reporting (tests). */
   inheritedCheckMs?: number;
   /** The operator starting the job (see operatorIdentity). */
@@ -134,6 +135,7 @@ export async function startJob(
     windowSize,
     policy: { ...DEFAULT_RESET_POLICY, ...options.policy },
     maxHistoryEvents: options.maxHistoryEvents,
+    userMaxHistoryEvents: options.userMaxHistoryEvents,
     inheritedCheckMs: options.inheritedCheckMs,
     startedBy: options.startedBy,
     approval: options.approvalTimeoutMs !== undefined ? { timeoutMs: options.approvalTimeoutMs } : undefined,
@@ -209,12 +211,9 @@ async function checkJobIdFree(client: Client, jobId: string, dataDir: string | u
  */
 export function checkJobShape(
   csv: CsvCheck,
-  options: { windowSize?: number; maxUsers?: number; allowLarge?: boolean; policy?: Partial<ResetPolicy> },
+  options: { windowSize?: number; maxUsers?: number; allowLarge?: boolean },
   subject: string,
 ): number {
-  // The worker refuses the same policy when it prepares the job; said here before anything starts.
-  const historyProblem = historyLimitProblem({ ...DEFAULT_RESET_POLICY, ...options.policy });
-  if (historyProblem) throw new Error(historyProblem);
   const windowSize = options.windowSize ?? DEFAULT_WINDOW_SIZE;
   if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > MAX_WINDOW_SIZE) {
     throw new Error(`the window must be a whole number from 1 to ${MAX_WINDOW_SIZE}`);

@@ -69,7 +69,7 @@ export const EXPECTED_POSTS: Record<ScenarioName, number> = {
 const MIX: readonly ScenarioName[] = [
   'ok', 'slow', 'ok', 'throttled', 'ok', 'slow', 'flaky', 'ok', 'opfail', 'ok',
   'drop', 'slow', 'badpw', 'ok', 'denied', 'missing', 'noretry', 'ok', 'nolocation', 'slow',
-  'unknown', 'ok', 'pollthrottle', 'ok',
+  'pollunknown', 'pollmissing', 'pollthrottle', 'ok',
 ]; // prettier-ignore
 
 /** Malformed values, each with a word its skip reason must contain. */

@@ -301,7 +301,6 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       jobId,
       csv,
       plan: input.plan,
-      policy: input.policy,
       password: input.policy.password,
       secretsRecipient: input.secretsRecipient,
     });
@@ -444,6 +443,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
             policy: input.policy,
             polls: 'local',
             followThrough: true,
+            ...(input.userMaxHistoryEvents !== undefined && { continueAsNewAt: input.userMaxHistoryEvents }),
             ...(input.policy.password?.mode === 'csv' && { csv }),
           },
         ],

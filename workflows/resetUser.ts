@@ -5,6 +5,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  continueAsNew,
   defineSignal,
   getExternalWorkflowHandle,
   isCancellation,
@@ -24,11 +25,12 @@ import type {
   ResetPolicy,
   ResetUserInput,
   SignInState,
-  StartResetResult,
 } from './types';
 import {
   DEFAULT_MAX_SIGN_IN_HOLD_MS,
   PROTECTED_ACCOUNT,
+  type ResetUserCarried,
+  type SignInHoldState,
   REFUSED_PAYLOAD_REASON,
   isRefusedPayload,
   signInWaitMs,
@@ -102,12 +104,20 @@ function graphDetailsOf(error: unknown): { message: string; details?: GraphFailu
  * less. Its retries wait on durable timers, like the password-change read. Users started before that
  * change poll with an activity until they end.
  */
-function pollOperationWithin(local: boolean, policy: ResetPolicy, remainingMs: number, row: number) {
+function pollOperationWithin(
+  local: boolean,
+  policy: ResetPolicy,
+  remainingMs: number,
+  row: number,
+  oneGetEach: boolean,
+) {
   const options = {
     summary: `poll the reset operation of row ${row}`,
     startToCloseTimeout: policy.requestTimeoutMs + 5_000,
     scheduleToCloseTimeout: Math.max(remainingMs, 1_000),
-    retry: { initialInterval: policy.minWaitMs, backoffCoefficient: 2, maximumInterval: policy.maxWaitMs },
+    retry: oneGetEach
+      ? { maximumAttempts: 1 }
+      : { initialInterval: policy.minWaitMs, backoffCoefficient: 2, maximumInterval: policy.maxWaitMs },
   };
   return local
     ? proxyLocalActivities<Activities>({ ...options, localRetryThreshold: policy.minWaitMs })
@@ -213,7 +223,6 @@ export function isSignInRequired(error: unknown): boolean {
   return false;
 }
 
-
 /**
  * Waiting out a refused sign-in. While the operator's token is refused (401) or cannot be had, the user
  * is not failed and its deadline stands still: the job is told (so it starts nobody else and shows
@@ -222,14 +231,11 @@ export function isSignInRequired(error: unknown): boolean {
  * request refused with 401 was not applied, so sending it again is safe.
  */
 class SignInHold {
-  private heldSinceMs: number | undefined;
-  private waits = 0;
-  /** Time held in holds that have ended. */
-  private endedHoldsMs = 0;
-
+  /** `state` is the user's carried state, changed in place so that a continued run keeps the hold. */
   constructor(
     private readonly row: number,
     private readonly policy: ResetPolicy,
+    private readonly state: SignInHoldState = { waits: 0, endedHoldsMs: 0 },
   ) {}
 
   /**
@@ -238,12 +244,12 @@ class SignInHold {
    */
   exhausted(): boolean {
     const boundMs = this.policy.maxSignInHoldMs ?? DEFAULT_MAX_SIGN_IN_HOLD_MS;
-    return this.endedHoldsMs + this.heldMs() + signInWaitMs(this.waits, this.policy) > boundMs;
+    return this.state.endedHoldsMs + this.heldMs() + signInWaitMs(this.state.waits, this.policy) > boundMs;
   }
 
   /** The reason a user gives up waiting for the sign-in. */
   exhaustedReason(): string {
-    const heldMinutes = Math.round((this.endedHoldsMs + this.heldMs()) / 60_000);
+    const heldMinutes = Math.round((this.state.endedHoldsMs + this.heldMs()) / 60_000);
     const boundMinutes = Math.round((this.policy.maxSignInHoldMs ?? DEFAULT_MAX_SIGN_IN_HOLD_MS) / 60_000);
     return (
       `the operator's sign-in was refused or could not be had for ${heldMinutes} min in all, the most this job ` +
@@ -253,12 +259,12 @@ class SignInHold {
 
   /** Tells the job (once per hold) and waits before the next try. Throws if cancelled. */
   async wait(what: string): Promise<void> {
-    if (this.heldSinceMs === undefined) {
-      this.heldSinceMs = Date.now();
+    if (this.state.heldSinceMs === undefined) {
+      this.state.heldSinceMs = Date.now();
       await tellJob({ row: this.row, needed: true });
     }
-    const waitMs = signInWaitMs(this.waits, this.policy);
-    this.waits += 1;
+    const waitMs = signInWaitMs(this.state.waits, this.policy);
+    this.state.waits += 1;
     await sleep(waitMs, {
       summary: `wait ${waitMs} ms for the operator to sign in again (bulk-reset login) before ${what} row ${this.row}`,
     });
@@ -266,16 +272,16 @@ class SignInHold {
 
   /** How long the current hold has lasted so far (0 when not holding). */
   heldMs(): number {
-    return this.heldSinceMs === undefined ? 0 : Date.now() - this.heldSinceMs;
+    return this.state.heldSinceMs === undefined ? 0 : Date.now() - this.state.heldSinceMs;
   }
 
   /** Ends a hold once a request went through; returns how long it lasted (0 if there was none). */
   async release(): Promise<number> {
-    if (this.heldSinceMs === undefined) return 0;
-    const heldMs = Date.now() - this.heldSinceMs;
-    this.heldSinceMs = undefined;
-    this.waits = 0;
-    this.endedHoldsMs += heldMs;
+    if (this.state.heldSinceMs === undefined) return 0;
+    const heldMs = Date.now() - this.state.heldSinceMs;
+    this.state.heldSinceMs = undefined;
+    this.state.waits = 0;
+    this.state.endedHoldsMs += heldMs;
     await tellJob({ row: this.row, needed: false });
     return heldMs;
   }
@@ -368,6 +374,24 @@ const LANDED_REASON =
   '(lastPasswordChangeDateTime moved past the value read before the first request), so it landed and was not sent again; ' +
   'confirmed by the password-change time, no operation was polled';
 
+/**
+ * A user's workflow (with followThrough) continues as new once its history reaches this many events: far
+ * below Temporal's warning at 10,240, and far above the 23 events of a user with one poll, so only a user
+ * held for hours by throttling, an outage or a sign-in ever does.
+ */
+export const USER_CONTINUE_AS_NEW_EVENTS = 2_000;
+
+/**
+ * Steps a Graph call is retried by Temporal, at the policy's minimum wait or more, before control comes
+ * back to the workflow (users with followThrough): every retry after a wait adds a timer and a workflow
+ * task to the history, so a call retried through a long outage would otherwise grow it without a check.
+ */
+const RETRY_CHUNK_STEPS = 300;
+
+function retryChunkMs(policy: ResetPolicy): number {
+  return Math.max(RETRY_CHUNK_STEPS * policy.minWaitMs, 1_000);
+}
+
 const CANCELLED_WHILE_RUNNING =
   'the job was cancelled while Graph was processing the reset; its result is unknown';
 
@@ -434,163 +458,205 @@ export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
       // A job that is gone (terminated by hand, say) cannot hear it; the outcome stays this workflow's
       // result. Users started before this change fail here instead, as they always did.
       if (!input.followThrough || !(error instanceof TemporalFailure)) throw error;
-      log.warn(`the job ${parent.workflowId} could not be told this user's outcome; it is in this workflow's result`);
+      log.warn(
+        `the job ${parent.workflowId} could not be told this user's outcome; it is in this workflow's result`,
+      );
     }
   }
   return outcome;
 }
 
-async function runReset({
-  target,
-  policy,
-  jobId,
-  csv,
-  polls,
-  followThrough,
-}: ResetUserInput): Promise<ResetOutcome> {
+async function runReset(input: ResetUserInput): Promise<ResetOutcome> {
+  const { target, policy, jobId, csv, polls, followThrough } = input;
   const startedMs = Date.now();
-  // Moved later by the time spent waiting for the operator's sign-in: that wait is not the user's.
-  let deadlineMs = startedMs + policy.deadlineMs;
-  const signIn = new SignInHold(target.row, policy);
-  const outcome: ResetOutcome = {
-    row: target.row,
-    user: target.user,
-    status: 'failed',
-    polls: 0,
-    startAttempts: 0,
-    startedAt: new Date(startedMs).toISOString(),
+  // Everything a continued run needs to go on where the last one stopped (users with followThrough).
+  const st: ResetUserCarried = input.carried ?? {
+    outcome: {
+      row: target.row,
+      user: target.user,
+      status: 'failed',
+      polls: 0,
+      startAttempts: 0,
+      startedAt: new Date(startedMs).toISOString(),
+    },
+    // Moved later by the time spent waiting for the operator's sign-in: that wait is not the user's.
+    deadlineMs: startedMs + policy.deadlineMs,
+    signIn: { waits: 0, endedHoldsMs: 0 },
+    sends: 0,
+    ambiguousResends: 0,
+    lastSendAmbiguous: false,
+    ambiguityChecked: false,
+    resendCountedAmbiguous: false,
+    unsentAttempts: 0,
+    answersWithoutRetryAfter: 0,
+    lastSeen: 'not polled yet',
+    runs: 1,
   };
+  const outcome = st.outcome;
+  const signIn = new SignInHold(target.row, policy, st.signIn);
   const finish = (fields: Partial<ResetOutcome>): ResetOutcome => ({
     ...outcome,
     ...fields,
     finishedAt: new Date(Date.now()).toISOString(),
   });
+  /** Users with followThrough continue as new before their history grows long, keeping id, state and deadline. */
+  const continueIfLong = async (): Promise<void> => {
+    if (!followThrough) return;
+    const info = workflowInfo();
+    const limit = input.continueAsNewAt ?? USER_CONTINUE_AS_NEW_EVENTS;
+    if (info.historyLength < limit && !info.continueAsNewSuggested) return;
+    await continueAsNew<typeof resetUser>({ ...input, carried: { ...st, runs: st.runs + 1 } });
+  };
+  /** How long the next Graph call may be retried before control comes back here (see RETRY_CHUNK_STEPS). */
+  const retryUntil = (untilMs: number): number =>
+    followThrough ? Math.min(untilMs, Date.now() + retryChunkMs(policy)) : untilMs;
 
   // Every POST is its own activity, and this loop alone decides whether to send another: after a worker
   // crash or a timeout, Temporal cannot tell a request Graph never saw from one it applied, so a blind
   // retry could reset the user twice without anyone knowing. Here each re-send is counted and reported.
-  let accepted: StartResetResult | undefined;
-  let sends = 0;
-  let ambiguousResends = 0;
-  let lastSendAmbiguous = false;
-  // The check below runs once per request that got no answer: a resend held back by a refused sign-in
-  // (401) comes round the loop again without being checked or counted a second time.
-  let ambiguityChecked = false;
-  // Whether the request about to be sent is counted as a resend after one that got no answer, and how
-  // many requests provably never left a worker (the send journal says so): neither reached Graph.
-  let resendCountedAmbiguous = false;
-  let unsentAttempts = 0;
+  // The check below runs once per request that got no answer (st.ambiguityChecked): a resend held back by a
+  // refused sign-in (401) comes round the loop again without being checked or counted a second time.
+  // st.resendCountedAmbiguous says whether the request about to be sent is counted as a resend after one
+  // that got no answer; st.unsentAttempts counts requests that provably never left a worker (the send
+  // journal says so): neither reached Graph.
   /** When the worker says the previous request never left: it did not reach Graph, so it is no resend. */
   const previousNeverLeft = (): void => {
-    unsentAttempts += 1;
-    lastSendAmbiguous = false;
-    if (resendCountedAmbiguous) ambiguousResends -= 1;
+    st.unsentAttempts += 1;
+    st.lastSendAmbiguous = false;
+    if (st.resendCountedAmbiguous) st.ambiguousResends -= 1;
   };
   // Before anything is sent: when the password last changed, so that after a request that got no answer
   // a change since then shows that it landed (see ambiguousSendLanded).
-  let baseline: PasswordChange;
-  try {
-    baseline = await passwordChangedAt(policy, deadlineMs, target.user);
-    // A refused sign-in is waited out here too (the job holds), so the baseline exists when it is needed.
-    while (baseline.failure?.details?.kind === 'auth') {
-      if (followThrough && signIn.exhausted()) {
-        return finish({ status: 'failed', reason: `${signIn.exhaustedReason()}; nothing was sent`, retryable: true });
+  if (!st.baseline) {
+    let baseline: PasswordChange;
+    try {
+      baseline = await passwordChangedAt(policy, retryUntil(st.deadlineMs), target.user);
+      // A refused sign-in is waited out here too (the job holds), so the baseline exists when it is needed.
+      // Users with followThrough also come back here when Graph cannot be read (an outage), until the deadline.
+      while (
+        baseline.failure?.details?.kind === 'auth' ||
+        (followThrough &&
+          baseline.failure &&
+          baseline.failure.details?.kind !== 'permanent' &&
+          Date.now() < st.deadlineMs + signIn.heldMs())
+      ) {
+        await continueIfLong();
+        if (baseline.failure?.details?.kind === 'auth') {
+          if (followThrough && signIn.exhausted()) {
+            return finish({
+              status: 'failed',
+              reason: `${signIn.exhaustedReason()}; nothing was sent`,
+              retryable: true,
+            });
+          }
+          await signIn.wait('reading the password-change time of');
+        }
+        baseline = await passwordChangedAt(policy, retryUntil(st.deadlineMs + signIn.heldMs()), target.user);
       }
-      await signIn.wait('reading the password-change time of');
-      baseline = await passwordChangedAt(policy, deadlineMs + signIn.heldMs(), target.user);
+      st.deadlineMs += await signIn.release();
+    } catch (error) {
+      if (!isCancellation(error)) throw error;
+      return finish({
+        status: 'cancelled',
+        reason: 'the job was cancelled before Graph accepted the reset',
+      });
     }
-    deadlineMs += await signIn.release();
-  } catch (error) {
-    if (!isCancellation(error)) throw error;
-    return finish({ status: 'cancelled', reason: 'the job was cancelled before Graph accepted the reset' });
+    if (baseline.failure && Date.now() >= st.deadlineMs) {
+      // Graph could not even be read until the deadline (an outage): nothing was sent.
+      return finish({
+        status: 'failed',
+        reason: `Graph did not accept the reset before the deadline: ${baseline.failure.message}`,
+        httpStatus: baseline.failure.details?.httpStatus,
+        graphCode: baseline.failure.details?.graphCode,
+        requestId: baseline.failure.details?.requestId,
+        retryable: true,
+      });
+    }
+    st.baseline = { at: baseline.at };
   }
-  const baselineMs = baseline.at;
-  if (baseline.failure && Date.now() >= deadlineMs) {
-    // Graph could not even be read until the deadline (an outage): nothing was sent.
-    return finish({
-      status: 'failed',
-      reason: `Graph did not accept the reset before the deadline: ${baseline.failure.message}`,
-      httpStatus: baseline.failure.details?.httpStatus,
-      graphCode: baseline.failure.details?.graphCode,
-      requestId: baseline.failure.details?.requestId,
-      retryable: true,
-    });
-  }
-  while (!accepted) {
-    if (lastSendAmbiguous && !ambiguityChecked && baselineMs !== undefined) {
+  const baselineMs = st.baseline.at;
+  while (!st.accepted) {
+    await continueIfLong();
+    if (st.lastSendAmbiguous && !st.ambiguityChecked && baselineMs !== undefined) {
       let landed: boolean | undefined;
       try {
-        landed = await ambiguousSendLanded(policy, deadlineMs, target.row, target.user, baselineMs);
+        landed = await ambiguousSendLanded(
+          policy,
+          retryUntil(st.deadlineMs),
+          target.row,
+          target.user,
+          baselineMs,
+        );
       } catch (error) {
         if (!isCancellation(error)) throw error;
         return finish({
           status: 'cancelled',
           reason:
             'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra',
-          startAttempts: sends - unsentAttempts,
-          ambiguousResends,
+          startAttempts: st.sends - st.unsentAttempts,
+          ambiguousResends: st.ambiguousResends,
         });
       }
       if (landed) {
-        outcome.startAttempts = sends - unsentAttempts;
-        outcome.ambiguousResends = ambiguousResends;
+        outcome.startAttempts = st.sends - st.unsentAttempts;
+        outcome.ambiguousResends = st.ambiguousResends;
         const confirmed = {
           status: 'succeeded' as const,
           reason: LANDED_REASON,
           confirmedBy: 'passwordChange' as const,
         };
         if (!policy.revokeSessions) return finish(confirmed);
-        const revoked = await revokeSessionsAfterReset(policy, deadlineMs, target.row, target.user);
+        const revoked = await revokeSessionsAfterReset(policy, st.deadlineMs, target.row, target.user);
         return finish({
           ...confirmed,
           ...revoked,
           reason: revoked.reason ? `${LANDED_REASON}; ${revoked.reason}` : LANDED_REASON,
         });
       }
-      if (Date.now() >= deadlineMs) {
+      if (Date.now() >= st.deadlineMs) {
         return finish({
           status: 'unconfirmed',
           reason:
             'a reset request got no answer and the deadline passed before it could be checked or sent again; it may have been applied, check the user in Entra',
-          startAttempts: sends - unsentAttempts,
-          ambiguousResends,
+          startAttempts: st.sends - st.unsentAttempts,
+          ambiguousResends: st.ambiguousResends,
         });
       }
-      ambiguousResends += 1;
-      resendCountedAmbiguous = true;
-      ambiguityChecked = true;
+      st.ambiguousResends += 1;
+      st.resendCountedAmbiguous = true;
+      st.ambiguityChecked = true;
     }
-    sends += 1;
+    st.sends += 1;
     // Only how to get the password travels to the activity (mode, length, the CSV by reference), never one.
     const request = {
       jobId,
       user: target.user,
       row: target.row,
-      attempt: sends,
+      attempt: st.sends,
       password: policy.password,
       csv,
     };
     try {
       // Never abandoned half-way: once sent, the request's answer is what tells whether Graph took it.
-      accepted = await CancellationScope.nonCancellable(() => startResetOnce(policy, target.row)(request));
-      if (accepted.previousAttemptUnsent) previousNeverLeft();
-      resendCountedAmbiguous = false;
-      deadlineMs += await signIn.release();
+      st.accepted = await CancellationScope.nonCancellable(() => startResetOnce(policy, target.row)(request));
+      if (st.accepted.previousAttemptUnsent) previousNeverLeft();
+      st.resendCountedAmbiguous = false;
+      st.deadlineMs += await signIn.release();
     } catch (error) {
       if (graphDetailsOf(error).details?.previousAttemptUnsent) previousNeverLeft();
-      resendCountedAmbiguous = false;
+      st.resendCountedAmbiguous = false;
       if (isSignInRequired(error)) {
         // Refused before Graph did anything: not counted as a request, and the user waits, never fails.
-        sends -= 1;
+        st.sends -= 1;
         if (followThrough && signIn.exhausted()) {
           return finish({
-            status: lastSendAmbiguous ? 'unconfirmed' : 'failed',
-            reason: lastSendAmbiguous
+            status: st.lastSendAmbiguous ? 'unconfirmed' : 'failed',
+            reason: st.lastSendAmbiguous
               ? `${signIn.exhaustedReason()}; an earlier reset request got no answer and may have been applied, check the user in Entra`
               : `${signIn.exhaustedReason()}; the reset was not sent`,
-            startAttempts: sends - unsentAttempts,
-            ambiguousResends,
-            retryable: lastSendAmbiguous ? undefined : true,
+            startAttempts: st.sends - st.unsentAttempts,
+            ambiguousResends: st.ambiguousResends,
+            retryable: st.lastSendAmbiguous ? undefined : true,
           });
         }
         try {
@@ -601,8 +667,8 @@ async function runReset({
             status: 'cancelled',
             reason:
               'the job was cancelled while it waited for the operator to sign in; the reset was not sent',
-            startAttempts: sends - unsentAttempts,
-            ambiguousResends,
+            startAttempts: st.sends - st.unsentAttempts,
+            ambiguousResends: st.ambiguousResends,
           });
         }
         continue;
@@ -610,30 +676,30 @@ async function runReset({
       if (isCancellation(error)) {
         return finish({
           status: 'cancelled',
-          reason: lastSendAmbiguous
+          reason: st.lastSendAmbiguous
             ? 'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra'
             : 'the job was cancelled before Graph accepted the reset',
-          startAttempts: sends - 1 - unsentAttempts,
-          ambiguousResends,
+          startAttempts: st.sends - 1 - st.unsentAttempts,
+          ambiguousResends: st.ambiguousResends,
         });
       }
       const failure = startFailureOf(error);
       if (failure.details?.graphCode === PROTECTED_ACCOUNT) {
         // The worker found Graph's identity of this user on the protected list and sent nothing.
         return finish({
-          status: lastSendAmbiguous ? 'unconfirmed' : 'skipped',
-          reason: lastSendAmbiguous
+          status: st.lastSendAmbiguous ? 'unconfirmed' : 'skipped',
+          reason: st.lastSendAmbiguous
             ? `${failure.message}; an earlier reset request got no answer and may have been applied, check the user in Entra`
             : failure.message,
-          startAttempts: sends - 1 - unsentAttempts,
-          ambiguousResends,
+          startAttempts: st.sends - 1 - st.unsentAttempts,
+          ambiguousResends: st.ambiguousResends,
         });
       }
       // Graph answered with something other than 401: the token was taken, the sign-in hold is over.
-      if (failure.details?.httpStatus !== undefined) deadlineMs += await signIn.release();
-      const hadAmbiguousSend = lastSendAmbiguous || failure.ambiguous;
-      const waitMs = resendWaitMs(failure.details?.retryAfterMs, sends, policy);
-      if (!failure.retryable || deadlineMs + signIn.heldMs() - Date.now() <= waitMs) {
+      if (failure.details?.httpStatus !== undefined) st.deadlineMs += await signIn.release();
+      const hadAmbiguousSend = st.lastSendAmbiguous || failure.ambiguous;
+      const waitMs = resendWaitMs(failure.details?.retryAfterMs, st.sends, policy);
+      if (!failure.retryable || st.deadlineMs + signIn.heldMs() - Date.now() <= waitMs) {
         const unconfirmed = hadAmbiguousSend && failure.retryable;
         return finish({
           status: unconfirmed ? 'unconfirmed' : 'failed',
@@ -642,8 +708,8 @@ async function runReset({
             : failure.retryable
               ? `Graph did not accept the reset before the deadline: ${failure.message}`
               : failure.message,
-          startAttempts: sends - unsentAttempts,
-          ambiguousResends,
+          startAttempts: st.sends - st.unsentAttempts,
+          ambiguousResends: st.ambiguousResends,
           httpStatus: failure.details?.httpStatus,
           graphCode: failure.details?.graphCode ?? (failure.ambiguous ? 'Timeout' : undefined),
           requestId: failure.details?.requestId,
@@ -652,11 +718,11 @@ async function runReset({
       }
       // Counted as a resend only once it is sent: the check above may find that this one landed.
       if (failure.ambiguous && baselineMs === undefined) {
-        ambiguousResends += 1;
-        resendCountedAmbiguous = true;
+        st.ambiguousResends += 1;
+        st.resendCountedAmbiguous = true;
       }
-      lastSendAmbiguous = failure.ambiguous;
-      ambiguityChecked = false;
+      st.lastSendAmbiguous = failure.ambiguous;
+      st.ambiguityChecked = false;
       recordWait(waitMs, 'resend', failure.details?.retryAfterMs);
       try {
         await sleep(waitMs, {
@@ -666,55 +732,57 @@ async function runReset({
         if (!isCancellation(cancelled)) throw cancelled;
         return finish({
           status: 'cancelled',
-          reason: lastSendAmbiguous
+          reason: st.lastSendAmbiguous
             ? 'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra'
             : 'the job was cancelled before Graph accepted the reset',
-          startAttempts: sends - unsentAttempts,
-          ambiguousResends,
+          startAttempts: st.sends - st.unsentAttempts,
+          ambiguousResends: st.ambiguousResends,
         });
       }
     }
   }
-  outcome.startAttempts = sends - unsentAttempts;
-  outcome.ambiguousResends = ambiguousResends;
-  outcome.operationId = accepted.operationId;
+  outcome.startAttempts = st.sends - st.unsentAttempts;
+  outcome.ambiguousResends = st.ambiguousResends;
+  outcome.operationId = st.accepted.operationId;
   if (CancellationScope.current().consideredCancelled) {
     return finish({
       status: 'cancelled',
       reason:
         'the job was cancelled as Graph accepted the reset; it will most likely be applied: check the user in Entra',
-      requestId: accepted.requestId,
+      requestId: st.accepted.requestId,
     });
   }
 
-  if (!accepted.operationUrl) {
+  if (!st.accepted.operationUrl) {
     return finish({
       status: 'unconfirmed',
       reason:
         'Graph accepted the reset (202) but gave no operation to poll, so completion could not be confirmed; check the user in Entra',
-      requestId: accepted.requestId,
+      requestId: st.accepted.requestId,
     });
   }
 
-  let retryAfterMs = accepted.retryAfterMs;
-  let answersWithoutRetryAfter = retryAfterMs === undefined ? 1 : 0;
-  // What the last poll saw, for the reason if the deadline comes first.
-  let lastSeen = 'not polled yet';
+  if (!st.polling) {
+    st.polling = true;
+    st.retryAfterMs = st.accepted.retryAfterMs;
+    st.answersWithoutRetryAfter = st.retryAfterMs === undefined ? 1 : 0;
+  }
   const checkByHand =
     "the reset may still complete: check the user's lastPasswordChangeDateTime in Entra before resetting again";
   for (;;) {
-    const remainingMs = deadlineMs + signIn.heldMs() - Date.now();
+    await continueIfLong();
+    const remainingMs = st.deadlineMs + signIn.heldMs() - Date.now();
     if (remainingMs <= 0) {
       return finish({
         status: 'unconfirmed',
-        reason: `Graph accepted the reset but the operation had not finished after ${Math.round(policy.deadlineMs / 1000)} s (last seen: ${lastSeen}); ${checkByHand}`,
+        reason: `Graph accepted the reset but the operation had not finished after ${Math.round(policy.deadlineMs / 1000)} s (last seen: ${st.lastSeen}); ${checkByHand}`,
       });
     }
-    const waitMs = Math.min(nextWaitMs(retryAfterMs, answersWithoutRetryAfter, policy), remainingMs);
-    recordWait(waitMs, 'poll', retryAfterMs);
+    const waitMs = Math.min(nextWaitMs(st.retryAfterMs, st.answersWithoutRetryAfter, policy), remainingMs);
+    recordWait(waitMs, 'poll', st.retryAfterMs);
     try {
       await sleep(waitMs, {
-        summary: `wait ${waitMs} ms (${retryAfterMs === undefined ? 'default' : 'Retry-After'}) before polling row ${target.row}`,
+        summary: `wait ${waitMs} ms (${st.retryAfterMs === undefined ? 'default' : 'Retry-After'}) before polling row ${target.row}`,
       });
     } catch (error) {
       if (isCancellation(error)) return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });
@@ -723,14 +791,17 @@ async function runReset({
 
     let state: PollOperationResult;
     try {
+      // Users with followThrough: one GET a poll; this loop waits and polls again after a passing failure,
+      // so every GET is counted and the last answer is known if the deadline comes first.
       state = await pollOperationWithin(
         polls === 'local',
         policy,
-        deadlineMs + signIn.heldMs() - Date.now(),
+        st.deadlineMs + signIn.heldMs() - Date.now(),
         target.row,
+        followThrough === true,
       ).pollOperation({
         user: target.user,
-        operationUrl: accepted.operationUrl,
+        operationUrl: st.accepted.operationUrl,
       });
     } catch (error) {
       if (isCancellation(error)) return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });
@@ -748,27 +819,35 @@ async function runReset({
           return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });
         }
         // Poll again at once: the wait for the sign-in was long enough.
-        retryAfterMs = 0;
+        st.retryAfterMs = 0;
         continue;
       }
       const { message, details } = graphDetailsOf(error);
       // Every GET of the poll reached Graph or may have (Temporal retried it).
       outcome.polls += details?.attempt ?? 1;
+      if (followThrough && details?.kind !== 'permanent') {
+        // Not readable yet (404), throttled, Graph in trouble, or no answer: poll again within the deadline,
+        // after Graph's Retry-After or the default wait, doubled while none comes.
+        st.lastSeen = details ? message : `no answer (${message})`;
+        st.retryAfterMs = details?.retryAfterMs;
+        st.answersWithoutRetryAfter = st.retryAfterMs === undefined ? st.answersWithoutRetryAfter + 1 : 0;
+        continue;
+      }
       return finish({
         status: 'unconfirmed',
-        reason: `Graph accepted the reset but its operation could not be read before the deadline (last answer: ${message}); ${checkByHand}`,
+        reason: `Graph accepted the reset but its operation could not be read: ${message}; ${checkByHand}`,
         httpStatus: details?.httpStatus,
         graphCode: details?.graphCode,
         requestId: details?.requestId,
       });
     }
-    deadlineMs += await signIn.release();
+    st.deadlineMs += await signIn.release();
     outcome.polls += state.attempts ?? 1;
-    lastSeen = `status "${state.status}"`;
+    st.lastSeen = `status "${state.status}"`;
 
     if (state.status === 'succeeded') {
       if (!policy.revokeSessions) return finish({ status: 'succeeded' });
-      return finish(await revokeSessionsAfterReset(policy, deadlineMs, target.row, target.user));
+      return finish(await revokeSessionsAfterReset(policy, st.deadlineMs, target.row, target.user));
     }
     if (state.status === 'failed') {
       return finish({
@@ -789,7 +868,7 @@ async function runReset({
         requestId: state.requestId,
       });
     }
-    retryAfterMs = state.retryAfterMs;
-    answersWithoutRetryAfter = retryAfterMs === undefined ? answersWithoutRetryAfter + 1 : 0;
+    st.retryAfterMs = state.retryAfterMs;
+    st.answersWithoutRetryAfter = st.retryAfterMs === undefined ? st.answersWithoutRetryAfter + 1 : 0;
   }
 }

@@ -126,41 +126,6 @@ export function signInWaitMs(waitsSoFar: number, policy: ResetPolicy): number {
 }
 
 /**
- * Temporal warns at 10,240 events in one workflow's history and ends it at 51,200. A user's workflow
- * stays below this bound whatever Graph does, because the job refuses a policy whose worst case passes it.
- */
-export const USER_HISTORY_EVENT_BUDGET = 10_000;
-
-/**
- * The most history events a user's workflow can take under this policy. Every repeated step (a poll, a
- * resend, a retried read, a sign-in hold's wait) waits at least the policy's minimum wait (a hold's own
- * waits while it lasts) and costs at most 8 events (timer started and fired, a workflow task's three, an
- * activity's three); the deadline and the sign-in hold bound the time, so they bound the steps. 80 more
- * for the steps that happen once (start, baseline read, the ambiguity check, follow-up writes, the end).
- */
-export function worstCaseUserEvents(policy: ResetPolicy): number {
-  const perStep = 8;
-  const steps = Math.ceil(policy.deadlineMs / policy.minWaitMs);
-  let holdSteps = 0;
-  for (let heldMs = 0; heldMs < (policy.maxSignInHoldMs ?? DEFAULT_MAX_SIGN_IN_HOLD_MS); holdSteps += 1) {
-    heldMs += signInWaitMs(holdSteps, policy);
-  }
-  return 80 + perStep * (steps + holdSteps);
-}
-
-/** Why this policy could let a user's history pass Temporal's warning level, or undefined when it cannot. */
-export function historyLimitProblem(policy: ResetPolicy): string | undefined {
-  const events = worstCaseUserEvents(policy);
-  if (events <= USER_HISTORY_EVENT_BUDGET) return undefined;
-  return (
-    `with a deadline of ${Math.round(policy.deadlineMs / 1000)} s, a minimum wait of ${policy.minWaitMs} ms and a ` +
-    `sign-in hold of up to ${Math.round((policy.maxSignInHoldMs ?? DEFAULT_MAX_SIGN_IN_HOLD_MS) / 60_000)} min, ` +
-    `a user's workflow could take ${events} history events, past the ${USER_HISTORY_EVENT_BUDGET} this tool allows ` +
-    "(Temporal warns at 10,240 and ends a workflow at 51,200): shorten --deadline or --sign-in-hold, or raise --min-wait"
-  );
-}
-
-/**
  * Where a user's new password comes from:
  * - `graph`: Graph generates it (cloud-only accounts);
  * - `generated`: the worker generates it with a CSPRNG and sends it (needed for hybrid accounts);
@@ -215,6 +180,47 @@ export interface ResetUserInput {
    * tells the two apart, so new users pay no marker and no search-attribute upsert for it.
    */
   polls?: 'local';
+  /** Continue as new at this many history events instead of USER_CONTINUE_AS_NEW_EVENTS (tests). */
+  continueAsNewAt?: number;
+  /** Where a continued run of this user's workflow picks up (continue-as-new, users with followThrough). */
+  carried?: ResetUserCarried;
+}
+
+/** A sign-in hold's progress, kept across continue-as-new. */
+export interface SignInHoldState {
+  /** Workflow time the current hold began; absent when not holding. */
+  heldSinceMs?: number;
+  /** Waits in the current hold so far. */
+  waits: number;
+  /** Time held in holds that have ended. */
+  endedHoldsMs: number;
+}
+
+/**
+ * Everything a user's workflow needs to go on in a new run: the outcome so far, the deadline (which does
+ * not move), the sign-in hold, the baseline read, the sends and their accounting, and the operation being
+ * polled. Nothing here is a secret: the same facts are in the outcome and the history already.
+ */
+export interface ResetUserCarried {
+  outcome: ResetOutcome;
+  deadlineMs: number;
+  signIn: SignInHoldState;
+  /** Present once the baseline read is done; `at` is absent when the time could not be read. */
+  baseline?: { at?: number };
+  sends: number;
+  ambiguousResends: number;
+  lastSendAmbiguous: boolean;
+  ambiguityChecked: boolean;
+  resendCountedAmbiguous: boolean;
+  unsentAttempts: number;
+  accepted?: StartResetResult;
+  /** Set once polling began. */
+  polling?: true;
+  retryAfterMs?: number;
+  answersWithoutRetryAfter: number;
+  lastSeen: string;
+  /** How many runs this user's workflow has taken. */
+  runs: number;
 }
 
 export interface StartResetInput {
@@ -303,6 +309,8 @@ export interface BulkResetInput {
   policy: ResetPolicy;
   /** Continue as new once the run's history passes this many events (Temporal also suggests it). */
   maxHistoryEvents?: number;
+  /** Users continue as new at this many events instead of their default (tests). */
+  userMaxHistoryEvents?: number;
   /**
    * How often a run asks Temporal whether users inherited from an earlier run ended without reporting
    * (default 2 minutes).
@@ -447,8 +455,6 @@ export interface PrepareJobInput {
   jobId: string;
   csv: CsvReference;
   plan?: PlanReference;
-  /** The job's policy: refused when a user's history could outgrow Temporal's limits (historyLimitProblem). */
-  policy?: ResetPolicy;
   /** The job's password settings: the CSV's newPassword column is required in mode `csv`, refused otherwise. */
   password?: PasswordSettings;
   /** See BulkResetInput.secretsRecipient. */
