@@ -14,6 +14,7 @@ import {
 import type { ReplayResult } from '@temporalio/worker/lib/replay';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import type { temporal } from '@temporalio/proto';
+import type { ResetUserInput } from '../workflows/types';
 import { workflowBundleOptions } from '../worker/bundle';
 import { INHERITED_CHECK_PATCH } from '../workflows/bulkReset';
 import {
@@ -141,6 +142,32 @@ test('the job run kept from before the inherited-user check never took it; the c
   // Both are runs that inherited users in flight; only the new one recorded the patch (and so its timer).
   expect(await patchIds(old)).toEqual([]);
   expect(await patchIds(current)).toEqual([INHERITED_CHECK_PATCH]);
+});
+
+/** A user's input as its first event recorded it, opened with the fixtures' key. */
+async function userInput(fixture: FixtureEntry): Promise<ResetUserInput> {
+  const { history } = (await loadHistory(fixture)) as { history: temporal.api.history.v1.IHistory };
+  const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+  const converter = await fixtureDataConverter();
+  const [opened] = await (converter.payloadCodecs ?? [])[0].decode(payloads);
+  return JSON.parse(Buffer.from(opened.data ?? new Uint8Array()).toString('utf8')) as ResetUserInput;
+}
+
+test('users kept from before the follow-through change lack it; every current user has it, one continued as new', async () => {
+  const before = changes.find((change) => change.change === 'follow-through');
+  const oldUsers = (before?.fixtures ?? []).filter((fixture) => fixture.workflowType === 'resetUser');
+  expect(oldUsers.length).toBeGreaterThanOrEqual(10);
+  for (const fixture of oldUsers)
+    expect([fixture.kind, (await userInput(fixture)).followThrough]).toEqual([fixture.kind, undefined]);
+  const current = manifest.fixtures.filter((fixture) => fixture.workflowType === 'resetUser');
+  for (const fixture of current)
+    expect([fixture.kind, (await userInput(fixture)).followThrough]).toEqual([fixture.kind, true]);
+  // The continued user's first run ends in continue-as-new; its last run starts from carried state.
+  const first = current.find((fixture) => fixture.kind === 'user-continued-as-new') as FixtureEntry;
+  const { history } = (await loadHistory(first)) as { history: temporal.api.history.v1.IHistory };
+  expect(history.events?.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+  const last = current.find((fixture) => fixture.kind === 'user-continued-run') as FixtureEntry;
+  expect((await userInput(last)).carried?.runs).toBeGreaterThan(1);
 });
 
 test('a change that would break running workflows is caught as a determinism violation', async () => {
