@@ -152,7 +152,7 @@ export class GraphClient {
       // itself (the user does not exist) stays permanent.
       if (!(error instanceof GraphError) || error.status !== 404) throw error;
       throw new GraphError(
-        `Graph does not show the accepted reset's operation yet (404 ${error.code}); polling again`,
+        `Graph does not show the accepted reset's operation yet (${error.message}); polling again`,
         {
           kind: 'transient',
           status: 404,

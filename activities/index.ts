@@ -330,7 +330,7 @@ export function createActivities({
           operationId: accepted.operationId,
           retryAfterMs: accepted.retryAfterMs,
           requestId: accepted.requestId,
-          previousAttemptUnsent,
+          ...(previousAttemptUnsent && { previousAttemptUnsent }),
         };
       } catch (error) {
         if (error instanceof SecretsFileError) {
