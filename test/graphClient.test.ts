@@ -200,7 +200,8 @@ describe('GraphClient.getOperation', () => {
     const withoutQuery = (accepted.operationUrl ?? '').split('?')[0];
 
     const error = await graphFailure(graph.getOperation(withoutQuery));
-    expect(error).toMatchObject({ kind: 'permanent', status: 404, code: 'Request_ResourceNotFound' });
+    // A 404 on an operation reads as "not visible yet" (polled again), and says what Graph answered.
+    expect(error).toMatchObject({ kind: 'transient', status: 404, code: 'OperationNotVisibleYet' });
     expect(error.message).toContain('query string included');
     expect((await graph.getOperation(accepted.operationUrl ?? '')).status).toBe('succeeded');
     expect(sim.user(user)?.polls).toBe(2);
