@@ -179,8 +179,10 @@ test('generated mode: a unique CSPRNG password per user is sent, sealed to the r
   expect(lines[0]).toBe('row,user,password');
   const decrypted = new Map(
     lines.slice(1).map((line) => {
-      const [, user, password] = JSON.parse(`[${line}]`) as [string, string, string];
-      return [user, password];
+      const [, user, cell] = JSON.parse(`[${line}]`) as [string, string, string];
+      // The README: a generated password's cell that starts with ' had it added (the password starts
+      // like a spreadsheet formula); the password is the rest.
+      return [user, cell.startsWith("'") ? cell.slice(1) : cell];
     }),
   );
   expect(decrypted).toEqual(truth);
