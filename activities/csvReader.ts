@@ -9,6 +9,7 @@ import { open } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import { parse, type CsvError } from 'csv-parse/sync';
 import type { UserIdKind } from '../workflows/types';
+import { formulaStart } from './csvWriter';
 
 /** A problem with the CSV file as a whole: nothing in it should run until the operator fixes it. */
 export class CsvInputError extends Error {
@@ -46,15 +47,26 @@ const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 const DEFAULT_MAX_ROWS = 200_000;
 const DEFAULT_MAX_FIELD_LENGTH = 1024;
 
-/** Entra ID's limit on a userPrincipalName (64 characters before the '@', 48 after). */
+/**
+ * Entra ID's rules for a userPrincipalName (Microsoft Entra documentation, "Password policies and account
+ * restrictions in Microsoft Entra ID", username policies): at most 113 characters, at most 64 before the
+ * '@' and 48 after it; before the '@' only ASCII letters and digits and the symbols ' . - _ ! # ^ ~, and
+ * no '.' right before the '@'. A guest's `name_fabrikam.com#EXT#@…` keeps to that. No semicolon, comma,
+ * quote, space, '+', '&', '=' or accented letter, so a name that holds one cannot be a user's, and is
+ * refused before it reaches a report where a spreadsheet could split it into cells.
+ */
 const MAX_UPN_LENGTH = 113;
+const MAX_UPN_LOCAL_LENGTH = 64;
+const MAX_UPN_DOMAIN_LENGTH = 48;
+const UPN_LOCAL_CHARACTER = /^[A-Za-z0-9'.\-_!#^~]$/;
+/** A domain name's labels: ASCII letters, digits and '-' (an international name in its xn-- form). */
+const DOMAIN_CHARACTER = /^[A-Za-z0-9-]$/;
 /** How much of an offending value a reason quotes. */
 const ECHO_LIMIT = 40;
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // eslint-disable-next-line no-control-regex
 const WHITESPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f]/u;
-const FORMULA_START = /^[=+\-@]/;
 
 const UPN_HEADERS = ['userprincipalname', 'upn'];
 const ID_HEADERS = ['id', 'objectid', 'userid'];
@@ -85,15 +97,30 @@ function upnProblem(value: string): string | undefined {
   if (value.length > MAX_UPN_LENGTH) return `longer than ${MAX_UPN_LENGTH} characters`;
   if (WHITESPACE_OR_CONTROL.test(value)) return 'contains whitespace or a control character';
   // A value starting like a spreadsheet formula is never a real UPN: refuse it rather than guess.
-  if (FORMULA_START.test(value)) return `starts with "${value[0]}"`;
+  const formula = formulaStart(value);
+  if (formula !== undefined) return `starts with "${formula}"`;
   const at = value.split('@');
   if (at.length !== 2) return at.length === 1 ? "has no '@'" : "has more than one '@'";
   const [local, domain] = at as [string, string];
   if (local === '') return "nothing before the '@'";
   if (domain === '') return "nothing after the '@'";
+  const badLocal = [...local].find((char) => !UPN_LOCAL_CHARACTER.test(char));
+  if (badLocal !== undefined) {
+    return `${JSON.stringify(badLocal)} is not a character Entra ID allows before the '@'`;
+  }
+  if (local.endsWith('.')) return "has a '.' right before the '@'";
+  if (local.length > MAX_UPN_LOCAL_LENGTH)
+    return `more than ${MAX_UPN_LOCAL_LENGTH} characters before the '@'`;
   const labels = domain.split('.');
   if (labels.length < 2) return `domain "${domain}" has no '.'`;
   if (labels.some((label) => label === '')) return `domain "${domain}" has an empty part`;
+  const badDomain = [...domain].find((char) => char !== '.' && !DOMAIN_CHARACTER.test(char));
+  if (badDomain !== undefined) {
+    return `domain "${domain}" has ${JSON.stringify(badDomain)}, which a domain name cannot hold`;
+  }
+  if (domain.length > MAX_UPN_DOMAIN_LENGTH) {
+    return `more than ${MAX_UPN_DOMAIN_LENGTH} characters after the '@'`;
+  }
   return undefined;
 }
 

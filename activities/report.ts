@@ -1,12 +1,15 @@
 /**
  * The outcome ledger and the report built from it. Outcomes are appended to a JSONL ledger while a job
  * runs (an activity may append the same batch twice after a retry: readers keep the first copy of a
- * row); at the end the CSV and JSON reports are written from the ledger. Reports are safe to open in a
- * spreadsheet and carry no secrets: `ResetOutcome` has none and nothing is added here.
+ * row); at the end the CSV and JSON reports are written from the ledger. Reports carry no secrets
+ * (`ResetOutcome` has none and nothing is added here), and the CSV is safe to open in a spreadsheet: its
+ * cells come from the one CSV writer (csvWriter.ts), which neutralises formulas. The JSON report holds
+ * every value exactly as it was.
  */
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { JobRecord, OutcomeStatus, ResetOutcome } from '../workflows/types';
+import { csvLine } from './csvWriter';
 import { writePrivateFile } from './privateFile';
 
 export interface ReportSummary {
@@ -196,14 +199,6 @@ export function summarise(outcomes: Iterable<ResetOutcome>): Record<OutcomeStatu
 }
 
 /**
- * Makes a cell safe to open in a spreadsheet: a value that would start a formula (`=`, `+`, `-`, `@`,
- * tab or carriage return) gets a leading `'`, so it is shown as text and never evaluated.
- */
-export function neutraliseCell(value: string): string {
-  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-}
-
-/**
  * Writes the CSV and JSON reports from the ledger, each to a temporary file in the same directory that
  * is then renamed over the target (see privateFile), so a reader never sees a half-written report.
  */
@@ -217,8 +212,8 @@ export async function writeReport(
 
   await writeAtomically(paths.csvPath, async function* () {
     // The BOM makes Excel read the file as UTF-8, so non-ASCII names are not mangled.
-    yield `\uFEFF${CSV_COLUMNS.join(',')}\r\n`;
-    for await (const outcome of outcomesInRowOrder(ledgerPath, entries)) yield `${csvLine(outcome)}\r\n`;
+    yield `\uFEFF${csvLine(CSV_COLUMNS)}\r\n`;
+    for await (const outcome of outcomesInRowOrder(ledgerPath, entries)) yield `${reportLine(outcome)}\r\n`;
   });
   await writeAtomically(paths.jsonPath, async function* () {
     yield `{\n  "job": ${JSON.stringify(header)},\n  "summary": ${JSON.stringify({ total, counts })},\n  "outcomes": [`;
@@ -232,14 +227,8 @@ export async function writeReport(
   return { total, counts, csvPath: paths.csvPath, jsonPath: paths.jsonPath };
 }
 
-function csvLine(outcome: ResetOutcome): string {
-  return CSV_COLUMNS.map((column) => csvCell(outcome[column])).join(',');
-}
-
-function csvCell(value: string | number | undefined): string {
-  if (value === undefined) return '';
-  const text = typeof value === 'string' ? neutraliseCell(value) : String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+function reportLine(outcome: ResetOutcome): string {
+  return csvLine(CSV_COLUMNS.map((column) => outcome[column]));
 }
 
 async function writeAtomically(path: string, content: () => AsyncIterable<string>): Promise<void> {

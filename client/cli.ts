@@ -68,7 +68,8 @@ Usage:
 Settings come from the environment (see README): TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 TEMPORAL_API_KEY / TEMPORAL_TLS_*, BULK_RESET_TASK_QUEUE, BULK_RESET_DATA_DIR, GRAPH_BASE_URL,
 AZURE_TENANT_ID, AZURE_CLIENT_ID, GRAPH_TOKEN (simulator only), BULK_RESET_METRICS (worker's
-Prometheus endpoint), OTEL_EXPORTER_OTLP_ENDPOINT (OpenTelemetry traces).
+Prometheus endpoint), OTEL_EXPORTER_OTLP_ENDPOINT (OpenTelemetry traces), BULK_RESET_LOG_VERBOSE=1
+(worker logs errors in full, user names included).
 
 Exit codes: 0 every user succeeded (or was skipped), 1 some users failed or are unconfirmed,
 2 the job could not run or the command was wrong.`;

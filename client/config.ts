@@ -54,6 +54,11 @@ export interface Settings {
   workflowBundlePath?: string;
   /** Where a worker serves Prometheus metrics (BULK_RESET_METRICS, `host:port` or a port); off when unset. */
   metrics?: string;
+  /**
+   * A worker logs errors in full, user names, Graph messages and stack traces included
+   * (BULK_RESET_LOG_VERBOSE=1); by default they are summarised (see worker/logging).
+   */
+  verboseLogs: boolean;
 }
 
 /** Graph's published identity write budget: 3,000 writes per 150 s per app and tenant. */
@@ -81,6 +86,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       audience: env.BULK_RESET_CODEC_SERVER_AUDIENCE || undefined,
     },
     metrics: env.BULK_RESET_METRICS?.trim() || undefined,
+    verboseLogs: ['1', 'true', 'yes'].includes(env.BULK_RESET_LOG_VERBOSE?.trim().toLowerCase() ?? ''),
     credential: {
       graphToken: env.GRAPH_TOKEN || undefined,
       tenantId: env.AZURE_TENANT_ID,

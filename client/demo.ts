@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { startGraphSimulator } from '../simulator/graphSimulator';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { createWorker } from '../worker';
+import { installRuntime } from '../worker/runtime';
 import { EncryptionCodec, loadCodecKeys } from './codec';
 import { startCodecServer } from './codecServer';
 import { createClient, loadSettings } from './config';
@@ -31,7 +31,7 @@ export async function runDemo({ users, exitWhenDone }: DemoOptions): Promise<num
 
   // The demo's own lines tell the story; the SDK's log (each expected 403 and 404 as a warning) would
   // bury them. Every detail is in the Web UI.
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  installRuntime({ logLevel: 'ERROR' });
   console.log('starting the Temporal dev server (with its Web UI)...');
   const uiPort = await freePort(PREFERRED_UI_PORT);
   const settings = loadSettings({

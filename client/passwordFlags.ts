@@ -5,6 +5,7 @@
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { csvLine, neutraliseCell } from '../activities/csvWriter';
 import { readPrivateFile } from '../activities/privateFile';
 import { privateKeyFrom, readCurrentSecrets, recipientKey } from '../activities/secretsFile';
 import {
@@ -113,14 +114,11 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Quotes a CSV cell always, doubling quotes: a password may hold any character. */
-function cell(value: string | number): string {
-  return `"${String(value).replace(/"/g, '""')}"`;
-}
-
 /**
  * `bulk-reset secrets decrypt [--key private.pem] [--out file] <secrets file>`: the current password of
- * every user, as CSV (row, user, password), to stdout or to a new file of mode 0600.
+ * every user, as CSV (row, user, password), to stdout or to a new file of mode 0600. Its cells come from
+ * the one CSV writer, so a password that looks like a formula gets a `'` that is not part of it; the
+ * operator is told when one does, and the README says how to read the exact password.
  */
 export async function secretsCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args;
@@ -138,15 +136,24 @@ export async function secretsCommand(args: string[]): Promise<number> {
       )
     : undefined;
   const secrets = await readCurrentSecrets(positionals[0], privateKey);
+  // Every value quoted: a password may hold any character, and a quoted cell shows where it ends.
   const text = [
-    'row,user,password',
-    ...secrets.map((secret) => [secret.row, secret.user, secret.password].map(cell).join(',')),
+    csvLine(['row', 'user', 'password']),
+    ...secrets.map((secret) => csvLine([secret.row, secret.user, secret.password], { quote: 'always' })),
   ].join('\n');
   if (values.out) {
     await writeFile(values.out, `${text}\n`, { mode: 0o600, flag: 'wx' });
     console.error(`${secrets.length} current passwords written to ${values.out} (mode 0600)`);
   } else {
     process.stdout.write(`${text}\n`);
+  }
+  const marked = secrets.filter((secret) => neutraliseCell(secret.password) !== secret.password).length;
+  if (marked > 0) {
+    console.error(
+      `${marked} of the ${secrets.length} passwords hold a character a spreadsheet would run as a formula: ` +
+        `a ' was added in front of it, which is not part of the password (a generated password's cell then ` +
+        `starts with ', and the password is the rest; README, "Passwords")`,
+    );
   }
   return 0;
 }

@@ -5,6 +5,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
+import { csvLine } from '../activities/csvWriter';
 import { jobPaths } from '../activities/jobFiles';
 import { writePrivateFile } from '../activities/privateFile';
 import type { JobSettings, ResetOutcome, ResetPolicy } from '../workflows/types';
@@ -20,11 +21,14 @@ export function rowsToRetry(outcomes: ResetOutcome[], allFailed: boolean): Reset
   );
 }
 
-/** A CSV of those users, ids and UPNs each in their own column, as the CSV reader expects. */
+/**
+ * A CSV of those users, ids and UPNs each in their own column, as the CSV reader expects. Its cells come
+ * from the one CSV writer; a user that ran is a GUID or a userPrincipalName the reader accepted, which
+ * never looks like a formula, so each comes back from the file exactly as it was.
+ */
 export function retryCsv(outcomes: ResetOutcome[]): string {
-  const quote = (value: string) => (/[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value);
-  const lines = outcomes.map(({ user }) => (GUID.test(user) ? `,${quote(user)}` : `${quote(user)},`));
-  return `userPrincipalName,id\n${lines.join('\n')}\n`;
+  const lines = outcomes.map(({ user }) => csvLine(GUID.test(user) ? [undefined, user] : [user, undefined]));
+  return `${csvLine(['userPrincipalName', 'id'])}\n${lines.join('\n')}\n`;
 }
 
 export interface RetryOptions {

@@ -208,8 +208,10 @@ function goodUser(gen: Gen, idKind: Layout['idKind'], serial: number): string {
     const guid = `${hex(8)}-${hex(4)}-${hex(4)}-${hex(4)}-${serial.toString(16).padStart(12, '0')}`;
     return gen.chance(0.3) ? guid.toUpperCase() : guid;
   }
-  // The serial, ended by '_', keeps every generated user unique (whatever the case).
-  const local = `${gen.pick(['alice', 'bob', 'zoë', 'Ünal', 'li.wei', 'o_brien', 'x'])}${serial}_${gen.string(LOCAL, 0, 6)}`;
+  // The serial, ended by '_', keeps every generated user unique (whatever the case). Entra ID allows no
+  // '.' right before the '@', nor accented letters (they are among the bad values below).
+  const tail = gen.string(LOCAL, 0, 6).replace(/\.+$/, '');
+  const local = `${gen.pick(['alice', 'bob', "d'arcy", 'mary-jane', 'li.wei', 'o_brien', 'x!y^z~w'])}${serial}_${tail}`;
   const domain = gen.pick([
     'contoso.com',
     'Fabrikam.co.uk',
@@ -380,6 +382,15 @@ function planBad(
               '@SUM(1)@x.com',
               'a b@c.com',
               'a\u0007b@c.com',
+              'a;=1+1;@contoso.com',
+              'a,b@contoso.com',
+              'o"neil@contoso.com',
+              'a+tag@contoso.com',
+              'zoë@contoso.com',
+              'Ünal@contoso.com',
+              '\uFF1D1+1@contoso.com',
+              'alice.@contoso.com',
+              'alice@bücher.example',
               `${'a'.repeat(110)}@contoso.com`,
             ],
       );

@@ -49,8 +49,16 @@ const BOB_ID = 'A0B1C2D3-E4F5-4678-9ABC-DEF012345678';
 
 describe('scanUserCsv: encoding', () => {
   it('reads UTF-8 with and without a BOM, including non-ASCII names', async () => {
+    // Entra ID allows no accented letter in a userPrincipalName: the row is refused, its name read intact.
     const text = 'userPrincipalName\nzoë@contoso.com\n';
-    const expected = [{ row: 2, disposition: 'run', user: 'zoë@contoso.com', idKind: 'userPrincipalName' }];
+    const expected = [
+      {
+        row: 2,
+        disposition: 'invalid',
+        user: 'zoë@contoso.com',
+        reason: expect.stringContaining('"ë" is not a character Entra ID allows') as string,
+      },
+    ];
     expect(await scan(text)).toEqual(expected);
     expect(await scan(`\uFEFF${text}`)).toEqual(expected);
   });
@@ -293,6 +301,50 @@ describe('scanUserCsv: row validation', () => {
     });
   });
 
+  it('refuses a userPrincipalName with a semicolon, which would split its report row into a formula cell, naming the row', async () => {
+    const rows = await scan('upn\nalice@contoso.com\na;=1+1;@contoso.com\n');
+    expect(rows[1]).toEqual({
+      row: 3,
+      disposition: 'invalid',
+      user: 'a;=1+1;@contoso.com',
+      reason: `"a;=1+1;@contoso.com" is not a valid userPrincipalName (";" is not a character Entra ID allows before the '@'; expected name@domain)`,
+    });
+  });
+
+  it('refuses the characters Entra ID does not allow in a userPrincipalName, and its length limits', async () => {
+    const rows = await scan(
+      [
+        'upn',
+        '"a,b@contoso.com"',
+        '"o""neil@contoso.com"',
+        'a+b@contoso.com',
+        'a&b@contoso.com',
+        'zoë@contoso.com',
+        'a\uFF1D1@contoso.com',
+        'alice.@contoso.com',
+        'alice@con_toso.com',
+        'alice@bücher.example',
+        `${'a'.repeat(65)}@contoso.com`,
+        `alice@${'d'.repeat(45)}.com`,
+        "'-1@contoso.com",
+      ].join('\n'),
+    );
+    expect(rows.map((row) => (row.disposition === 'run' ? 'run' : row.reason))).toEqual([
+      expect.stringContaining(`"," is not a character Entra ID allows before the '@'`),
+      expect.stringContaining(`"\\"" is not a character Entra ID allows before the '@'`),
+      expect.stringContaining(`"+" is not a character Entra ID allows before the '@'`),
+      expect.stringContaining(`"&" is not a character Entra ID allows before the '@'`),
+      expect.stringContaining(`"ë" is not a character Entra ID allows before the '@'`),
+      expect.stringContaining(`"\uFF1D" is not a character Entra ID allows before the '@'`),
+      expect.stringContaining(`a '.' right before the '@'`),
+      expect.stringContaining(`domain "con_toso.com" has "_"`),
+      expect.stringContaining(`domain "bücher.example" has "ü"`),
+      expect.stringContaining(`more than 64 characters before the '@'`),
+      expect.stringContaining(`more than 48 characters after the '@'`),
+      expect.stringContaining(`starts with "'-"`),
+    ]);
+  });
+
   it('refuses ids that are not GUIDs', async () => {
     const rows = await scan(`id\n${ALICE_ID}\n123\n{${BOB_ID}}\nalice@contoso.com\n`);
     expect(rows.map((row) => (row.disposition === 'run' ? 'run' : row.reason))).toEqual([
@@ -394,6 +446,8 @@ describe('scanUserCsv: limits', () => {
 describe('validateUser', () => {
   it('accepts ordinary and guest UPNs and GUIDs in either case', () => {
     expect(validateUser('alice@contoso.com', 'userPrincipalName')).toBeUndefined();
+    expect(validateUser("o'brien.a-b_c!d#e^f~g@sub-1.Contoso.co.uk", 'userPrincipalName')).toBeUndefined();
+    expect(validateUser('_svc@contoso.com', 'userPrincipalName')).toBeUndefined();
     expect(
       validateUser('alice_fabrikam.com#EXT#@contoso.onmicrosoft.com', 'userPrincipalName'),
     ).toBeUndefined();

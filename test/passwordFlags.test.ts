@@ -2,10 +2,12 @@
  * The password flags of `start`: what they allow, what they refuse, and what the operator is told.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { passwordChoiceFromFlags } from '../client/passwordFlags';
+import { parse } from 'csv-parse/sync';
+import { createSecretsFile, openSecretsWriter } from '../activities/secretsFile';
+import { passwordChoiceFromFlags, secretsCommand } from '../client/passwordFlags';
 
 let directory: string;
 
@@ -75,4 +77,65 @@ test('a secrets file is made absolute and must not exist; a recipient needs a fi
   await expect(
     passwordChoiceFromFlags({ 'secrets-file': fresh, 'secrets-recipient': notAKey }),
   ).rejects.toThrow(/not a PEM public key/);
+});
+
+/**
+ * The README's rule for reading a password cell (section "Passwords"), applied as a person would: one
+ * ' was added before a = + - @ | (or a form of them such as the full-width ＝) at the start of the cell
+ * or after a comma, semicolon, tab or line break (with spaces between or not), counting the 's already
+ * there; remove that one.
+ */
+function passwordAsTheReadmeSays(cell: string): string {
+  return cell.replace(
+    /(^|[,;\t\r\n])([\s,;]*)'(?='*(.))/gu,
+    (found: string, boundary: string, spaces: string, next: string) =>
+      ['=', '+', '-', '@', '|'].includes(next.normalize('NFKC')) ? `${boundary}${spaces}` : found,
+  );
+}
+
+test('secrets decrypt writes no password as a formula, and the README tells how to read each one exactly', async () => {
+  const secretsPath = join(directory, 'formulas.jsonl');
+  await createSecretsFile(secretsPath, 'job-formulas');
+  const passwords = [
+    // Generated passwords start with one of these about once in eighteen.
+    '=1+1*cmd|A0Bc7',
+    '+Xy7#kLm2',
+    '-Xy7#kLm2',
+    '@SUM(A1)x9Y',
+    // Passwords of --password csv are whatever the operator wrote.
+    '\uFF1D1+1Ab9!',
+    "'=already-quoted9A",
+    "''-two-quotes9A",
+    'semi;=colon9A',
+    'comma, -spaced9A',
+    "plain'quote=9A",
+    'Plain-Pass-9A',
+  ];
+  const writer = await openSecretsWriter(secretsPath, 'job-formulas');
+  for (const [index, password] of passwords.entries()) {
+    await writer.append({ row: index + 2, user: `user${index + 2}@contoso.com`, attempt: 1, password });
+  }
+  await writer.close();
+
+  const outPath = join(directory, 'formulas.csv');
+  const notices: string[] = [];
+  const spy = jest.spyOn(console, 'error').mockImplementation((message: string) => notices.push(message));
+  try {
+    expect(await secretsCommand(['decrypt', '--out', outPath, secretsPath])).toBe(0);
+  } finally {
+    spy.mockRestore();
+  }
+  const text = await readFile(outPath, 'utf8');
+  const records: string[][] = parse(text);
+  const cells = records.slice(1);
+  expect(cells.map(([, user]) => user)).toEqual(passwords.map((_, index) => `user${index + 2}@contoso.com`));
+
+  // No cell, however a spreadsheet splits the file, starts a formula.
+  const pieces = text.split(/[,;\r\n]/).map((piece) => piece.replace(/^[\s"]+/, ''));
+  expect(pieces.filter((piece) => /^[=+\-@|]/.test(piece.normalize('NFKC')))).toEqual([]);
+  expect(cells[0][2]).toBe("'=1+1*cmd|A0Bc7");
+
+  // Following the README gives back every password exactly; the operator is told when that matters.
+  expect(cells.map(([, , cell]) => passwordAsTheReadmeSays(cell))).toEqual(passwords);
+  expect(notices.join('\n')).toMatch(/9 of the 11 passwords .*a ' was added/);
 });

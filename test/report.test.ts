@@ -2,14 +2,7 @@ import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import {
-  appendOutcomes,
-  neutraliseCell,
-  readLedger,
-  summarise,
-  writeReport,
-  type ReportHeader,
-} from '../activities/report';
+import { appendOutcomes, readLedger, summarise, writeReport, type ReportHeader } from '../activities/report';
 import type { ResetOutcome } from '../workflows/types';
 
 let directory: string;
@@ -96,16 +89,6 @@ describe('summarise', () => {
         outcome(6, { status: 'cancelled' }),
       ]),
     ).toEqual({ succeeded: 1, failed: 2, unconfirmed: 1, skipped: 1, cancelled: 1 });
-  });
-});
-
-describe('neutraliseCell', () => {
-  it.each(['=1+1', '+1', '-1', '@SUM(A1)', '\t=1', '\r=1'])('prefixes %j with a quote', (value) => {
-    expect(neutraliseCell(value)).toBe(`'${value}`);
-  });
-
-  it.each(['alice@contoso.com', '', "'already", 'a=b', ' =1'])('leaves %j alone', (value) => {
-    expect(neutraliseCell(value)).toBe(value);
   });
 });
 
@@ -196,6 +179,44 @@ describe('writeReport', () => {
       reason: awkward[0].reason,
       polls: '0',
     });
+  });
+
+  it('neutralises full-width formula starts and formulas a semicolon or line break would start, in every reader', async () => {
+    const ledger = join(directory, 'ledger.jsonl');
+    const hostile: ResetOutcome[] = [
+      outcome(2, { user: '\uFF1DHYPERLINK("http://evil")', status: 'skipped', reason: 'not a user' }),
+      outcome(3, { user: '\uFF0B1', status: 'skipped', reason: '\uFF20SUM(1)' }),
+      outcome(4, { user: 'a;=1+1;@contoso.com', status: 'skipped', reason: '"a;=1+1;@contoso.com" is bad' }),
+      outcome(5, { user: 'x,\uFF0D1', status: 'skipped', reason: 'one\n=cmd|calc' }),
+      outcome(6, { user: '|calc', status: 'skipped', reason: 'x; -1' }),
+    ];
+    await appendOutcomes(ledger, hostile);
+    const paths = { csvPath: join(directory, 'h.csv'), jsonPath: join(directory, 'h.json') };
+    await writeReport(ledger, paths, header);
+    const text = (await readFile(paths.csvPath, 'utf8')).replace(/^\uFEFF/, '');
+
+    // Read as the comma CSV it is, each user cell is the user with a ' before each formula start.
+    const rows = parse<Record<string, string>>(text, { columns: true });
+    expect(rows.map((row) => row.user)).toEqual([
+      '\'\uFF1DHYPERLINK("http://evil")',
+      "'\uFF0B1",
+      "a;'=1+1;'@contoso.com",
+      "x,'\uFF0D1",
+      "'|calc",
+    ]);
+    expect(rows.map((row) => row.reason)).toEqual([
+      'not a user',
+      "'\uFF20SUM(1)",
+      `"a;'=1+1;'@contoso.com" is bad`,
+      "one\n'=cmd|calc",
+      "x; '-1",
+    ]);
+
+    // Read by a spreadsheet that splits on semicolons, commas or line breaks (quotes then mean
+    // nothing), no cell starts a formula.
+    const cells = text.split(/[,;\r\n]/).map((cell) => cell.replace(/^[\s"]+/, ''));
+    const formulas = cells.filter((cell) => /^[=+\-@|]/.test(cell.normalize('NFKC')));
+    expect(formulas).toEqual([]);
   });
 
   it('writes the JSON report with the job header, the summary and every outcome unaltered', async () => {

@@ -1,10 +1,24 @@
 /**
  * What Temporal stores is unreadable without the key: after a job, the raw histories of the job and its
- * users hold no user principal name, no password, no token; with the codec they open.
+ * users hold no user principal name, no password, no token; with the codec they open. And what the
+ * worker and the CLI print by default names no user either.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
 import { EncryptionCodec, loadCodecKeys } from '../client/codec';
-import { type Stage, decodedText, openStage, readableText, userWorkflowIdOf } from './support/harness';
+import { PROJECT_ROOT } from '../client/devServer';
+import {
+  type ReportJson,
+  type Stage,
+  cli,
+  decodedText,
+  openStage,
+  readJson,
+  readableText,
+  userWorkflowIdOf,
+} from './support/harness';
 
 let stage: Stage;
 
@@ -54,4 +68,72 @@ test('histories hold only ciphertext: no user, password, token or Graph message 
   expect(opened).toContain('resetPassword for row');
   expect(opened).not.toContain(stage.env.GRAPH_TOKEN as string);
   expect(opened).not.toMatch(/newPassword/i);
+});
+
+test('worker and CLI logs name no user and hold no Graph message or request-id; a refusal is one line, no stack', async () => {
+  // A stage of its own: this worker is a `bulk-reset worker` process, the only one on its task queue.
+  const logStage = await openStage({ retryAfterSeconds: 0.2 });
+  const worker = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), 'worker'], {
+    env: logStage.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let workerOutput = '';
+  worker.stdout.on('data', (chunk: Buffer) => (workerOutput += chunk.toString()));
+  worker.stderr.on('data', (chunk: Buffer) => (workerOutput += chunk.toString()));
+  const refused = [
+    'denied.logs.alice@contoso.test',
+    'missing.logs.bob@contoso.test',
+    'badpw.logs.carol@contoso.test',
+  ];
+  const users = [...refused, 'ok.logs.dave@contoso.test'];
+  let report: ReportJson;
+  let cliOutput: string;
+  let refusalsSent: number;
+  try {
+    const csvPath = await logStage.writeCsv('logs.csv', `userPrincipalName\n${users.join('\n')}\n`);
+    const started = await cli(
+      logStage,
+      ...['start', csvPath, '--wait', '--min-wait', '100ms', '--default-wait', '200ms', '--max-wait', '2s'],
+    );
+    cliOutput = `${started.stdout}\n${started.stderr}`;
+    expect(started.code).toBe(1);
+    const jobId = started.stdout.split('\n').find((line) => line.startsWith('reset-')) as string;
+    report = await readJson<ReportJson>(join(logStage.dataDir, 'jobs', jobId, 'report.json'));
+    const { responsesByStatus } = logStage.simulator.stats();
+    refusalsSent = ['400', '403', '404'].reduce((sum, status) => sum + (responsesByStatus[status] ?? 0), 0);
+  } finally {
+    worker.kill('SIGTERM');
+    await once(worker, 'exit');
+    await logStage.close();
+  }
+
+  // Ground truth from the report: Graph refused three users, each with its message and request-id.
+  const failed = report.outcomes.filter((outcome) => outcome.status === 'failed');
+  expect(failed.map((outcome) => [outcome.user, outcome.httpStatus])).toEqual([
+    [refused[0], 403],
+    [refused[1], 404],
+    [refused[2], 400],
+  ]);
+  const requestIds = failed.map((outcome) => outcome.requestId);
+  expect(requestIds.every((id) => typeof id === 'string' && id.length > 8)).toBe(true);
+  const graphMessages = ['Insufficient privileges', 'does not exist', 'password complexity'];
+  for (const message of graphMessages) expect(JSON.stringify(failed)).toContain(message);
+
+  // None of it in what the worker or the CLI printed, and no stack trace either.
+  const needles = [...users.map((user) => user.split('@')[0]), ...graphMessages, ...(requestIds as string[])];
+  const leaks = (output: string) => needles.filter((needle) => output.includes(needle));
+  const stacks = (output: string) => output.match(/^\s+at .*$/gm) ?? [];
+  expect({ worker: leaks(workerOutput), cli: leaks(cliOutput) }).toEqual({ worker: [], cli: [] });
+  expect({ worker: stacks(workerOutput), cli: stacks(cliOutput) }).toEqual({ worker: [], cli: [] });
+
+  // The worker still tells the operator that Graph refused: one line per refusal it sent, with the
+  // activity, the workflow id (the job and an opaque hash of the user), the HTTP status and Graph's code.
+  const refusalLines = workerOutput.split('\n').filter((line) => line.includes('GraphPermanentError'));
+  expect(refusalLines.length).toBeGreaterThanOrEqual(refused.length);
+  expect(refusalLines.length).toBeLessThanOrEqual(refusalsSent);
+  for (const line of refusalLines) {
+    expect(line).toMatch(
+      /\[WARN\] Activity failed .*workflowId: 'reset-[^']+\/user-[0-9a-f]+'.*httpStatus: 4\d\d, graphCode: '\w+'/,
+    );
+  }
 });

@@ -17,7 +17,8 @@ import { graphMetricsObserver } from '../activities/graphMetrics';
 import { type Settings, connectWorker } from '../client/config';
 import { dataConverterFor, loadCodecKeys, workflowIdSecret } from '../client/codec';
 import { startTracing, tracingPlugins } from '../client/tracing';
-import { installMetrics, metricsAddress } from './metrics';
+import { metricsAddress } from './metrics';
+import { installRuntime } from './runtime';
 import { writeTaskQueue } from '../workflows/types';
 import { WORKFLOW_BUNDLE_ENV } from './bundle';
 
@@ -138,8 +139,16 @@ export interface WorkerProcessOptions {
  */
 export async function runWorker(settings: Settings, options: WorkerProcessOptions = {}): Promise<void> {
   // Both before the first connection: the Runtime and the tracer provider are the process's.
-  const metrics = metricsAddress(options.metrics, { BULK_RESET_METRICS: settings.metrics });
-  if (metrics) console.log(`bulk-reset worker: Prometheus metrics at ${installMetrics(metrics)}`);
+  const { metricsUrl } = installRuntime({
+    metricsAddress: metricsAddress(options.metrics, { BULK_RESET_METRICS: settings.metrics }),
+    verboseLogs: settings.verboseLogs,
+  });
+  if (metricsUrl) console.log(`bulk-reset worker: Prometheus metrics at ${metricsUrl}`);
+  if (settings.verboseLogs) {
+    console.error(
+      'bulk-reset worker: BULK_RESET_LOG_VERBOSE is set: the log shows errors in full, with user names, Graph messages and request-ids',
+    );
+  }
   const tracing = startTracing('bulk-reset-worker');
   if (tracing) console.log(`bulk-reset worker: OpenTelemetry traces to ${tracing.endpoint}`);
   try {

@@ -5,9 +5,9 @@
  *
  * Opt-in: `BULK_RESET_METRICS=host:port` or `bulk-reset worker --metrics host:port`. The endpoint is the
  * process's: the Temporal Runtime that serves it is a process-wide singleton, installed before the
- * first connection.
+ * first connection (worker/runtime.ts).
  */
-import { Runtime } from '@temporalio/worker';
+import type { TelemetryOptions } from '@temporalio/worker';
 import { GRAPH_METRICS } from '../activities/graphMetrics';
 import { WORKFLOW_METRICS } from '../workflows/metrics';
 
@@ -34,34 +34,18 @@ export function metricsAddress(
   return address;
 }
 
-/**
- * Installs the process's Temporal Runtime with a Prometheus endpoint on `address` (`/metrics`). Must
- * come before anything connects to Temporal; returns the URL to scrape.
- */
-export function installMetrics(address: string): string {
-  try {
-    Runtime.install({
-      telemetryOptions: {
-        metrics: {
-          prometheus: {
-            bindAddress: address,
-            // Prometheus conventions: counters end in _total, durations are in seconds.
-            countersTotalSuffix: true,
-            useSecondsForDurations: true,
-            histogramBucketOverrides: {
-              [WORKFLOW_METRICS.waits]: WAIT_BUCKETS,
-              [GRAPH_METRICS.retryAfter]: WAIT_BUCKETS,
-            },
-          },
-        },
+/** The Runtime's telemetry options for a Prometheus endpoint on `address` (`/metrics`). */
+export function prometheusTelemetry(address: string): NonNullable<TelemetryOptions['metrics']> {
+  return {
+    prometheus: {
+      bindAddress: address,
+      // Prometheus conventions: counters end in _total, durations are in seconds.
+      countersTotalSuffix: true,
+      useSecondsForDurations: true,
+      histogramBucketOverrides: {
+        [WORKFLOW_METRICS.waits]: WAIT_BUCKETS,
+        [GRAPH_METRICS.retryAfter]: WAIT_BUCKETS,
       },
-    });
-  } catch (error) {
-    // No `cause`: the CLI prints the innermost cause, and this message (which has it) says what to do.
-    // eslint-disable-next-line preserve-caught-error
-    throw new Error(
-      `the metrics endpoint ${address} could not be opened (${error instanceof Error ? error.message : String(error)}); choose another --metrics address or free the port`,
-    );
-  }
-  return `http://${address}/metrics`;
+    },
+  };
 }
