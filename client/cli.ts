@@ -5,15 +5,15 @@
  */
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
-import { login } from '../activities/credentials';
-import { graphScopes } from '../activities/graphClient';
+import { login } from '../graph/credentials';
+import { graphScopes } from '../graph/client';
 import { runWorker } from '../worker';
 import { COUNTED_SCENARIOS, SCENARIOS, startGraphSimulator } from '../simulator/graphSimulator';
-import { type Settings, createClient, loadSettings, operatorIdentity } from './config';
+import { type Settings, createClient, loadSettings, operatorIdentity } from '../temporal/config';
 import { runDemo } from './demo';
 import { runPlan } from './plan';
-import { EncryptionCodec, loadCodecKeys, rotateCodecKey } from './codec';
-import { startCodecServer } from './codecServer';
+import { EncryptionCodec, loadCodecKeys, rotateCodecKey } from '../temporal/codec';
+import { startCodecServer } from '../temporal/codecServer';
 import { parseDuration } from './durations';
 import { JOB_FLAGS, policyFromFlags, printCsvCheck, windowFromFlags } from './jobFlags';
 import { PASSWORD_FLAGS, newSecretsFilePath, passwordChoiceFromFlags, secretsCommand } from './passwordFlags';
@@ -31,10 +31,10 @@ import {
   startJob,
 } from './jobs';
 import { retryFailed } from './retry';
-import { jobPaths } from '../activities/jobFiles';
+import { jobPaths } from '../jobs/jobFiles';
 import { scheduleCommand } from './schedules';
 import { runWatch, watchCommand } from './watch';
-import { startTracing, stopTracing } from './tracing';
+import { startTracing, stopTracing } from '../temporal/tracing';
 
 const USAGE = `bulk-reset: durable bulk password resets for Microsoft Entra ID, on Temporal
 

@@ -5,9 +5,9 @@
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { csvLine, neutraliseCell } from '../activities/csvWriter';
-import { readPrivateFile } from '../activities/privateFile';
-import { privateKeyFrom, readCurrentSecrets, recipientKey } from '../activities/secretsFile';
+import { csvLine, neutraliseCell } from '../jobs/csvWriter';
+import { readPrivateFile } from '../secrets/privateFile';
+import { privateKeyFrom, readCurrentSecrets, recipientKey } from '../secrets/secretsFile';
 import {
   DEFAULT_GENERATED_PASSWORD_LENGTH,
   MAX_PASSWORD_LENGTH,

@@ -242,7 +242,7 @@ export interface StartResetResult {
   operationId?: string;
   retryAfterMs?: number;
   requestId?: string;
-  /** The previous request for this user provably never left a worker (see activities/sendJournal). */
+  /** The previous request for this user provably never left a worker (see jobs/sendJournal). */
   previousAttemptUnsent?: true;
 }
 
@@ -277,7 +277,7 @@ export interface PollOperationResult {
 /** What a Graph failure carries through Temporal (ApplicationFailure details): no secrets, no bodies. */
 /**
  * The failure type (and `graphCode`) of a write the worker refused because Graph's identity of the user is
- * on the protected-accounts list (see activities/protectedWrites): the user ends `skipped`, nothing sent.
+ * on the protected-accounts list (see graph/protectedWrites): the user ends `skipped`, nothing sent.
  */
 export const PROTECTED_ACCOUNT = 'ProtectedAccount';
 
@@ -289,7 +289,7 @@ export interface GraphFailureDetails {
   ambiguous: boolean;
   /** Graph's Retry-After, when it sent one with the failure. */
   retryAfterMs?: number;
-  /** `permanent`, `transient` or `auth` (see activities/graphErrors). */
+  /** `permanent`, `transient` or `auth` (see graph/errors). */
   kind: 'permanent' | 'transient' | 'auth';
   /** The activity attempt that failed (a poll's attempts are its GETs). */
   attempt?: number;

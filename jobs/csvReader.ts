@@ -64,7 +64,8 @@ const DOMAIN_CHARACTER = /^[A-Za-z0-9-]$/;
 /** How much of an offending value a reason quotes. */
 const ECHO_LIMIT = 40;
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** An Entra object id as Graph prints it: the one pattern every file format checks ids against. */
+export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // eslint-disable-next-line no-control-regex
 const WHITESPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f]/u;
 

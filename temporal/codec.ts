@@ -19,7 +19,7 @@ import {
 } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { REFUSED_PAYLOAD_FIELD } from '../workflows/types';
-import { PrivateFileError, readPrivateFile, writePrivateFile } from '../activities/privateFile';
+import { PrivateFileError, readPrivateFile, writePrivateFile } from '../secrets/privateFile';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
@@ -150,7 +150,7 @@ export function dataConverterFor(
 }
 
 /**
- * The secret that keys user workflow ids (activities/jobFiles.ts userKey), derived from the newest
+ * The secret that keys user workflow ids (jobs/jobFiles.ts userKey), derived from the newest
  * payload key with HKDF-SHA256, so every worker of a deployment computes the same ids and nobody without
  * the key can. A rotated key changes the ids of jobs prepared afterwards only: a prepared job keeps its ids.
  */

@@ -8,9 +8,9 @@ import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
-import { DEFAULT_GRAPH_BASE_URL } from '../activities/graphClient';
-import type { CredentialConfig } from '../activities/credentials';
-import { PrivateFileError, readPrivateFileSync } from '../activities/privateFile';
+import { DEFAULT_GRAPH_BASE_URL } from '../graph/client';
+import type { CredentialConfig } from '../graph/credentials';
+import { PrivateFileError, readPrivateFileSync } from '../secrets/privateFile';
 import { type CodecKeySource, dataConverterFor, loadCodecKeys } from './codec';
 import { tracingPlugins } from './tracing';
 import { normaliseOperator } from '../workflows/types';
@@ -39,7 +39,7 @@ export interface Settings {
   writesPerSecond: number;
   /** The blast-radius limit: `start` refuses more users than this without --allow-large. */
   maxUsers?: number;
-  /** The protected-accounts list (BULK_RESET_PROTECTED_USERS): users never reset, see activities/protectedUsers. */
+  /** The protected-accounts list (BULK_RESET_PROTECTED_USERS): users never reset, see jobs/protectedUsers. */
   protectedUsersPath?: string;
   /** Where the payload encryption keys come from (BULK_RESET_CODEC_KEYS, else a key file). */
   codecKeys: CodecKeySource;

@@ -13,7 +13,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AccessToken, AuthenticationRecord, GetTokenOptions, TokenCredential } from '@azure/identity';
-import { PrivateFileError, readPrivateFile, writePrivateFile } from './privateFile';
+import { PrivateFileError, readPrivateFile, writePrivateFile } from '../secrets/privateFile';
 
 /**
  * @azure/identity is loaded only when an operator sign-in is used: the simulator, the tests and the
