@@ -10,6 +10,7 @@ import { isUtf8 } from 'node:buffer';
 import { parse, type CsvError } from 'csv-parse/sync';
 import type { UserIdKind } from '../workflows/types';
 import { formulaStart } from './csvWriter';
+import { MAX_PASSWORD_LENGTH } from '../secrets/passwords';
 
 /** A problem with the CSV file as a whole: nothing in it should run until the operator fixes it. */
 export class CsvInputError extends Error {
@@ -73,8 +74,6 @@ const UPN_HEADERS = ['userprincipalname', 'upn'];
 const ID_HEADERS = ['id', 'objectid', 'userid'];
 const ACCEPTED_HEADERS = 'userPrincipalName or upn (sign-in names), id, objectId or userId (object ids)';
 const PASSWORD_HEADER = 'newpassword';
-/** Entra ID accepts passwords of at most 256 characters. */
-const MAX_PASSWORD_LENGTH = 256;
 
 /**
  * Why `value` cannot name a user of the given kind, in words an operator can act on, or `undefined` when

@@ -7,7 +7,6 @@ import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection } from '@temporalio/worker';
 import { DEFAULT_GRAPH_BASE_URL } from '../graph/client';
 import type { CredentialConfig } from '../graph/credentials';
 import { PrivateFileError, readPrivateFileSync } from '../secrets/privateFile';
@@ -250,12 +249,6 @@ export async function createClient(settings: Settings): Promise<Client> {
     namespace: settings.temporal.namespace,
     dataConverter: await dataConverter(settings),
     plugins: tracingPlugins(),
-  });
-}
-
-export function connectWorker(temporal: TemporalSettings): Promise<NativeConnection> {
-  return NativeConnection.connect(connectionOptions(temporal)).catch((error: unknown) => {
-    throw connectionFailure(temporal, error);
   });
 }
 

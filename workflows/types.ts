@@ -135,11 +135,8 @@ export type PasswordMode = 'graph' | 'generated' | 'csv';
 
 export const PASSWORD_MODES: readonly PasswordMode[] = ['graph', 'generated', 'csv'];
 
-/** Shortest and default length of a generated password. */
-export const MIN_GENERATED_PASSWORD_LENGTH = 16;
+/** Default length of a generated password (its bounds live with the generator, secrets/passwords.ts). */
 export const DEFAULT_GENERATED_PASSWORD_LENGTH = 20;
-/** Entra ID accepts passwords of at most 256 characters. */
-export const MAX_PASSWORD_LENGTH = 256;
 
 /** A job's password settings. Never holds a password, only how to get one and where it may go. */
 export interface PasswordSettings {
