@@ -5,8 +5,6 @@
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type WorkflowExecutionStatusName } from '@temporalio/client';
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type {
   CancelRowsInput,
   EndedUserWorkflow,
@@ -29,12 +27,12 @@ import type {
   StartResetResult,
   WriteReportInput,
 } from '../workflows/types';
-import { CsvInputError, readCsvPasswords, sha256File } from './csvReader';
-import type { GraphClient } from './graphClient';
-import { GraphError, adviceFor } from './graphErrors';
-import { isProtected, loadProtectedUsers } from './protectedUsers';
-import { createWriteGuard } from './protectedWrites';
-import { createSendJournal, recordSendIntent, sendJournalPath, sendWasIntended } from './sendJournal';
+import { CsvInputError, readCsvPasswords, sha256File } from '../jobs/csvReader';
+import type { GraphClient } from '../graph/client';
+import { GraphError, adviceFor } from '../graph/errors';
+import { isProtected, loadProtectedUsers } from '../jobs/protectedUsers';
+import { createWriteGuard } from '../graph/protectedWrites';
+import { createSendJournal, recordSendIntent, sendJournalPath, sendWasIntended } from '../jobs/sendJournal';
 import {
   JOB_FOLDER_TAKEN,
   type JobClaim,
@@ -48,11 +46,16 @@ import {
   jobPaths,
   prepareJobFiles,
   readRowsPage,
-  usersSha256,
-} from './jobFiles';
-import { appendOutcomes, writeReport } from './report';
-import { generatePassword } from './passwords';
-import { type SecretsWriter, SecretsFileError, createSecretsFile, openSecretsWriter } from './secretsFile';
+} from '../jobs/jobFiles';
+import { appendOutcomes, writeReport } from '../jobs/report';
+import { PlanFileError, readPlanFile } from '../jobs/planFile';
+import { generatePassword } from '../secrets/passwords';
+import {
+  type SecretsWriter,
+  SecretsFileError,
+  createSecretsFile,
+  openSecretsWriter,
+} from '../secrets/secretsFile';
 import { type CsvReference, DEFAULT_GENERATED_PASSWORD_LENGTH } from '../workflows/types';
 
 export interface ActivityDependencies {
@@ -65,45 +68,16 @@ export interface ActivityDependencies {
   userKeySecret: Buffer;
 }
 
-/** Reads a plan file by reference: the users it decided to reset, checked against its own fingerprint. */
+/** A plan the worker cannot trust stops the job at once, with the plan file's own words. */
 async function readPlan(plan: PlanReference, csvSha256: string): Promise<Set<string>> {
-  const fail = (message: string, type: string) =>
-    ApplicationFailure.create({ message, type, nonRetryable: true });
-  let bytes: Buffer;
   try {
-    bytes = await readFile(plan.path);
+    return await readPlanFile(plan, csvSha256);
   } catch (error) {
-    throw fail(
-      `the plan ${plan.path} cannot be read by the worker (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-      'PlanUnreadable',
-    );
+    if (error instanceof PlanFileError) {
+      throw ApplicationFailure.create({ message: error.message, type: error.problem, nonRetryable: true });
+    }
+    throw error;
   }
-  if (createHash('sha256').update(bytes).digest('hex') !== plan.sha256) {
-    throw fail(`the plan ${plan.path} changed after the job was started; nothing was reset`, 'PlanChanged');
-  }
-  const parsed = JSON.parse(bytes.toString('utf8')) as {
-    csv?: { sha256?: string };
-    users?: { user?: string; decision?: string }[];
-    usersSha256?: string;
-  };
-  if (parsed.csv?.sha256 !== csvSha256) {
-    throw fail(
-      `the plan ${plan.path} was made for another version of the CSV; nothing was reset: make a new plan`,
-      'PlanMismatch',
-    );
-  }
-  const planned = new Set(
-    (parsed.users ?? [])
-      .filter((entry) => entry.decision === 'reset' && typeof entry.user === 'string')
-      .map((entry) => (entry.user as string).toLowerCase()),
-  );
-  if (usersSha256(planned) !== parsed.usersSha256) {
-    throw fail(
-      `the plan ${plan.path} does not match its own fingerprint (edited by hand?); nothing was reset`,
-      'PlanMismatch',
-    );
-  }
-  return planned;
 }
 
 /** A job folder that belongs to another job stops this one at once: retrying cannot make it ours. */

@@ -6,9 +6,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
-import { StaticTokenCredential } from '../activities/credentials';
-import { GraphClient, type ResetAccepted } from '../activities/graphClient';
-import { GraphError } from '../activities/graphErrors';
+import { StaticTokenCredential } from '../graph/credentials';
+import { GraphClient, type ResetAccepted } from '../graph/client';
+import { GraphError } from '../graph/errors';
 import { nextWaitMs } from '../workflows/resetUser';
 import { type OutcomeStatus, type ResetPolicy, emptyCounts } from '../workflows/types';
 import { lowestSustainedRate, ownCpuSeconds, simulatorCounts } from './metrics';

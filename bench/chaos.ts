@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'csv-parse/sync';
 import type { Client } from '@temporalio/client';
-import { createClient, loadSettings } from '../client/config';
-import { type DevServer, PROJECT_ROOT, startDevServer } from '../client/devServer';
+import { createClient, loadSettings } from '../temporal/config';
+import { type DevServer, PROJECT_ROOT, startDevServer } from '../temporal/devServer';
 import { checkCsv, jobState, startJob } from '../client/jobs';
 import {
   type FaultRates,

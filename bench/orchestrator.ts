@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { jobPaths, preparedUserKeys } from '../activities/jobFiles';
+import { jobPaths, preparedUserKeys } from '../jobs/jobFiles';
 import { checkCsv, failureMessage, jobState, startJob } from '../client/jobs';
 import type { SampleRow } from '../simulator/sampleUsers';
 import { userWorkflowId } from '../workflows/bulkReset';

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { PROJECT_ROOT } from '../client/devServer';
+import { PROJECT_ROOT } from '../temporal/devServer';
 import { treeCpuSeconds } from './processStats';
 
 const SCRIPT = join(PROJECT_ROOT, 'scripts', 'temporal-postgres.sh');

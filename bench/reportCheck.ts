@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { jobPaths } from '../activities/jobFiles';
+import { jobPaths } from '../jobs/jobFiles';
 import { copyReport } from '../client/jobs';
 import type { ReportCheck } from './types';
 

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
-import { PROJECT_ROOT } from '../client/devServer';
+import { PROJECT_ROOT } from '../temporal/devServer';
 
 /** Longest a worker may take to load, bundle its workflows and start polling. */
 const READY_TIMEOUT_MS = 120_000;

@@ -5,15 +5,12 @@
  */
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
-import { login } from '../activities/credentials';
-import { graphScopes } from '../activities/graphClient';
-import { runWorker } from '../worker';
-import { COUNTED_SCENARIOS, SCENARIOS, startGraphSimulator } from '../simulator/graphSimulator';
-import { type Settings, createClient, loadSettings, operatorIdentity } from './config';
-import { runDemo } from './demo';
+import { login } from '../graph/credentials';
+import { graphScopes } from '../graph/client';
+import { type Settings, createClient, loadSettings, operatorIdentity } from '../temporal/config';
 import { runPlan } from './plan';
-import { EncryptionCodec, loadCodecKeys, rotateCodecKey } from './codec';
-import { startCodecServer } from './codecServer';
+import { EncryptionCodec, loadCodecKeys, rotateCodecKey } from '../temporal/codec';
+import { startCodecServer } from '../temporal/codecServer';
 import { parseDuration } from './durations';
 import { JOB_FLAGS, policyFromFlags, printCsvCheck, windowFromFlags } from './jobFlags';
 import { PASSWORD_FLAGS, newSecretsFilePath, passwordChoiceFromFlags, secretsCommand } from './passwordFlags';
@@ -31,10 +28,10 @@ import {
   startJob,
 } from './jobs';
 import { retryFailed } from './retry';
-import { jobPaths } from '../activities/jobFiles';
+import { jobPaths } from '../jobs/jobFiles';
 import { scheduleCommand } from './schedules';
 import { runWatch, watchCommand } from './watch';
-import { startTracing, stopTracing } from './tracing';
+import { startTracing, stopTracing } from '../temporal/tracing';
 
 const USAGE = `bulk-reset: durable bulk password resets for Microsoft Entra ID, on Temporal
 
@@ -108,15 +105,20 @@ async function main(argv: string[]): Promise<number> {
       return codecKey(settings, rest);
     case 'secrets':
       return secretsCommand(rest);
-    case 'worker':
+    case 'worker': {
+      // Loaded here, not at the top: @temporalio/worker is heavy and only this command needs it.
+      const { runWorker } = await import('../worker/index.js');
       await runWorker(settings, parseWorkerArgs(rest));
       return 0;
+    }
     case 'login':
       return signIn(settings);
     case 'simulate':
       return simulate(rest);
-    case 'demo':
+    case 'demo': {
+      const { runDemo } = await import('./demo.js');
       return runDemo(parseDemoArgs(rest));
+    }
     case undefined:
     case 'help':
     case '--help':
@@ -365,15 +367,20 @@ async function signIn(settings: Settings): Promise<number> {
   return 0;
 }
 
-const SIMULATE_HELP = `bulk-reset simulate [--port 8080] [--host 127.0.0.1] [--public-url URL] [--token TOKEN] [--retry-after 1]
+function simulateHelp(scenarios: readonly string[], counted: readonly string[]): string {
+  return `bulk-reset simulate [--port 8080] [--host 127.0.0.1] [--public-url URL] [--token TOKEN] [--retry-after 1]
 
 A Graph stand-in for rehearsals. Locations name the host the caller used (or --public-url).
 A user's scenario is the first label of its name: <scenario>.<anything>@domain, e.g. slow.alice@contoso.test.
-Scenarios: ${SCENARIOS.join(', ')}.
-${COUNTED_SCENARIOS.join(', ')} take a count of polls or "all": pollmissing3.bob@contoso.test.
+Scenarios: ${scenarios.join(', ')}.
+${counted.join(', ')} take a count of polls or "all": pollmissing3.bob@contoso.test.
 Each is described in README.md (The Graph simulator).`;
+}
 
 async function simulate(args: string[]): Promise<number> {
+  // Loaded here, not at the top: only `simulate` runs the simulator, so `help` does not load it.
+  const { COUNTED_SCENARIOS, SCENARIOS, startGraphSimulator } =
+    await import('../simulator/graphSimulator.js');
   const { values } = parseArgs({
     args,
     options: {
@@ -386,7 +393,7 @@ async function simulate(args: string[]): Promise<number> {
     },
   });
   if (values.help) {
-    console.log(SIMULATE_HELP);
+    console.log(simulateHelp(SCENARIOS, COUNTED_SCENARIOS));
     return 0;
   }
   const simulator = await startGraphSimulator({

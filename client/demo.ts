@@ -11,10 +11,10 @@ import { startGraphSimulator } from '../simulator/graphSimulator';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { createWorker } from '../worker';
 import { installRuntime } from '../worker/runtime';
-import { EncryptionCodec, loadCodecKeys } from './codec';
-import { startCodecServer } from './codecServer';
-import { createClient, loadSettings } from './config';
-import { PROJECT_ROOT, startDevServer } from './devServer';
+import { EncryptionCodec, loadCodecKeys } from '../temporal/codec';
+import { startCodecServer } from '../temporal/codecServer';
+import { createClient, loadSettings } from '../temporal/config';
+import { PROJECT_ROOT, startDevServer } from '../temporal/devServer';
 import { checkCsv, formatProgress, formatSummary, startJob, waitForJob } from './jobs';
 
 export interface DemoOptions {

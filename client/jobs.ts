@@ -14,9 +14,9 @@ import {
   WorkflowIdReusePolicy,
   WorkflowNotFoundError,
 } from '@temporalio/client';
-import { scanUserCsv, sha256File } from '../activities/csvReader';
-import { JOB_ID_PATTERN, jobPaths } from '../activities/jobFiles';
-import { PrivateFileError, writePrivateFile } from '../activities/privateFile';
+import { scanUserCsv, sha256File } from '../jobs/csvReader';
+import { JOB_ID_PATTERN, jobPaths } from '../jobs/jobFiles';
+import { PrivateFileError, writePrivateFile } from '../secrets/privateFile';
 import {
   approveUpdate,
   bulkReset,
@@ -286,7 +286,7 @@ export async function waitForJob(
 
 /**
  * Copies the finished job's report (CSV or JSON) to `out`, a new file readable by its owner only
- * (written like every private file: see activities/privateFile). A symbolic link at `out` is refused,
+ * (written like every private file: see secrets/privateFile). A symbolic link at `out` is refused,
  * an existing file is replaced only with `replace` (`--force`).
  */
 export async function copyReport(

@@ -5,13 +5,12 @@
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { csvLine, neutraliseCell } from '../activities/csvWriter';
-import { readPrivateFile } from '../activities/privateFile';
-import { privateKeyFrom, readCurrentSecrets, recipientKey } from '../activities/secretsFile';
+import { csvLine, neutraliseCell } from '../jobs/csvWriter';
+import { readPrivateFile } from '../secrets/privateFile';
+import { MAX_PASSWORD_LENGTH, MIN_GENERATED_PASSWORD_LENGTH } from '../secrets/passwords';
+import { privateKeyFrom, readCurrentSecrets, recipientKey } from '../secrets/secretsFile';
 import {
   DEFAULT_GENERATED_PASSWORD_LENGTH,
-  MAX_PASSWORD_LENGTH,
-  MIN_GENERATED_PASSWORD_LENGTH,
   PASSWORD_MODES,
   type PasswordMode,
   type PasswordSettings,

@@ -13,74 +13,17 @@
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { createCredential } from '../activities/credentials';
-import { type ScannedRow, scanUserCsv, sha256File } from '../activities/csvReader';
-import { GraphClient, preflightScopes } from '../activities/graphClient';
-import { GraphError, adviceFor } from '../activities/graphErrors';
-import { usersSha256 } from '../activities/jobFiles';
-import { writePrivateFile } from '../activities/privateFile';
-import { type ProtectedUsers, isProtected, loadProtectedUsers } from '../activities/protectedUsers';
-import type { Settings } from './config';
+import { createCredential } from '../graph/credentials';
+import { type ScannedRow, scanUserCsv, sha256File } from '../jobs/csvReader';
+import { GraphClient, preflightScopes } from '../graph/client';
+import { GraphError, adviceFor } from '../graph/errors';
+import { type PlanFile, type PlannedUser, type PlanSummary, planHash, writePlanFile } from '../jobs/planFile';
+import { type ProtectedUsers, isProtected, loadProtectedUsers } from '../jobs/protectedUsers';
+import type { Settings } from '../temporal/config';
 import { checkCsv } from './jobs';
 
 // ---------------------------------------------------------------------------------------------------------
 // Types
-
-export type PlanDecision = 'reset' | 'skip';
-export type SkipReason = 'missing' | 'protected' | 'invalid' | 'duplicate';
-
-/** One CSV row of the plan. */
-export interface PlannedUser {
-  /** The row number the report uses: the file's line. */
-  row: number;
-  /** The user as the CSV names it: what a job started from this plan matches rows on. */
-  user: string;
-  /** Graph's object id and userPrincipalName, when the user was found. */
-  id?: string;
-  userPrincipalName?: string;
-  /** Whether Graph knows the user; null for rows never looked up (invalid, duplicate). */
-  exists: boolean | null;
-  /** Graph's accountEnabled; null when unknown. */
-  enabled: boolean | null;
-  /**
-   * Synced from on-premises Active Directory (onPremisesSyncEnabled) rather than cloud-only; null when
-   * unknown. Graph wants the password of a synced account supplied with the reset.
-   */
-  synced: boolean | null;
-  /** Display names of the directory roles the user holds (directly or through groups). */
-  adminRoles: string[];
-  /** On the protected-accounts list (BULK_RESET_PROTECTED_USERS), by the CSV's value, id or UPN. */
-  protected: boolean;
-  decision: PlanDecision;
-  /** Why the row is skipped; absent when it is reset. */
-  reason?: SkipReason;
-  /** The CSV reader's words for an invalid or duplicate row. */
-  detail?: string;
-}
-
-export interface PlanSummary {
-  rows: number;
-  reset: number;
-  skipped: number;
-  missing: number;
-  protected: number;
-  invalid: number;
-  duplicate: number;
-  /** Of the users found, how many are disabled, synced, or hold a directory role. */
-  disabled: number;
-  synced: number;
-  admin: number;
-}
-
-/** The plan file, as written (JSON, mode 0600). */
-export interface PlanFile {
-  csv: { path: string; sha256: string };
-  createdAt: string;
-  users: PlannedUser[];
-  summary: PlanSummary;
-  /** {@link planHash} of the users whose decision is `reset`. */
-  usersSha256: string;
-}
 
 export interface PlanOptions {
   csvPath: string;
@@ -103,14 +46,6 @@ const MAX_TABLE_ROWS = 50;
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
-
-/**
- * The fingerprint of the users a plan resets: SHA-256 over the lower-cased users, sorted, one per line.
- * The same function as the job's (`usersSha256`), so a job recomputing it means the same people.
- */
-export function planHash(users: string[]): string {
-  return usersSha256(users);
-}
 
 /** Graph's throttling is per app and tenant: one 429 pauses every lookup of the plan, not only its own. */
 class ThrottleGate {
@@ -327,11 +262,6 @@ function defaultOutPath(csvPath: string): string {
   return join(dirname(csvPath), `${basename(csvPath, extname(csvPath))}.plan.json`);
 }
 
-/** Written beside the target and renamed over it: never half a plan, and never readable by others. */
-async function writePrivateJson(path: string, value: unknown): Promise<void> {
-  await writePrivateFile(path, `${JSON.stringify(value, null, 2)}\n`, { replace: true });
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // The command
 
@@ -373,7 +303,7 @@ export async function makePlan(
     usersSha256: planHash(users.filter((user) => user.decision === 'reset').map((user) => user.user)),
   };
   const path = resolve(options.outPath ?? defaultOutPath(csv.path));
-  await writePrivateJson(path, plan);
+  await writePlanFile(path, plan);
   return { plan, path };
 }
 

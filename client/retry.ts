@@ -5,14 +5,13 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { csvLine } from '../activities/csvWriter';
-import { jobPaths } from '../activities/jobFiles';
-import { writePrivateFile } from '../activities/privateFile';
+import { GUID } from '../jobs/csvReader';
+import { csvLine } from '../jobs/csvWriter';
+import { jobPaths } from '../jobs/jobFiles';
+import { writePrivateFile } from '../secrets/privateFile';
 import type { JobSettings, ResetOutcome, ResetPolicy } from '../workflows/types';
-import { type Settings, operatorIdentity } from './config';
+import { type Settings, operatorIdentity } from '../temporal/config';
 import { checkCsv, newJobId, startJob } from './jobs';
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The rows a retry takes: failed ones, and unless `allFailed` only those marked retryable. */
 export function rowsToRetry(outcomes: ResetOutcome[], allFailed: boolean): ResetOutcome[] {

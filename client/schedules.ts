@@ -27,7 +27,7 @@ import {
   type JobSummary,
   type ResetPolicy,
 } from '../workflows/types';
-import { type Settings, createClient, operatorIdentity } from './config';
+import { type Settings, createClient, operatorIdentity } from '../temporal/config';
 import { JOB_FLAGS, policyFromFlags, printCsvCheck, windowFromFlags } from './jobFlags';
 import { parseDuration } from './durations';
 import { type CsvCheck, DEFAULT_MAX_USERS, checkCsv, checkJobShape, failureMessage } from './jobs';

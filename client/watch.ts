@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
 import type { JobProgress, JobSummary } from '../workflows/types';
-import { type Settings, createClient } from './config';
+import { type Settings, createClient } from '../temporal/config';
 import { exitCodeFor, formatSummary, waitForJob } from './jobs';
 
 // ---------------------------------------------------------------------------------------------------------

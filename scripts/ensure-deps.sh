@@ -12,7 +12,7 @@ if [ ! -f "$_bulk_reset_root/node_modules/.package-lock.json" ] ||
   (cd "$_bulk_reset_root" && npm install --no-audit --no-fund >&2) || { return 1 2>/dev/null || exit 1; }
 fi
 if [ ! -f "$_bulk_reset_root/dist/client/cli.js" ] ||
-  [ -n "$(cd "$_bulk_reset_root" && find workflows activities worker client simulator test bench tsconfig.json package-lock.json \
+  [ -n "$(cd "$_bulk_reset_root" && find workflows activities graph jobs secrets temporal worker client simulator test bench tsconfig.json package-lock.json \
     -newer dist/client/cli.js \( -name '*.ts' -o -name '*.json' \) -print -quit)" ]; then
   echo "building (tsc)..." >&2
   (cd "$_bulk_reset_root" && npx --no-install tsc -p tsconfig.json >&2) || { return 1 2>/dev/null || exit 1; }

@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { PASSWORD_METHOD_ID } from '../activities/graphClient';
-import { generatePassword } from '../activities/passwords';
+import { PASSWORD_METHOD_ID } from '../graph/client';
+import { generatePassword } from '../secrets/passwords';
 import { DEFAULT_GENERATED_PASSWORD_LENGTH } from '../workflows/types';
 import {
   type Answer,

@@ -13,8 +13,8 @@ import {
   newCodecKeyLine,
   parseCodecKeys,
   rotateCodecKey,
-} from '../client/codec';
-import { type CodecServer, startCodecServer } from '../client/codecServer';
+} from '../temporal/codec';
+import { type CodecServer, startCodecServer } from '../temporal/codecServer';
 
 const payload = (value: unknown): Payload => defaultPayloadConverter.toPayload(value);
 const valueOf = (sealed: Payload): unknown => defaultPayloadConverter.fromPayload(sealed);

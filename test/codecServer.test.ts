@@ -15,9 +15,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Payload, defaultPayloadConverter } from '@temporalio/common';
-import { EncryptionCodec, newCodecKeyLine, parseCodecKeys } from '../client/codec';
-import { type CodecServer, MAX_BODY_BYTES, MAX_PAYLOADS, startCodecServer } from '../client/codecServer';
-import { PROJECT_ROOT } from '../client/devServer';
+import { EncryptionCodec, newCodecKeyLine, parseCodecKeys } from '../temporal/codec';
+import { type CodecServer, MAX_BODY_BYTES, MAX_PAYLOADS, startCodecServer } from '../temporal/codecServer';
+import { PROJECT_ROOT } from '../temporal/devServer';
 
 const UI = 'http://localhost:8233';
 const keyLine = newCodecKeyLine();

@@ -13,9 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual, promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
-import { newCodecKeyLine } from '../client/codec';
-import { type Settings, loadSettings } from '../client/config';
-import { PROJECT_ROOT } from '../client/devServer';
+import { newCodecKeyLine } from '../temporal/codec';
+import { type Settings, loadSettings } from '../temporal/config';
+import { PROJECT_ROOT } from '../temporal/devServer';
 import { JOB_ID_SEARCH_ATTRIBUTE, JOB_PHASE_SEARCH_ATTRIBUTE } from '../workflows/types';
 import { testTemporalAddress } from './support/harness';
 

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { usersSha256 } from '../activities/jobFiles';
+import { usersSha256 } from '../jobs/jobFiles';
 import { checkCsv, controlJob, jobState, startJob, waitForJob } from '../client/jobs';
 import { retryFailed } from '../client/retry';
 import { sampleCsv } from '../simulator/sampleUsers';

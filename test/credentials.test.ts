@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AccessToken, TokenCredential } from '@azure/identity';
-import { ReloadingCredential } from '../activities/credentials';
+import { ReloadingCredential } from '../graph/credentials';
 
 /** Hands out tokens named after the sign-in file's content when it was built. */
 function builderOf(path: string, builds: string[]) {

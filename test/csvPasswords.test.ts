@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CsvInputError, type ScannedRow, readCsvPasswords, scanUserCsv } from '../activities/csvReader';
+import { CsvInputError, type ScannedRow, readCsvPasswords, scanUserCsv } from '../jobs/csvReader';
 
 let directory: string;
 let count = 0;

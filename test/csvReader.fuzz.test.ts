@@ -22,7 +22,7 @@ import {
   validateUser,
   type CsvScanOptions,
   type ScannedRow,
-} from '../activities/csvReader';
+} from '../jobs/csvReader';
 
 const BASE_SEED = Number(process.env.CSV_FUZZ_SEED ?? 20251123) >>> 0;
 const NAME = 'fuzz.csv';

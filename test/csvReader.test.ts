@@ -8,7 +8,7 @@ import {
   validateUser,
   type CsvScanOptions,
   type ScannedRow,
-} from '../activities/csvReader';
+} from '../jobs/csvReader';
 
 let directory: string;
 let fixtureCount = 0;

@@ -3,8 +3,8 @@
  * the line, and every value can be read back exactly.
  */
 import { parse } from 'csv-parse/sync';
-import { scanUserCsvBytes } from '../activities/csvReader';
-import { csvCell, csvLine, formulaStart, neutraliseCell } from '../activities/csvWriter';
+import { scanUserCsvBytes } from '../jobs/csvReader';
+import { csvCell, csvLine, formulaStart, neutraliseCell } from '../jobs/csvWriter';
 import { retryCsv } from '../client/retry';
 import type { ResetOutcome } from '../workflows/types';
 

@@ -13,7 +13,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer, r
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
-import { PROJECT_ROOT } from '../client/devServer';
+import { PROJECT_ROOT } from '../temporal/devServer';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { SHUTDOWN_GRACE_MS } from '../worker';
 import { FAST_POLICY, openStage, readJson, type ReportJson, type Stage, waitUntil } from './support/harness';

@@ -2,9 +2,9 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { MockActivityEnvironment } from '@temporalio/testing';
 
-import { StaticTokenCredential } from '../activities/credentials';
-import { GraphClient } from '../activities/graphClient';
-import { GraphError } from '../activities/graphErrors';
+import { StaticTokenCredential } from '../graph/credentials';
+import { GraphClient } from '../graph/client';
+import { GraphError } from '../graph/errors';
 import { createActivities } from '../activities/index';
 import { startGraphSimulator, type GraphSimulator } from '../simulator/graphSimulator';
 import type { StartResetResult } from '../workflows/types';

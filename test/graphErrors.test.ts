@@ -1,4 +1,4 @@
-import { GraphError, adviceFor, kindForStatus, parseGraphErrorBody } from '../activities/graphErrors';
+import { GraphError, adviceFor, kindForStatus, parseGraphErrorBody } from '../graph/errors';
 
 describe('kindForStatus', () => {
   it.each([400, 403, 404])('ends the reset at once on %i (permanent)', (status) => {

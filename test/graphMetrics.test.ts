@@ -3,9 +3,9 @@
  * that got none; the metrics observer turns that into counters whose labels never name a user.
  */
 import type { MetricMeter, MetricTags } from '@temporalio/common';
-import { StaticTokenCredential } from '../activities/credentials';
-import { type GraphExchange, GraphClient } from '../activities/graphClient';
-import { GRAPH_METRICS, graphMetricsObserver } from '../activities/graphMetrics';
+import { StaticTokenCredential } from '../graph/credentials';
+import { type GraphExchange, GraphClient } from '../graph/client';
+import { GRAPH_METRICS, graphMetricsObserver } from '../graph/metrics';
 import { type GraphSimulator, startGraphSimulator } from '../simulator/graphSimulator';
 
 const TOKEN = 'graph-metrics-test-token';

@@ -13,8 +13,8 @@ import {
   jobPaths,
   prepareJobFiles,
   readRowsPage,
-} from '../activities/jobFiles';
-import { readLedger } from '../activities/report';
+} from '../jobs/jobFiles';
+import { readLedger } from '../jobs/report';
 
 /** The deployment secret that keys user workflow ids (any 32 bytes here). */
 const SECRET = Buffer.alloc(32, 7);

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { jobPaths } from '../activities/jobFiles';
+import { jobPaths } from '../jobs/jobFiles';
 import { JobIdTakenError, checkCsv, startJob, waitForJob } from '../client/jobs';
 import { bulkReset } from '../workflows';
 import { type BulkResetInput, DEFAULT_RESET_POLICY } from '../workflows/types';

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { checkCsv, jobState, startJob, waitForJob } from '../client/jobs';
-import { PROJECT_ROOT } from '../client/devServer';
+import { PROJECT_ROOT } from '../temporal/devServer';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { FAST_POLICY, type ReportJson, type Stage, openStage, readJson, waitUntil } from './support/harness';
 import { type Sample, freePort, scrape, sumOf, sumsBy } from './support/prometheus';

@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { createSecretsFile, openSecretsWriter } from '../activities/secretsFile';
+import { createSecretsFile, openSecretsWriter } from '../secrets/secretsFile';
 import { passwordChoiceFromFlags, secretsCommand } from '../client/passwordFlags';
 
 let directory: string;

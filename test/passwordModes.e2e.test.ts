@@ -9,11 +9,11 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../client/devServer';
-import { EncryptionCodec, loadCodecKeys } from '../client/codec';
+import { PROJECT_ROOT } from '../temporal/devServer';
+import { EncryptionCodec, loadCodecKeys } from '../temporal/codec';
 import { waitForJob } from '../client/jobs';
-import { hasEveryClass } from '../activities/passwords';
-import { readCurrentSecrets } from '../activities/secretsFile';
+import { hasEveryClass } from '../secrets/passwords';
+import { readCurrentSecrets } from '../secrets/secretsFile';
 import {
   type CliResult,
   type ReportJson,

@@ -2,7 +2,7 @@
  * The generator of password mode `generated`: length, all four classes, uniform draws only, unique.
  */
 import { randomInt } from 'node:crypto';
-import { PASSWORD_CLASSES, generatePassword, hasEveryClass } from '../activities/passwords';
+import { PASSWORD_CLASSES, generatePassword, hasEveryClass } from '../secrets/passwords';
 
 const ALPHABET = PASSWORD_CLASSES.join('');
 

@@ -6,10 +6,10 @@ import { execFile } from 'node:child_process';
 import { access, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { usersSha256 } from '../activities/jobFiles';
-import { PROJECT_ROOT } from '../client/devServer';
+import { usersSha256 } from '../jobs/jobFiles';
+import { PROJECT_ROOT } from '../temporal/devServer';
 import { checkCsv } from '../client/jobs';
-import { type PlanFile, planHash } from '../client/plan';
+import { type PlanFile, planHash } from '../jobs/planFile';
 import { type Stage, openStage, readJson } from './support/harness';
 
 const run = promisify(execFile);
@@ -177,7 +177,7 @@ describe('bulk-reset plan', () => {
       synced: 1,
       admin: 2,
     });
-    // The fingerprint a job started from this plan recomputes (activities/jobFiles).
+    // The fingerprint a job started from this plan recomputes (jobs/jobFiles).
     expect(plan.usersSha256).toBe(planHash(RESET));
     expect(plan.usersSha256).toBe(usersSha256(RESET));
 

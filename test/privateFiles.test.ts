@@ -20,11 +20,11 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { encryptedFileCache } from '../activities/credentials';
-import { jobPaths } from '../activities/jobFiles';
-import { loadCodecKeys, newCodecKeyLine, rotateCodecKey } from '../client/codec';
-import { loadTemporalSettings } from '../client/config';
-import { PROJECT_ROOT } from '../client/devServer';
+import { encryptedFileCache } from '../graph/credentials';
+import { jobPaths } from '../jobs/jobFiles';
+import { loadCodecKeys, newCodecKeyLine, rotateCodecKey } from '../temporal/codec';
+import { loadTemporalSettings } from '../temporal/config';
+import { PROJECT_ROOT } from '../temporal/devServer';
 
 const runFile = promisify(execFile);
 

@@ -7,8 +7,8 @@ import {
   isProtected,
   loadProtectedUsers,
   parseProtectedUsers,
-} from '../activities/protectedUsers';
-import { loadSettings } from '../client/config';
+} from '../jobs/protectedUsers';
+import { loadSettings } from '../temporal/config';
 
 const BREAK_GLASS_ID = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
 

@@ -2,7 +2,7 @@ import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { appendOutcomes, readLedger, summarise, writeReport, type ReportHeader } from '../activities/report';
+import { appendOutcomes, readLedger, summarise, writeReport, type ReportHeader } from '../jobs/report';
 import type { ResetOutcome } from '../workflows/types';
 
 let directory: string;

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
-import { parseRetryAfter } from '../activities/retryAfter';
+import { parseRetryAfter } from '../graph/retryAfter';
 
 /** A fixed "now" so the HTTP-date cases do not depend on the clock: Sun, 06 Nov 1994 08:49:37 GMT. */
 const NOW = Date.UTC(1994, 10, 6, 8, 49, 37);
@@ -60,7 +60,7 @@ describe('parseRetryAfter: HTTP-date', () => {
 
   it('reads the asctime form as GMT, whatever the local time zone', () => {
     // Jest's process.env is a copy, so the zone is only honoured by a fresh Node process.
-    const compiledModule = join(__dirname, '..', 'activities', 'retryAfter.js');
+    const compiledModule = join(__dirname, '..', 'graph', 'retryAfter.js');
     const script = `process.stdout.write(String(require(${JSON.stringify(compiledModule)}).parseRetryAfter('Sun Nov  6 08:49:57 1994', ${NOW})))`;
     for (const zone of ['UTC', 'America/New_York', 'Asia/Kolkata']) {
       const output = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: zone } });

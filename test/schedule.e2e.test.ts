@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
-import { jobPaths } from '../activities/jobFiles';
+import { jobPaths } from '../jobs/jobFiles';
 import { jobState } from '../client/jobs';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { type ReportJson, type Stage, openStage, readJson } from './support/harness';

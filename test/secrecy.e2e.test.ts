@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
-import { EncryptionCodec, loadCodecKeys } from '../client/codec';
-import { PROJECT_ROOT } from '../client/devServer';
+import { EncryptionCodec, loadCodecKeys } from '../temporal/codec';
+import { PROJECT_ROOT } from '../temporal/devServer';
 import {
   type ReportJson,
   type Stage,

@@ -13,7 +13,7 @@ import {
   privateKeyFrom,
   readCurrentSecrets,
   recipientKey,
-} from '../activities/secretsFile';
+} from '../secrets/secretsFile';
 
 let directory: string;
 let count = 0;

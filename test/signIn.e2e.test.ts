@@ -4,7 +4,7 @@
  * Real dev server, real worker, real HTTP; the simulator refuses every call with 401 while revoked.
  */
 import type { AccessToken, TokenCredential } from '@azure/identity';
-import { StaticTokenCredential } from '../activities/credentials';
+import { StaticTokenCredential } from '../graph/credentials';
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
 import { createWorker } from '../worker';
 import { progressQuery } from '../workflows';

@@ -4,9 +4,9 @@
  */
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { StaticTokenCredential } from '../activities/credentials';
-import { GraphClient } from '../activities/graphClient';
-import { GraphError } from '../activities/graphErrors';
+import { StaticTokenCredential } from '../graph/credentials';
+import { GraphClient } from '../graph/client';
+import { GraphError } from '../graph/errors';
 import { SIGN_IN_REQUIRED, createActivities, toActivityFailure } from '../activities/index';
 import { startGraphSimulator, type GraphSimulator } from '../simulator/graphSimulator';
 import { isSignInRequired } from '../workflows/resetUser';

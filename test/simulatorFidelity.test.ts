@@ -8,7 +8,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { parseRetryAfter } from '../activities/retryAfter';
+import { parseRetryAfter } from '../graph/retryAfter';
 import {
   scenarioFor,
   startGraphSimulator,

@@ -9,9 +9,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
-import { dataConverterFor, loadCodecKeys } from '../client/codec';
+import { dataConverterFor, loadCodecKeys } from '../temporal/codec';
 import { checkCsv, controlJob, jobState, startJob, waitForJob } from '../client/jobs';
-import { jobPaths } from '../activities/jobFiles';
+import { jobPaths } from '../jobs/jobFiles';
 import { approveUpdate } from '../workflows';
 import { DEFAULT_RESET_POLICY, type JobProgress } from '../workflows/types';
 import {

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { connectionFailure, connectionOptions, loadSettings, loadTemporalSettings } from '../client/config';
+import { connectionFailure, connectionOptions, loadSettings, loadTemporalSettings } from '../temporal/config';
 
 const CLOUD = 'bulk-reset-prod.a1b2c.tmprl.cloud:7233';
 const API_KEY = 'tmprl-api-key-for-tests-0123456789';

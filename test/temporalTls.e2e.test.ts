@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Server, type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import { promisify } from 'node:util';
-import { loadSettings } from '../client/config';
+import { loadSettings } from '../temporal/config';
 import { createWorker } from '../worker';
 import { type Stage, cli, openStage, testTemporalAddress, workflowBundle } from './support/harness';
 

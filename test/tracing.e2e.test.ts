@@ -10,9 +10,9 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { PROJECT_ROOT } from '../client/devServer';
+import { PROJECT_ROOT } from '../temporal/devServer';
 import { waitForJob } from '../client/jobs';
-import { redactSpan } from '../client/tracing';
+import { redactSpan } from '../temporal/tracing';
 import { type Stage, cli, openStage, waitUntil } from './support/harness';
 
 const USERS = ['ok.trace1@contoso.test', 'slow.trace2@contoso.test', 'denied.trace3@contoso.test'];

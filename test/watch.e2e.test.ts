@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { PROJECT_ROOT } from '../client/devServer';
+import { PROJECT_ROOT } from '../temporal/devServer';
 import { checkCsv, formatSummary, jobState, startJob } from '../client/jobs';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { type Stage, openStage } from './support/harness';

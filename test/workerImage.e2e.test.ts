@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
-import { PROJECT_ROOT } from '../client/devServer';
+import { PROJECT_ROOT } from '../temporal/devServer';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { WORKFLOW_BUNDLE_ENV } from '../worker/bundle';
 import { FAST_POLICY, openStage, readJson, type ReportJson, type Stage } from './support/harness';

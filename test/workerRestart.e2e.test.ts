@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkCsv, jobState, startJob, waitForJob } from '../client/jobs';
-import { PROJECT_ROOT } from '../client/devServer';
+import { PROJECT_ROOT } from '../temporal/devServer';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { openStage, readJson, type ReportJson, type Stage, waitUntil } from './support/harness';
 

@@ -23,7 +23,7 @@ export const WORKFLOW_BUNDLE_ENV = 'BULK_RESET_WORKFLOW_BUNDLE';
 export function workflowBundleOptions(logger?: BundleOptions['logger']): BundleOptions {
   return {
     workflowsPath: require.resolve('../workflows'),
-    failureConverterPath: require.resolve('../client/failureConverter'),
+    failureConverterPath: require.resolve('../temporal/failureConverter'),
     logger,
   };
 }

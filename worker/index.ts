@@ -8,21 +8,36 @@
  */
 import { access } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
-import { Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { TokenCredential } from '@azure/identity';
-import { createCredential } from '../activities/credentials';
-import { GraphClient } from '../activities/graphClient';
-import { graphMetricsObserver } from '../activities/graphMetrics';
-import { type Settings, connectWorker } from '../client/config';
-import { dataConverterFor, loadCodecKeys, workflowIdSecret } from '../client/codec';
-import { startTracing, tracingPlugins } from '../client/tracing';
+import { createCredential } from '../graph/credentials';
+import { GraphClient } from '../graph/client';
+import { graphMetricsObserver } from '../graph/metrics';
+import {
+  type Settings,
+  type TemporalSettings,
+  connectionFailure,
+  connectionOptions,
+} from '../temporal/config';
+import { dataConverterFor, loadCodecKeys, workflowIdSecret } from '../temporal/codec';
+import { startTracing, tracingPlugins } from '../temporal/tracing';
 import { metricsAddress } from './metrics';
 import { installRuntime } from './runtime';
 import { writeTaskQueue } from '../workflows/types';
 import { WORKFLOW_BUNDLE_ENV } from './bundle';
 
 /** How long SIGTERM lets in-flight activities (Graph calls, job files) run on before they are cancelled. */
+/**
+ * The worker's connection to Temporal, with the same settings and error words as the CLI's client. Here,
+ * not in temporal/config.ts, so that only the `worker` command loads @temporalio/worker.
+ */
+export function connectWorker(temporal: TemporalSettings): Promise<NativeConnection> {
+  return NativeConnection.connect(connectionOptions(temporal)).catch((error: unknown) => {
+    throw connectionFailure(temporal, error);
+  });
+}
+
 export const SHUTDOWN_GRACE_MS = 30_000;
 
 /** The workers of one process, run and stopped together. */

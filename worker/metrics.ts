@@ -8,7 +8,7 @@
  * first connection (worker/runtime.ts).
  */
 import type { TelemetryOptions } from '@temporalio/worker';
-import { GRAPH_METRICS } from '../activities/graphMetrics';
+import { GRAPH_METRICS } from '../graph/metrics';
 import { WORKFLOW_METRICS } from '../workflows/metrics';
 
 /** Seconds: from a short Retry-After to the longest wait a policy allows. */

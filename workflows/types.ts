@@ -135,11 +135,8 @@ export type PasswordMode = 'graph' | 'generated' | 'csv';
 
 export const PASSWORD_MODES: readonly PasswordMode[] = ['graph', 'generated', 'csv'];
 
-/** Shortest and default length of a generated password. */
-export const MIN_GENERATED_PASSWORD_LENGTH = 16;
+/** Default length of a generated password (its bounds live with the generator, secrets/passwords.ts). */
 export const DEFAULT_GENERATED_PASSWORD_LENGTH = 20;
-/** Entra ID accepts passwords of at most 256 characters. */
-export const MAX_PASSWORD_LENGTH = 256;
 
 /** A job's password settings. Never holds a password, only how to get one and where it may go. */
 export interface PasswordSettings {
@@ -242,7 +239,7 @@ export interface StartResetResult {
   operationId?: string;
   retryAfterMs?: number;
   requestId?: string;
-  /** The previous request for this user provably never left a worker (see activities/sendJournal). */
+  /** The previous request for this user provably never left a worker (see jobs/sendJournal). */
   previousAttemptUnsent?: true;
 }
 
@@ -277,7 +274,7 @@ export interface PollOperationResult {
 /** What a Graph failure carries through Temporal (ApplicationFailure details): no secrets, no bodies. */
 /**
  * The failure type (and `graphCode`) of a write the worker refused because Graph's identity of the user is
- * on the protected-accounts list (see activities/protectedWrites): the user ends `skipped`, nothing sent.
+ * on the protected-accounts list (see graph/protectedWrites): the user ends `skipped`, nothing sent.
  */
 export const PROTECTED_ACCOUNT = 'ProtectedAccount';
 
@@ -289,7 +286,7 @@ export interface GraphFailureDetails {
   ambiguous: boolean;
   /** Graph's Retry-After, when it sent one with the failure. */
   retryAfterMs?: number;
-  /** `permanent`, `transient` or `auth` (see activities/graphErrors). */
+  /** `permanent`, `transient` or `auth` (see graph/errors). */
   kind: 'permanent' | 'transient' | 'auth';
   /** The activity attempt that failed (a poll's attempts are its GETs). */
   attempt?: number;

@@ -17,8 +17,8 @@ import {
   bundleWorkflowCode,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { type Settings, createClient, loadSettings } from '../../client/config';
-import { PROJECT_ROOT } from '../../client/devServer';
+import { type Settings, createClient, loadSettings } from '../../temporal/config';
+import { PROJECT_ROOT } from '../../temporal/devServer';
 import {
   type GraphSimulator,
   type SimulatorOptions,
@@ -28,7 +28,7 @@ import { type WorkerGroup, createWorker } from '../../worker';
 import { workflowBundleOptions } from '../../worker/bundle';
 import type { ResetOutcome } from '../../workflows/types';
 import { userWorkflowId } from '../../workflows/bulkReset';
-import { jobPaths, preparedUserKeys } from '../../activities/jobFiles';
+import { jobPaths, preparedUserKeys } from '../../jobs/jobFiles';
 
 export function testTemporalAddress(): string {
   const address = process.env.BULK_RESET_TEST_TEMPORAL_ADDRESS;
@@ -156,7 +156,7 @@ export async function userWorkflowIdOf(
   return id;
 }
 
-/** The JSON report as activities/report.ts writes it. */
+/** The JSON report as jobs/report.ts writes it. */
 export interface ReportJson {
   job: { jobId: string; csvPath: string; csvSha256: string };
   summary: { total: number; counts: Record<string, number> };

@@ -15,7 +15,7 @@
  * whole list unusable: a protected list that silently lost an entry would protect nobody.
  */
 import { readFile } from 'node:fs/promises';
-import { validateUser } from './csvReader';
+import { GUID, validateUser } from './csvReader';
 
 export interface ProtectedUsers {
   /** The file the list was read from. */
@@ -35,7 +35,6 @@ export class ProtectedUsersError extends Error {
   override name = 'ProtectedUsersError';
 }
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** How many bad lines one error lists. */
 const MAX_REPORTED_LINES = 10;
 

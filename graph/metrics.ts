@@ -5,7 +5,7 @@
  * Labels are low-cardinality on purpose: never the user, a request-id or an operation id.
  */
 import type { MetricMeter } from '@temporalio/common';
-import type { GraphObserver } from './graphClient';
+import type { GraphObserver } from './client';
 
 export const GRAPH_METRICS = {
   responses: 'bulk_reset_graph_responses',

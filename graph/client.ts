@@ -6,7 +6,7 @@
  * Retry-After kept for the outcome.
  */
 import type { TokenCredential } from '@azure/identity';
-import { GraphError, kindForStatus, parseGraphErrorBody } from './graphErrors';
+import { GraphError, kindForStatus, parseGraphErrorBody } from './errors';
 import { parseRetryAfter } from './retryAfter';
 
 /** The password authentication method has this fixed id in every tenant. */

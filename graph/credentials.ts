@@ -9,11 +9,12 @@
  *
  * Tests and the simulator use a static token instead (GRAPH_TOKEN).
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { open as openEnvelope, seal as sealEnvelope } from '../secrets/envelope';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AccessToken, AuthenticationRecord, GetTokenOptions, TokenCredential } from '@azure/identity';
-import { PrivateFileError, readPrivateFile, writePrivateFile } from './privateFile';
+import { PrivateFileError, readPrivateFile, writePrivateFile } from '../secrets/privateFile';
 
 /**
  * @azure/identity is loaded only when an operator sign-in is used: the simulator, the tests and the
@@ -204,17 +205,14 @@ export function encryptedFileCache(path: string, key: Buffer): CachePlugin {
   };
 }
 
+/** Seals the token cache (see {@link encryptedFileCache}) with the one envelope, no additional data. */
 export function seal(plaintext: string, key: Buffer): Buffer {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), body]);
+  return sealEnvelope(key, plaintext);
 }
 
+/** Opens a token cache that {@link seal} wrote. */
 export function openSealed(sealed: Buffer, key: Buffer): string {
-  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
-  decipher.setAuthTag(sealed.subarray(12, 28));
-  return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString('utf8');
+  return openEnvelope(key, sealed).toString('utf8');
 }
 
 /**

@@ -19,8 +19,6 @@
 import {
   type KeyObject,
   constants,
-  createCipheriv,
-  createDecipheriv,
   createHash,
   createPrivateKey,
   createPublicKey,
@@ -30,6 +28,7 @@ import {
 } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
+import { openParts, sealParts } from './envelope';
 
 /** The secrets file cannot be used: the job must not reset users whose passwords would be lost. */
 export class SecretsFileError extends Error {
@@ -241,10 +240,7 @@ function additionalData(jobId: string, record: StoredRecord): Buffer {
 
 function seal(password: string, recipient: KeyObject, aad: Buffer): NonNullable<StoredRecord['sealed']> {
   const key = randomBytes(32);
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  cipher.setAAD(aad);
-  const data = Buffer.concat([cipher.update(password, 'utf8'), cipher.final()]);
+  const { iv, tag, ciphertext } = sealParts(key, password, aad);
   const wrapped = publicEncrypt(
     { key: recipient, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
     key,
@@ -253,8 +249,8 @@ function seal(password: string, recipient: KeyObject, aad: Buffer): NonNullable<
   return {
     key: wrapped.toString('base64'),
     iv: iv.toString('base64'),
-    data: data.toString('base64'),
-    tag: cipher.getAuthTag().toString('base64'),
+    data: ciphertext.toString('base64'),
+    tag: tag.toString('base64'),
   };
 }
 
@@ -263,12 +259,16 @@ function unseal(sealed: NonNullable<StoredRecord['sealed']>, privateKey: KeyObje
     { key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
     Buffer.from(sealed.key, 'base64'),
   );
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64'));
-  decipher.setAAD(aad);
-  decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
-  const text = Buffer.concat([decipher.update(Buffer.from(sealed.data, 'base64')), decipher.final()]);
-  key.fill(0);
-  return text.toString('utf8');
+  try {
+    const parts = {
+      iv: Buffer.from(sealed.iv, 'base64'),
+      tag: Buffer.from(sealed.tag, 'base64'),
+      ciphertext: Buffer.from(sealed.data, 'base64'),
+    };
+    return openParts(key, parts, aad).toString('utf8');
+  } finally {
+    key.fill(0);
+  }
 }
 
 /** A private key from PEM (optionally passphrase-protected), for `bulk-reset secrets decrypt`. */

@@ -8,9 +8,9 @@
  */
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { JobRecord, OutcomeStatus, ResetOutcome } from '../workflows/types';
+import { type JobRecord, OUTCOME_STATUSES, type OutcomeStatus, type ResetOutcome } from '../workflows/types';
 import { csvLine } from './csvWriter';
-import { writePrivateFile } from './privateFile';
+import { writePrivateFile } from '../secrets/privateFile';
 
 export interface ReportSummary {
   /** Rows in the report (one per CSV row that has an outcome). */
@@ -29,8 +29,6 @@ export interface ReportHeader extends JobRecord {
   startedAt?: string;
   finishedAt: string;
 }
-
-const STATUSES: readonly OutcomeStatus[] = ['succeeded', 'failed', 'unconfirmed', 'skipped', 'cancelled'];
 
 const CSV_COLUMNS = [
   'row',
@@ -181,7 +179,7 @@ function isOutcome(value: unknown): value is ResetOutcome {
   return (
     typeof candidate.row === 'number' &&
     typeof candidate.user === 'string' &&
-    STATUSES.includes(candidate.status as OutcomeStatus)
+    OUTCOME_STATUSES.includes(candidate.status as OutcomeStatus)
   );
 }
 

@@ -11,9 +11,9 @@
  */
 import { stat } from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/common';
-import type { GraphClient } from './graphClient';
-import { GraphError } from './graphErrors';
-import { type ProtectedUsers, isProtected, loadProtectedUsers } from './protectedUsers';
+import type { GraphClient } from './client';
+import { GraphError } from './errors';
+import { type ProtectedUsers, isProtected, loadProtectedUsers } from '../jobs/protectedUsers';
 import { type GraphFailureDetails, PROTECTED_ACCOUNT } from '../workflows/types';
 
 export interface WriteGuardOptions {

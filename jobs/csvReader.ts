@@ -10,6 +10,7 @@ import { isUtf8 } from 'node:buffer';
 import { parse, type CsvError } from 'csv-parse/sync';
 import type { UserIdKind } from '../workflows/types';
 import { formulaStart } from './csvWriter';
+import { MAX_PASSWORD_LENGTH } from '../secrets/passwords';
 
 /** A problem with the CSV file as a whole: nothing in it should run until the operator fixes it. */
 export class CsvInputError extends Error {
@@ -64,7 +65,8 @@ const DOMAIN_CHARACTER = /^[A-Za-z0-9-]$/;
 /** How much of an offending value a reason quotes. */
 const ECHO_LIMIT = 40;
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** An Entra object id as Graph prints it: the one pattern every file format checks ids against. */
+export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // eslint-disable-next-line no-control-regex
 const WHITESPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f]/u;
 
@@ -72,8 +74,6 @@ const UPN_HEADERS = ['userprincipalname', 'upn'];
 const ID_HEADERS = ['id', 'objectid', 'userid'];
 const ACCEPTED_HEADERS = 'userPrincipalName or upn (sign-in names), id, objectId or userId (object ids)';
 const PASSWORD_HEADER = 'newpassword';
-/** Entra ID accepts passwords of at most 256 characters. */
-const MAX_PASSWORD_LENGTH = 256;
 
 /**
  * Why `value` cannot name a user of the given kind, in words an operator can act on, or `undefined` when

@@ -7,7 +7,8 @@
  * Keys carry an id, written beside each payload: new payloads use the newest key, and older payloads
  * still open with the key they name, so keys can be rotated without losing history.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
+import { open as openSealed, seal } from '../secrets/envelope';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
@@ -19,12 +20,10 @@ import {
 } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { REFUSED_PAYLOAD_FIELD } from '../workflows/types';
-import { PrivateFileError, readPrivateFile, writePrivateFile } from '../activities/privateFile';
+import { PrivateFileError, readPrivateFile, writePrivateFile } from '../secrets/privateFile';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 
 export interface CodecKey {
   id: string;
@@ -77,22 +76,14 @@ export class EncryptionCodec implements PayloadCodec {
     // A failure to seal or open rejects the promise instead of throwing from the call.
     return new Promise((resolve) =>
       resolve(
-        payloads.map((payload) => {
-          const iv = randomBytes(IV_BYTES);
-          const cipher = createCipheriv('aes-256-gcm', key, iv);
-          cipher.setAAD(Buffer.from(id));
-          const sealed = Buffer.concat([
-            cipher.update(temporal.api.common.v1.Payload.encode(payload).finish()),
-            cipher.final(),
-          ]);
-          return {
-            metadata: {
-              [METADATA_ENCODING_KEY]: Buffer.from(ENCRYPTED_ENCODING),
-              [KEY_ID_METADATA]: Buffer.from(id),
-            },
-            data: Buffer.concat([iv, cipher.getAuthTag(), sealed]),
-          };
-        }),
+        payloads.map((payload) => ({
+          metadata: {
+            [METADATA_ENCODING_KEY]: Buffer.from(ENCRYPTED_ENCODING),
+            [KEY_ID_METADATA]: Buffer.from(id),
+          },
+          // The key id is bound in as additional data: a payload cannot be passed off under another key.
+          data: seal(key, temporal.api.common.v1.Payload.encode(payload).finish(), Buffer.from(id)),
+        })),
       ),
     );
   }
@@ -120,11 +111,7 @@ export class EncryptionCodec implements PayloadCodec {
       return REFUSED_PAYLOAD;
     }
     try {
-      const data = Buffer.from(payload.data ?? new Uint8Array());
-      const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
-      decipher.setAAD(Buffer.from(id));
-      decipher.setAuthTag(data.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
-      const opened = Buffer.concat([decipher.update(data.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
+      const opened = openSealed(key, payload.data ?? new Uint8Array(), Buffer.from(id));
       return temporal.api.common.v1.Payload.decode(opened);
     } catch (error) {
       const why = `a payload sealed with key "${id}" does not open (altered or forged)`;
@@ -150,7 +137,7 @@ export function dataConverterFor(
 }
 
 /**
- * The secret that keys user workflow ids (activities/jobFiles.ts userKey), derived from the newest
+ * The secret that keys user workflow ids (jobs/jobFiles.ts userKey), derived from the newest
  * payload key with HKDF-SHA256, so every worker of a deployment computes the same ids and nobody without
  * the key can. A rotated key changes the ids of jobs prepared afterwards only: a prepared job keeps its ids.
  */

@@ -3,7 +3,11 @@
  * every character class Entra ID's complexity rules count.
  */
 import { randomInt } from 'node:crypto';
-import { MAX_PASSWORD_LENGTH, MIN_GENERATED_PASSWORD_LENGTH } from '../workflows/types';
+
+/** Shortest length of a generated password. */
+export const MIN_GENERATED_PASSWORD_LENGTH = 16;
+/** Entra ID accepts passwords of at most 256 characters. */
+export const MAX_PASSWORD_LENGTH = 256;
 
 /**
  * The four classes. Look-alike characters (I, l, O, 0, 1) are left out so a password read aloud by a

@@ -7,10 +7,9 @@ import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection } from '@temporalio/worker';
-import { DEFAULT_GRAPH_BASE_URL } from '../activities/graphClient';
-import type { CredentialConfig } from '../activities/credentials';
-import { PrivateFileError, readPrivateFileSync } from '../activities/privateFile';
+import { DEFAULT_GRAPH_BASE_URL } from '../graph/client';
+import type { CredentialConfig } from '../graph/credentials';
+import { PrivateFileError, readPrivateFileSync } from '../secrets/privateFile';
 import { type CodecKeySource, dataConverterFor, loadCodecKeys } from './codec';
 import { tracingPlugins } from './tracing';
 import { normaliseOperator } from '../workflows/types';
@@ -39,7 +38,7 @@ export interface Settings {
   writesPerSecond: number;
   /** The blast-radius limit: `start` refuses more users than this without --allow-large. */
   maxUsers?: number;
-  /** The protected-accounts list (BULK_RESET_PROTECTED_USERS): users never reset, see activities/protectedUsers. */
+  /** The protected-accounts list (BULK_RESET_PROTECTED_USERS): users never reset, see jobs/protectedUsers. */
   protectedUsersPath?: string;
   /** Where the payload encryption keys come from (BULK_RESET_CODEC_KEYS, else a key file). */
   codecKeys: CodecKeySource;
@@ -250,12 +249,6 @@ export async function createClient(settings: Settings): Promise<Client> {
     namespace: settings.temporal.namespace,
     dataConverter: await dataConverter(settings),
     plugins: tracingPlugins(),
-  });
-}
-
-export function connectWorker(temporal: TemporalSettings): Promise<NativeConnection> {
-  return NativeConnection.connect(connectionOptions(temporal)).catch((error: unknown) => {
-    throw connectionFailure(temporal, error);
   });
 }
 
