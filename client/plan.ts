@@ -21,6 +21,7 @@ import { type PlanFile, type PlannedUser, type PlanSummary, planHash, writePlanF
 import { type ProtectedUsers, isProtected, loadProtectedUsers } from '../jobs/protectedUsers';
 import type { Settings } from '../temporal/config';
 import { checkCsv } from './jobs';
+import { backoffMs } from '../workflows/waits';
 
 // ---------------------------------------------------------------------------------------------------------
 // Types
@@ -70,7 +71,7 @@ async function withRetries<T>(call: () => Promise<T>, gate: ThrottleGate, signal
       return await call();
     } catch (error) {
       if (!(error instanceof GraphError) || error.kind !== 'transient' || attempt >= MAX_TRIES) throw error;
-      const waitMs = Math.min(error.retryAfterMs ?? 500 * 2 ** (attempt - 1), MAX_WAIT_MS);
+      const waitMs = backoffMs(error.retryAfterMs, attempt, { firstMs: 500, minMs: 0, maxMs: MAX_WAIT_MS });
       if (error.status === 429) gate.pauseFor(waitMs);
       else await sleep(waitMs, undefined, { signal });
     }

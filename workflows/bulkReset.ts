@@ -23,6 +23,7 @@ import {
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { countAmbiguousResends, countOutcomes } from './metrics';
+import { INHERITED_CHECK_RETRY, JOB_FILE_RETRY } from './waits';
 import { resetUser, signInSignal, userFinishedSignal } from './resetUser';
 import {
   type BulkResetCarried,
@@ -79,7 +80,7 @@ export const INHERITED_CHECK_PATCH = 'check-inherited-users';
 /** Once per job: read or write every row (the CSV, the report), so they may take minutes on 100,000 rows. */
 const jobActivities = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  retry: JOB_FILE_RETRY,
 });
 
 /**
@@ -89,7 +90,7 @@ const jobActivities = proxyActivities<Activities>({
  */
 const pageActivities = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  retry: JOB_FILE_RETRY,
 });
 
 /** A user's workflow id: derived from the job and the user, so a user can never be started twice in a job. */
@@ -333,7 +334,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     startToCloseTimeout: '1 minute',
     // Given up after a while rather than retried forever: the next check asks again.
     scheduleToCloseTimeout: Math.max(inheritedCheckMs, 60_000),
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+    retry: INHERITED_CHECK_RETRY,
   });
   const settleEndedInherited = async (): Promise<void> => {
     const waiting = [...inherited].flatMap((row) => inFlight.get(row) ?? []);

@@ -25,6 +25,7 @@ import type {
   ResetPolicy,
   ResetUserInput,
   SignInState,
+  StartResetResult,
 } from './types';
 import {
   DEFAULT_MAX_SIGN_IN_HOLD_MS,
@@ -33,9 +34,11 @@ import {
   type SignInHoldState,
   REFUSED_PAYLOAD_REASON,
   isRefusedPayload,
-  signInWaitMs,
   writeTaskQueue,
 } from './types';
+import { graphReadRetry, nextWaitMs, resendWaitMs, signInWaitMs } from './waits';
+
+export { nextWaitMs, resendWaitMs } from './waits';
 import { recordWait } from './metrics';
 
 // ---------------------------------------------------------------------------------------------
@@ -52,33 +55,6 @@ export const signInSignal = defineSignal<[SignInState]>('signIn');
 
 /** Graph's terminal statuses; anything else (`unknownFutureValue`, a new value) is never success. */
 const RUNNING_STATUSES = new Set(['notStarted', 'running']);
-
-/**
- * The wait before the next poll: Graph's Retry-After when it sent one, clamped to the policy's bounds;
- * otherwise the default wait, doubled for each consecutive answer without one.
- */
-export function nextWaitMs(
-  retryAfterMs: number | undefined,
-  answersWithoutRetryAfter: number,
-  policy: ResetPolicy,
-): number {
-  const wanted =
-    retryAfterMs !== undefined
-      ? retryAfterMs
-      : policy.defaultWaitMs * 2 ** Math.min(Math.max(answersWithoutRetryAfter - 1, 0), 16);
-  return Math.min(Math.max(wanted, policy.minWaitMs), policy.maxWaitMs);
-}
-
-/**
- * The wait before sending a refused reset again (after `sends` requests): like nextWaitMs, but never
- * shorter than the Retry-After of the 429 or 503 that refused it. Graph asked for that wait, and sending
- * sooner only earns another refusal; the policy's maximum bounds only the waits this tool picks itself.
- * The user's deadline still bounds the whole.
- */
-export function resendWaitMs(retryAfterMs: number | undefined, sends: number, policy: ResetPolicy): number {
-  const chosen = nextWaitMs(retryAfterMs, retryAfterMs === undefined ? sends : 0, policy);
-  return Math.max(chosen, retryAfterMs ?? 0);
-}
 
 /** The Graph facts a failed activity carried, found anywhere in its cause chain. */
 function graphDetailsOf(error: unknown): { message: string; details?: GraphFailureDetails } {
@@ -115,9 +91,7 @@ function pollOperationWithin(
     summary: `poll the reset operation of row ${row}`,
     startToCloseTimeout: policy.requestTimeoutMs + 5_000,
     scheduleToCloseTimeout: Math.max(remainingMs, 1_000),
-    retry: oneGetEach
-      ? { maximumAttempts: 1 }
-      : { initialInterval: policy.minWaitMs, backoffCoefficient: 2, maximumInterval: policy.maxWaitMs },
+    retry: oneGetEach ? { maximumAttempts: 1 } : graphReadRetry(policy),
   };
   return local
     ? proxyLocalActivities<Activities>({ ...options, localRetryThreshold: policy.minWaitMs })
@@ -187,7 +161,7 @@ async function revokeSessionsAfterReset(
     taskQueue: writeTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: policy.requestTimeoutMs + 5_000,
     scheduleToCloseTimeout: Math.max(deadlineMs - Date.now(), 60_000),
-    retry: { initialInterval: policy.minWaitMs, backoffCoefficient: 2, maximumInterval: policy.maxWaitMs },
+    retry: graphReadRetry(policy),
   });
   try {
     await revokeSessions({ user });
@@ -310,7 +284,7 @@ async function passwordChangedAt(
     summary: 'read when the password last changed',
     startToCloseTimeout: policy.requestTimeoutMs + 5_000,
     scheduleToCloseTimeout: Math.max(deadlineMs - Date.now(), 1_000),
-    retry: { initialInterval: policy.minWaitMs, backoffCoefficient: 2, maximumInterval: policy.maxWaitMs },
+    retry: graphReadRetry(policy),
     // Waits for Retry-After on a durable timer rather than inside a held-open workflow task, so a
     // throttled or unavailable Graph (an outage) never keeps workflow tasks running until they time out.
     localRetryThreshold: policy.minWaitMs,
@@ -466,67 +440,80 @@ export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
   return outcome;
 }
 
-async function runReset(input: ResetUserInput): Promise<ResetOutcome> {
-  const { target, policy, jobId, csv, polls, followThrough } = input;
-  const startedMs = Date.now();
-  // Everything a continued run needs to go on where the last one stopped (users with followThrough).
-  const st: ResetUserCarried = input.carried ?? {
-    outcome: {
-      row: target.row,
-      user: target.user,
-      status: 'failed',
-      polls: 0,
-      startAttempts: 0,
-      startedAt: new Date(startedMs).toISOString(),
-    },
-    // Moved later by the time spent waiting for the operator's sign-in: that wait is not the user's.
-    deadlineMs: startedMs + policy.deadlineMs,
-    signIn: { waits: 0, endedHoldsMs: 0 },
-    sends: 0,
-    ambiguousResends: 0,
-    lastSendAmbiguous: false,
-    ambiguityChecked: false,
-    resendCountedAmbiguous: false,
-    unsentAttempts: 0,
-    answersWithoutRetryAfter: 0,
-    lastSeen: 'not polled yet',
-    runs: 1,
-  };
-  const outcome = st.outcome;
-  const signIn = new SignInHold(target.row, policy, st.signIn);
-  const finish = (fields: Partial<ResetOutcome>): ResetOutcome => ({
-    ...outcome,
+/**
+ * One user's reset in progress: its input, the state a continued run carries, and what every phase
+ * uses. The phases below (readBaseline, sendUntilAccepted, pollUntilDone) each either finish the user
+ * with an outcome or hand over to the next.
+ */
+class UserReset {
+  readonly st: ResetUserCarried;
+  readonly outcome: ResetOutcome;
+  readonly signIn: SignInHold;
+
+  constructor(readonly input: ResetUserInput) {
+    const { target, policy } = input;
+    const startedMs = Date.now();
+    // Everything a continued run needs to go on where the last one stopped (users with followThrough).
+    this.st = input.carried ?? {
+      outcome: {
+        row: target.row,
+        user: target.user,
+        status: 'failed',
+        polls: 0,
+        startAttempts: 0,
+        startedAt: new Date(startedMs).toISOString(),
+      },
+      // Moved later by the time spent waiting for the operator's sign-in: that wait is not the user's.
+      deadlineMs: startedMs + policy.deadlineMs,
+      signIn: { waits: 0, endedHoldsMs: 0 },
+      sends: 0,
+      ambiguousResends: 0,
+      lastSendAmbiguous: false,
+      ambiguityChecked: false,
+      resendCountedAmbiguous: false,
+      unsentAttempts: 0,
+      answersWithoutRetryAfter: 0,
+      lastSeen: 'not polled yet',
+      runs: 1,
+    };
+    this.outcome = this.st.outcome;
+    this.signIn = new SignInHold(target.row, policy, this.st.signIn);
+  }
+
+  /** The user's outcome: what is known so far, with these fields. */
+  readonly finish = (fields: Partial<ResetOutcome>): ResetOutcome => ({
+    ...this.outcome,
     ...fields,
     finishedAt: new Date(Date.now()).toISOString(),
   });
-  /** Users with followThrough continue as new before their history grows long, keeping id, state and deadline. */
-  const continueIfLong = async (): Promise<void> => {
-    if (!followThrough) return;
-    const info = workflowInfo();
-    const limit = input.continueAsNewAt ?? USER_CONTINUE_AS_NEW_EVENTS;
-    if (info.historyLength < limit && !info.continueAsNewSuggested) return;
-    await continueAsNew<typeof resetUser>({ ...input, carried: { ...st, runs: st.runs + 1 } });
-  };
-  /** How long the next Graph call may be retried before control comes back here (see RETRY_CHUNK_STEPS). */
-  const retryUntil = (untilMs: number): number =>
-    followThrough ? Math.min(untilMs, Date.now() + retryChunkMs(policy)) : untilMs;
 
-  // Every POST is its own activity, and this loop alone decides whether to send another: after a worker
-  // crash or a timeout, Temporal cannot tell a request Graph never saw from one it applied, so a blind
-  // retry could reset the user twice without anyone knowing. Here each re-send is counted and reported.
-  // The check below runs once per request that got no answer (st.ambiguityChecked): a resend held back by a
-  // refused sign-in (401) comes round the loop again without being checked or counted a second time.
-  // st.resendCountedAmbiguous says whether the request about to be sent is counted as a resend after one
-  // that got no answer; st.unsentAttempts counts requests that provably never left a worker (the send
-  // journal says so): neither reached Graph.
-  /** When the worker says the previous request never left: it did not reach Graph, so it is no resend. */
-  const previousNeverLeft = (): void => {
-    st.unsentAttempts += 1;
-    st.lastSendAmbiguous = false;
-    if (st.resendCountedAmbiguous) st.ambiguousResends -= 1;
+  /** Users with followThrough continue as new before their history grows long, keeping id, state and deadline. */
+  readonly continueIfLong = async (): Promise<void> => {
+    if (!this.input.followThrough) return;
+    const info = workflowInfo();
+    const limit = this.input.continueAsNewAt ?? USER_CONTINUE_AS_NEW_EVENTS;
+    if (info.historyLength < limit && !info.continueAsNewSuggested) return;
+    await continueAsNew<typeof resetUser>({ ...this.input, carried: { ...this.st, runs: this.st.runs + 1 } });
   };
-  // Before anything is sent: when the password last changed, so that after a request that got no answer
-  // a change since then shows that it landed (see ambiguousSendLanded).
+
+  /** How long the next Graph call may be retried before control comes back here (see RETRY_CHUNK_STEPS). */
+  readonly retryUntil = (untilMs: number): number =>
+    this.input.followThrough ? Math.min(untilMs, Date.now() + retryChunkMs(this.input.policy)) : untilMs;
+}
+
+/** Resets one user: its phases in order, each finishing the user or handing over to the next. */
+async function runReset(input: ResetUserInput): Promise<ResetOutcome> {
+  const run = new UserReset(input);
+  return (await readBaseline(run)) ?? (await sendUntilAccepted(run)) ?? pollUntilDone(run);
+}
+
+/**
+ * Before anything is sent: when the password last changed, so that after a request that got no answer a
+ * change since then shows that it landed (see ambiguousSendLanded). A refused sign-in is waited out here.
+ */
+async function readBaseline(run: UserReset): Promise<ResetOutcome | undefined> {
+  const { st, signIn, finish, continueIfLong, retryUntil } = run;
+  const { target, policy, followThrough } = run.input;
   if (!st.baseline) {
     let baseline: PasswordChange;
     try {
@@ -574,7 +561,31 @@ async function runReset(input: ResetUserInput): Promise<ResetOutcome> {
     }
     st.baseline = { at: baseline.at };
   }
-  const baselineMs = st.baseline.at;
+  return undefined;
+}
+
+/**
+ * Sends resetPassword until Graph accepts it, the deadline passes, or it is refused for good.
+ *
+ * Every POST is its own activity, and this loop alone decides whether to send another: after a worker
+ * crash or a timeout, Temporal cannot tell a request Graph never saw from one it applied, so a blind
+ * retry could reset the user twice without anyone knowing. Here each re-send is counted and reported.
+ * The check below runs once per request that got no answer (st.ambiguityChecked): a resend held back by a
+ * refused sign-in (401) comes round the loop again without being checked or counted a second time.
+ * st.resendCountedAmbiguous says whether the request about to be sent is counted as a resend after one
+ * that got no answer; st.unsentAttempts counts requests that provably never left a worker (the send
+ * journal says so): neither reached Graph.
+ */
+async function sendUntilAccepted(run: UserReset): Promise<ResetOutcome | undefined> {
+  const { st, outcome, signIn, finish, continueIfLong, retryUntil } = run;
+  const { target, policy, jobId, csv, followThrough } = run.input;
+  /** When the worker says the previous request never left: it did not reach Graph, so it is no resend. */
+  const previousNeverLeft = (): void => {
+    st.unsentAttempts += 1;
+    st.lastSendAmbiguous = false;
+    if (st.resendCountedAmbiguous) st.ambiguousResends -= 1;
+  };
+  const baselineMs = st.baseline?.at;
   while (!st.accepted) {
     await continueIfLong();
     if (st.lastSendAmbiguous && !st.ambiguityChecked && baselineMs !== undefined) {
@@ -741,30 +752,38 @@ async function runReset(input: ResetUserInput): Promise<ResetOutcome> {
       }
     }
   }
+  return undefined;
+}
+
+/** Polls Graph's operation of an accepted reset until it succeeds, fails, or the deadline passes. */
+async function pollUntilDone(run: UserReset): Promise<ResetOutcome> {
+  const { st, outcome, signIn, finish, continueIfLong } = run;
+  const { target, policy, polls, followThrough } = run.input;
+  const accepted = st.accepted as StartResetResult;
   outcome.startAttempts = st.sends - st.unsentAttempts;
   outcome.ambiguousResends = st.ambiguousResends;
-  outcome.operationId = st.accepted.operationId;
+  outcome.operationId = accepted.operationId;
   if (CancellationScope.current().consideredCancelled) {
     return finish({
       status: 'cancelled',
       reason:
         'the job was cancelled as Graph accepted the reset; it will most likely be applied: check the user in Entra',
-      requestId: st.accepted.requestId,
+      requestId: accepted.requestId,
     });
   }
 
-  if (!st.accepted.operationUrl) {
+  if (!accepted.operationUrl) {
     return finish({
       status: 'unconfirmed',
       reason:
         'Graph accepted the reset (202) but gave no operation to poll, so completion could not be confirmed; check the user in Entra',
-      requestId: st.accepted.requestId,
+      requestId: accepted.requestId,
     });
   }
 
   if (!st.polling) {
     st.polling = true;
-    st.retryAfterMs = st.accepted.retryAfterMs;
+    st.retryAfterMs = accepted.retryAfterMs;
     st.answersWithoutRetryAfter = st.retryAfterMs === undefined ? 1 : 0;
   }
   const checkByHand =
@@ -801,7 +820,7 @@ async function runReset(input: ResetUserInput): Promise<ResetOutcome> {
         followThrough === true,
       ).pollOperation({
         user: target.user,
-        operationUrl: st.accepted.operationUrl,
+        operationUrl: accepted.operationUrl,
       });
     } catch (error) {
       if (isCancellation(error)) return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });

@@ -115,16 +115,6 @@ export interface ResetPolicy {
 /** How long a user waits in all for the operator's sign-in (`--sign-in-hold`) unless the job says otherwise. */
 export const DEFAULT_MAX_SIGN_IN_HOLD_MS = 2 * 60 * 60_000;
 
-/** The waits of a sign-in hold: the first, doubled twice, then repeated; never beyond the policy's maximum. */
-export const SIGN_IN_FIRST_WAIT_MS = 15_000;
-
-export function signInWaitMs(waitsSoFar: number, policy: ResetPolicy): number {
-  return Math.min(
-    Math.max(SIGN_IN_FIRST_WAIT_MS * 2 ** Math.min(waitsSoFar, 2), policy.minWaitMs),
-    policy.maxWaitMs,
-  );
-}
-
 /**
  * Where a user's new password comes from:
  * - `graph`: Graph generates it (cloud-only accounts);
