@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { passwordChoiceFromFlags } from '../client/passwordFlags';
+import type { PasswordMode } from '../workflows/types';
 
 let directory: string;
 
@@ -28,18 +29,20 @@ test('generated passwords are 20 characters unless asked otherwise; under 16 is 
     mode: 'generated',
     length: 20,
   });
-  expect(
-    (await passwordChoiceFromFlags({ password: 'generated', 'password-length': '32' })).settings.length,
-  ).toBe(32);
-  for (const length of ['15', '8', '257', '20.5', 'long']) {
-    await expect(
-      passwordChoiceFromFlags({ password: 'generated', 'password-length': length }),
-    ).rejects.toThrow(/--password-length must be a whole number from 16 to 256/);
+  expect((await passwordChoiceFromFlags({ password: 'generated', passwordLength: 32 })).settings.length).toBe(
+    32,
+  );
+  for (const length of [15, 8, 257, 20.5]) {
+    await expect(passwordChoiceFromFlags({ password: 'generated', passwordLength: length })).rejects.toThrow(
+      /--password-length must be a whole number from 16 to 256/,
+    );
   }
-  await expect(passwordChoiceFromFlags({ 'password-length': '20' })).rejects.toThrow(
+  await expect(passwordChoiceFromFlags({ passwordLength: 20 })).rejects.toThrow(
     /goes with --password generated/,
   );
-  await expect(passwordChoiceFromFlags({ password: 'random' })).rejects.toThrow(/graph, generated, csv/);
+  await expect(passwordChoiceFromFlags({ password: 'random' as PasswordMode })).rejects.toThrow(
+    /graph, generated, csv/,
+  );
 });
 
 test('csv mode is allowed with a clear warning', async () => {
@@ -57,8 +60,8 @@ test('a secrets file is made absolute and must not exist; a recipient needs a fi
   const fresh = join(directory, 'secrets.jsonl');
   const choice = await passwordChoiceFromFlags({
     password: 'generated',
-    'secrets-file': fresh,
-    'secrets-recipient': recipient,
+    secretsFile: fresh,
+    secretsRecipient: recipient,
   });
   expect(choice.settings.secretsFile).toBe(fresh);
   expect(choice.recipientPem).toContain('BEGIN PUBLIC KEY');
@@ -66,13 +69,13 @@ test('a secrets file is made absolute and must not exist; a recipient needs a fi
 
   const existing = join(directory, 'old.jsonl');
   await writeFile(existing, '');
-  await expect(passwordChoiceFromFlags({ 'secrets-file': existing })).rejects.toThrow(/already exists/);
-  await expect(passwordChoiceFromFlags({ 'secrets-recipient': recipient })).rejects.toThrow(
+  await expect(passwordChoiceFromFlags({ secretsFile: existing })).rejects.toThrow(/already exists/);
+  await expect(passwordChoiceFromFlags({ secretsRecipient: recipient })).rejects.toThrow(
     /goes with --secrets-file/,
   );
   const notAKey = join(directory, 'not-a-key.pem');
   await writeFile(notAKey, 'hello');
-  await expect(
-    passwordChoiceFromFlags({ 'secrets-file': fresh, 'secrets-recipient': notAKey }),
-  ).rejects.toThrow(/not a PEM public key/);
+  await expect(passwordChoiceFromFlags({ secretsFile: fresh, secretsRecipient: notAKey })).rejects.toThrow(
+    /not a PEM public key/,
+  );
 });
