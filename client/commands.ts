@@ -327,7 +327,7 @@ export interface Actions {
 
 /**
  * Runs one command's action: `command` names it (`schedule create`), `act` calls it on the actions. The
- * CLI loads the actions and sets the exit code; the usage tools pass one that is never called.
+ * CLI loads the actions, runs the command and keeps the exit code it answers.
  */
 export type Perform = (command: string, act: (actions: Actions) => Promise<number>) => Promise<void>;
 
