@@ -1,45 +1,123 @@
 /**
- * What `start` and `schedule create` share: the job flags, the policy they set, and the operator-facing
- * summary of the CSV printed before anything runs.
+ * What `start`, `retry` and `schedule create` share: the job flags, declared once with what each
+ * allows, the policy they set, and the operator-facing summary of the CSV printed before anything runs.
  */
-import type { ResetPolicy } from '../workflows/types';
-import { parseDuration } from './durations';
+import { type Command, InvalidArgumentError, Option, type OptionValues } from '@commander-js/extra-typings';
+import { DEFAULT_MAX_SIGN_IN_HOLD_MS, DEFAULT_RESET_POLICY, type ResetPolicy } from '../workflows/types';
+import { formatDuration, parseDuration } from './durations';
 import type { CsvCheck } from './jobs';
 
-/** parseArgs options for the flags that shape a job. */
-export const JOB_FLAGS = {
-  window: { type: 'string' },
-  deadline: { type: 'string' },
-  'min-wait': { type: 'string' },
-  'max-wait': { type: 'string' },
-  'default-wait': { type: 'string' },
-  'sign-in-hold': { type: 'string' },
-  'revoke-sessions': { type: 'boolean', default: false },
-  'allow-large': { type: 'boolean', default: false },
-} as const;
+export const DEFAULT_WINDOW_SIZE = 100;
+/** Far below Temporal's 2,000 pending children per workflow. */
+export const MAX_WINDOW_SIZE = 1_000;
+/** Default blast-radius limit: a larger job must be asked for explicitly. */
+export const DEFAULT_MAX_USERS = 5_000;
+
+/** A commander option-argument parser: the value, or InvalidArgumentError saying what is allowed. */
+export function wholeNumber(min: number, max: number): (text: string) => number {
+  return (text) => {
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+      throw new InvalidArgumentError(`It must be a whole number from ${min} to ${max}.`);
+    }
+    return value;
+  };
+}
+
+/** A commander option-argument parser for durations (milliseconds); see parseDuration. */
+export function duration(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new InvalidArgumentError(`${(error as Error).message}.`);
+  }
+}
+
+/**
+ * The flags that shape a job, on `command`; their values come out parsed (numbers, milliseconds).
+ * `defaults` says what an absent flag means: the usual job's settings, or those of the job retried.
+ */
+export function addJobFlags<Args extends unknown[], Opts extends OptionValues>(
+  command: Command<Args, Opts>,
+  defaults: 'policy' | 'retried job',
+) {
+  const fallback = (value: number | string): string =>
+    defaults === 'policy'
+      ? `(default: ${typeof value === 'number' ? formatDuration(value) : value})`
+      : "(default: the retried job's)";
+  const policy = DEFAULT_RESET_POLICY;
+  return command
+    .addOption(
+      new Option(
+        '--window <n>',
+        `users reset at the same time ${fallback(DEFAULT_WINDOW_SIZE.toString())}`,
+      ).argParser(wholeNumber(1, MAX_WINDOW_SIZE)),
+    )
+    .addOption(
+      new Option(
+        '--deadline <duration>',
+        `how long each user may take before it ends failed or unconfirmed ${fallback(policy.deadlineMs)}`,
+      ).argParser(duration),
+    )
+    .addOption(
+      new Option(
+        '--min-wait <duration>',
+        `shortest wait before Graph is asked again ${fallback(policy.minWaitMs)}`,
+      ).argParser(duration),
+    )
+    .addOption(
+      new Option(
+        '--max-wait <duration>',
+        `longest wait before Graph is asked again, whatever Retry-After says ${fallback(policy.maxWaitMs)}`,
+      ).argParser(duration),
+    )
+    .addOption(
+      new Option(
+        '--default-wait <duration>',
+        `wait when Graph names none, doubled each time up to --max-wait ${fallback(policy.defaultWaitMs)}`,
+      ).argParser(duration),
+    )
+    .addOption(
+      new Option(
+        '--sign-in-hold <duration>',
+        `longest a user waits in all for the operator's sign-in to work again ${fallback(DEFAULT_MAX_SIGN_IN_HOLD_MS)}`,
+      ).argParser(duration),
+    )
+    .addOption(
+      new Option('--revoke-sessions', "revoke each user's sign-in sessions once the reset is confirmed"),
+    );
+}
+
+/** `--allow-large`: the blast-radius limit is lifted only when the operator says so. */
+export function allowLargeOption() {
+  return new Option(
+    '--allow-large',
+    `allow more users to reset than BULK_RESET_MAX_USERS (${DEFAULT_MAX_USERS.toLocaleString('en')} unless set)`,
+  );
+}
 
 export interface JobFlagValues {
-  window?: string;
-  deadline?: string;
-  'min-wait'?: string;
-  'max-wait'?: string;
-  'default-wait'?: string;
-  'sign-in-hold'?: string;
-  'revoke-sessions'?: boolean;
+  window?: number;
+  deadline?: number;
+  minWait?: number;
+  maxWait?: number;
+  defaultWait?: number;
+  signInHold?: number;
+  revokeSessions?: boolean;
 }
 
-export function windowFromFlags(values: JobFlagValues): number | undefined {
-  return values.window === undefined ? undefined : Number(values.window);
-}
-
+/** The policy the flags set; only what they name, so a retry keeps the rest of its job's settings. */
 export function policyFromFlags(values: JobFlagValues): Partial<ResetPolicy> {
+  if (values.minWait !== undefined && values.maxWait !== undefined && values.minWait > values.maxWait) {
+    throw new Error('--min-wait is longer than --max-wait: the shortest wait must not exceed the longest');
+  }
   return {
-    ...(values.deadline && { deadlineMs: parseDuration(values.deadline) }),
-    ...(values['min-wait'] && { minWaitMs: parseDuration(values['min-wait']) }),
-    ...(values['max-wait'] && { maxWaitMs: parseDuration(values['max-wait']) }),
-    ...(values['default-wait'] && { defaultWaitMs: parseDuration(values['default-wait']) }),
-    ...(values['sign-in-hold'] && { maxSignInHoldMs: parseDuration(values['sign-in-hold']) }),
-    ...(values['revoke-sessions'] && { revokeSessions: true }),
+    ...(values.deadline !== undefined && { deadlineMs: values.deadline }),
+    ...(values.minWait !== undefined && { minWaitMs: values.minWait }),
+    ...(values.maxWait !== undefined && { maxWaitMs: values.maxWait }),
+    ...(values.defaultWait !== undefined && { defaultWaitMs: values.defaultWait }),
+    ...(values.signInHold !== undefined && { maxSignInHoldMs: values.signInHold }),
+    ...(values.revokeSessions && { revokeSessions: true }),
   };
 }
 

@@ -37,9 +37,9 @@ import {
   emptyCounts,
 } from '../workflows/types';
 
-export const DEFAULT_WINDOW_SIZE = 100;
-/** Far below Temporal's 2,000 pending children per workflow. */
-export const MAX_WINDOW_SIZE = 1_000;
+// The job flags' limits live with the flags, which the CLI declares without loading Temporal's client.
+import { DEFAULT_MAX_USERS, DEFAULT_WINDOW_SIZE, MAX_WINDOW_SIZE } from './jobFlags';
+export { DEFAULT_MAX_USERS, DEFAULT_WINDOW_SIZE, MAX_WINDOW_SIZE };
 
 export interface CsvCheck {
   path: string;
@@ -108,9 +108,6 @@ export interface StartJobOptions {
   /** PEM public key the secrets file's passwords are encrypted to (with policy.password.secretsFile). */
   secretsRecipient?: string;
 }
-
-/** Default blast-radius limit: a larger job must be asked for explicitly. */
-export const DEFAULT_MAX_USERS = 5_000;
 
 export async function startJob(
   client: Client,

@@ -4,7 +4,7 @@
  */
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { type Command, Option, type OptionValues } from '@commander-js/extra-typings';
 import { csvLine, neutraliseCell } from '../jobs/csvWriter';
 import { readPrivateFile } from '../secrets/privateFile';
 import { MAX_PASSWORD_LENGTH, MIN_GENERATED_PASSWORD_LENGTH } from '../secrets/passwords';
@@ -15,19 +15,43 @@ import {
   type PasswordMode,
   type PasswordSettings,
 } from '../workflows/types';
+import { wholeNumber } from './jobFlags';
 
-export const PASSWORD_FLAGS = {
-  password: { type: 'string', default: 'graph' },
-  'password-length': { type: 'string' },
-  'secrets-file': { type: 'string' },
-  'secrets-recipient': { type: 'string' },
-} as const;
+/** The password flags on `command`: the mode and length are checked as they are read. */
+export function addPasswordFlags<Args extends unknown[], Opts extends OptionValues>(
+  command: Command<Args, Opts>,
+) {
+  return command
+    .addOption(
+      new Option('--password <mode>', 'where each new password comes from (see README: Passwords)')
+        .choices(PASSWORD_MODES)
+        .default('graph'),
+    )
+    .addOption(
+      new Option(
+        '--password-length <n>',
+        `length of a generated password (default: ${DEFAULT_GENERATED_PASSWORD_LENGTH})`,
+      ).argParser(wholeNumber(MIN_GENERATED_PASSWORD_LENGTH, MAX_PASSWORD_LENGTH)),
+    )
+    .addOption(
+      new Option(
+        '--secrets-file <file>',
+        "a new file, on the worker's host, that receives each accepted password (mode 0600)",
+      ),
+    )
+    .addOption(
+      new Option(
+        '--secrets-recipient <public.pem>',
+        "encrypt the secrets file's passwords to this RSA public key",
+      ),
+    );
+}
 
 export interface PasswordFlagValues {
-  password?: string;
-  'password-length'?: string;
-  'secrets-file'?: string;
-  'secrets-recipient'?: string;
+  password?: PasswordMode;
+  passwordLength?: number;
+  secretsFile?: string;
+  secretsRecipient?: string;
 }
 
 /** A password flag the operator got wrong: the CLI prints it and exits with 2. */
@@ -42,15 +66,15 @@ export interface PasswordChoice {
 }
 
 export async function passwordChoiceFromFlags(values: PasswordFlagValues): Promise<PasswordChoice> {
-  const mode = (values.password ?? 'graph') as PasswordMode;
+  const mode = values.password ?? 'graph';
   if (!PASSWORD_MODES.includes(mode)) {
-    throw new PasswordFlagError(`--password is ${PASSWORD_MODES.join(', ')}; not "${values.password}"`);
+    throw new PasswordFlagError(`--password is ${PASSWORD_MODES.join(', ')}; not "${mode}"`);
   }
   const settings: PasswordSettings = { mode };
   const notices: string[] = [];
-  if (values['password-length'] !== undefined) {
+  if (values.passwordLength !== undefined) {
     if (mode !== 'generated') throw new PasswordFlagError('--password-length goes with --password generated');
-    const length = Number(values['password-length']);
+    const length = values.passwordLength;
     if (!Number.isInteger(length) || length < MIN_GENERATED_PASSWORD_LENGTH || length > MAX_PASSWORD_LENGTH) {
       throw new PasswordFlagError(
         `--password-length must be a whole number from ${MIN_GENERATED_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH}`,
@@ -69,20 +93,20 @@ export async function passwordChoiceFromFlags(values: PasswordFlagValues): Promi
     );
   }
   let recipientPem: string | undefined;
-  if (values['secrets-file'] !== undefined) {
-    settings.secretsFile = await newSecretsFilePath(values['secrets-file']);
-    if (values['secrets-recipient'] !== undefined) {
-      recipientPem = await readFile(values['secrets-recipient'], 'utf8');
+  if (values.secretsFile !== undefined) {
+    settings.secretsFile = await newSecretsFilePath(values.secretsFile);
+    if (values.secretsRecipient !== undefined) {
+      recipientPem = await readFile(values.secretsRecipient, 'utf8');
       recipientKey(recipientPem);
       notices.push(
-        `the new passwords go to ${settings.secretsFile} on the worker's host, encrypted to the key in ${values['secrets-recipient']}: only its private key opens them (bulk-reset secrets decrypt)`,
+        `the new passwords go to ${settings.secretsFile} on the worker's host, encrypted to the key in ${values.secretsRecipient}: only its private key opens them (bulk-reset secrets decrypt)`,
       );
     } else {
       notices.push(
         `the new passwords go to ${settings.secretsFile} on the worker's host, in plain text (mode 0600): protect it, hand it over, then delete it`,
       );
     }
-  } else if (values['secrets-recipient'] !== undefined) {
+  } else if (values.secretsRecipient !== undefined) {
     throw new PasswordFlagError('--secrets-recipient goes with --secrets-file');
   } else {
     notices.push(
@@ -119,30 +143,25 @@ async function exists(path: string): Promise<boolean> {
  * the one CSV writer, so a password that looks like a formula gets a `'` that is not part of it; the
  * operator is told when one does, and the README says how to read the exact password.
  */
-export async function secretsCommand(args: string[]): Promise<number> {
-  const [action, ...rest] = args;
-  if (action !== 'decrypt') throw new PasswordFlagError('secrets takes one action: decrypt');
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: { key: { type: 'string' }, out: { type: 'string' } },
-  });
-  if (positionals.length !== 1) throw new PasswordFlagError('secrets decrypt takes one secrets file');
-  const privateKey = values.key
+export async function decryptSecrets(
+  secretsPath: string,
+  options: { key?: string; out?: string },
+): Promise<number> {
+  const privateKey = options.key
     ? privateKeyFrom(
-        (await readPrivateFile(values.key, 'the private key')).toString('utf8'),
+        (await readPrivateFile(options.key, 'the private key')).toString('utf8'),
         process.env.BULK_RESET_SECRETS_KEY_PASSPHRASE,
       )
     : undefined;
-  const secrets = await readCurrentSecrets(positionals[0], privateKey);
+  const secrets = await readCurrentSecrets(secretsPath, privateKey);
   // Every value quoted: a password may hold any character, and a quoted cell shows where it ends.
   const text = [
     csvLine(['row', 'user', 'password']),
     ...secrets.map((secret) => csvLine([secret.row, secret.user, secret.password], { quote: 'always' })),
   ].join('\n');
-  if (values.out) {
-    await writeFile(values.out, `${text}\n`, { mode: 0o600, flag: 'wx' });
-    console.error(`${secrets.length} current passwords written to ${values.out} (mode 0600)`);
+  if (options.out) {
+    await writeFile(options.out, `${text}\n`, { mode: 0o600, flag: 'wx' });
+    console.error(`${secrets.length} current passwords written to ${options.out} (mode 0600)`);
   } else {
     process.stdout.write(`${text}\n`);
   }

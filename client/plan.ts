@@ -12,7 +12,6 @@
  */
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { createCredential } from '../graph/credentials';
 import { type ScannedRow, scanUserCsv, sha256File } from '../jobs/csvReader';
 import { GraphClient, preflightScopes } from '../graph/client';
@@ -20,6 +19,7 @@ import { GraphError, adviceFor } from '../graph/errors';
 import { type PlanFile, type PlannedUser, type PlanSummary, planHash, writePlanFile } from '../jobs/planFile';
 import { type ProtectedUsers, isProtected, loadProtectedUsers } from '../jobs/protectedUsers';
 import type { Settings } from '../temporal/config';
+import { DEFAULT_PLAN_CONCURRENCY, MAX_PLAN_CONCURRENCY } from './commands';
 import { checkCsv } from './jobs';
 import { backoffMs } from '../workflows/waits';
 
@@ -36,8 +36,6 @@ export interface PlanOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export const DEFAULT_PLAN_CONCURRENCY = 8;
-export const MAX_PLAN_CONCURRENCY = 64;
 /** Tries per lookup when Graph throttles or has passing trouble. */
 const MAX_TRIES = 5;
 /** A Retry-After longer than this is cut short: the operator is waiting at a terminal. */
@@ -309,22 +307,17 @@ export async function makePlan(
 }
 
 /** `bulk-reset plan <users.csv> [--out plan.json] [--concurrency 8]`: exit code 0 once the plan is written. */
-export async function runPlan(settings: Settings, args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      out: { type: 'string' },
-      concurrency: { type: 'string', default: String(DEFAULT_PLAN_CONCURRENCY) },
-    },
-  });
-  if (positionals.length !== 1) throw new Error('plan takes exactly one CSV file');
+export async function runPlan(
+  settings: Settings,
+  csvPath: string,
+  options: { out?: string; concurrency: number },
+): Promise<number> {
   const interactive = process.stderr.isTTY;
   let lastLogged = Date.now();
   const { plan, path } = await makePlan(settings, {
-    csvPath: positionals[0],
-    outPath: values.out,
-    concurrency: Number(values.concurrency),
+    csvPath,
+    outPath: options.out,
+    concurrency: options.concurrency,
     onProgress: (done, total) => {
       if (interactive) {
         process.stderr.write(`\r\x1b[2Klooked up ${done}/${total} users`);

@@ -10,7 +10,6 @@
  * CSV has changed since stops before any reset, and the schedule pauses (`pauseOnFailure`) rather than
  * fail again on every run. When the list of users changes, delete the schedule and create it again.
  */
-import { parseArgs } from 'node:util';
 import {
   type Client,
   type ScheduleDescription,
@@ -28,7 +27,7 @@ import {
   type ResetPolicy,
 } from '../workflows/types';
 import { type Settings, createClient, operatorIdentity } from '../temporal/config';
-import { JOB_FLAGS, policyFromFlags, printCsvCheck, windowFromFlags } from './jobFlags';
+import { type JobFlagValues, policyFromFlags, printCsvCheck } from './jobFlags';
 import { parseDuration } from './durations';
 import { type CsvCheck, DEFAULT_MAX_USERS, checkCsv, checkJobShape, failureMessage } from './jobs';
 
@@ -272,45 +271,24 @@ export async function deleteSchedule(
 // ---------------------------------------------------------------------------------------------------------
 // The command
 
-const SCHEDULE_USAGE =
-  'usage: bulk-reset schedule create <users.csv> --id NAME (--every 1h | --cron "0 3 * * 0") [options of start]\n' +
-  '       bulk-reset schedule list\n' +
-  '       bulk-reset schedule delete <NAME>';
-
-/** `bulk-reset schedule create|list|delete`. */
-export async function scheduleCommand(settings: Settings, args: string[]): Promise<number> {
-  const [subcommand, ...rest] = args;
-  switch (subcommand) {
-    case 'create':
-      return create(settings, rest);
-    case 'list':
-      return list(settings, rest);
-    case 'delete':
-      return remove(settings, rest);
-    default:
-      throw new Error(
-        `${subcommand === undefined ? 'schedule needs a subcommand' : `unknown schedule subcommand "${subcommand}"`}\n${SCHEDULE_USAGE}`,
-      );
-  }
+/** What `schedule create` reads from its flags. */
+export interface ScheduleCreateFlags extends JobFlagValues {
+  id: string;
+  every?: string;
+  cron?: string;
+  allowLarge?: boolean;
 }
 
-async function create(settings: Settings, args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      id: { type: 'string' },
-      every: { type: 'string' },
-      cron: { type: 'string' },
-      ...JOB_FLAGS,
-    },
-  });
-  if (positionals.length !== 1 || !values.id) {
-    throw new Error(`schedule create takes one CSV file and --id NAME\n${SCHEDULE_USAGE}`);
-  }
-  const scheduleId = checkScheduleId(values.id);
-  const timing = scheduleTiming(values.every, values.cron);
-  const csv = await checkCsv(positionals[0]);
+/** `bulk-reset schedule create <users.csv> --id NAME (--every 1h | --cron "0 3 * * 0") [job flags]`. */
+export async function scheduleCreateCommand(
+  settings: Settings,
+  csvPath: string,
+  flags: ScheduleCreateFlags,
+): Promise<number> {
+  const scheduleId = checkScheduleId(flags.id);
+  const timing = scheduleTiming(flags.every, flags.cron);
+  const policy = policyFromFlags(flags);
+  const csv = await checkCsv(csvPath);
   printCsvCheck(csv, "each run's report");
   if (csv.runnableRows === 0) throw new Error('no row of this CSV can be reset; no schedule was created');
 
@@ -320,9 +298,9 @@ async function create(settings: Settings, args: string[]): Promise<number> {
     timing,
     createdBy: operatorIdentity(),
     maxUsers: settings.maxUsers ?? DEFAULT_MAX_USERS,
-    allowLarge: values['allow-large'],
-    windowSize: windowFromFlags(values),
-    policy: policyFromFlags(values),
+    allowLarge: flags.allowLarge,
+    windowSize: flags.window,
+    policy,
   });
   console.log(scheduleId);
   console.log(`  runs ${timing.description}; next: ${formatTimes(nextRuns.slice(0, 3))}`);
@@ -333,9 +311,8 @@ async function create(settings: Settings, args: string[]): Promise<number> {
   return 0;
 }
 
-async function list(settings: Settings, args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
-  if (positionals.length > 0) throw new Error(`schedule list takes no arguments\n${SCHEDULE_USAGE}`);
+/** `bulk-reset schedule list`. */
+export async function scheduleListCommand(settings: Settings): Promise<number> {
   const client = await createClient(settings);
   const schedules = await listSchedules(client, settings.taskQueue);
   if (schedules.length === 0) {
@@ -346,12 +323,11 @@ async function list(settings: Settings, args: string[]): Promise<number> {
   return 0;
 }
 
-async function remove(settings: Settings, args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
-  if (positionals.length !== 1) throw new Error(`schedule delete takes one schedule id\n${SCHEDULE_USAGE}`);
+/** `bulk-reset schedule delete <NAME>`. */
+export async function scheduleDeleteCommand(settings: Settings, scheduleId: string): Promise<number> {
   const client = await createClient(settings);
-  const running = await deleteSchedule(client, settings.taskQueue, positionals[0]);
-  console.log(`schedule ${positionals[0]} deleted; no further runs`);
+  const running = await deleteSchedule(client, settings.taskQueue, scheduleId);
+  console.log(`schedule ${scheduleId} deleted; no further runs`);
   for (const jobId of running)
     console.log(`  still running, to the end: ${jobId} (bulk-reset watch ${jobId})`);
   return 0;

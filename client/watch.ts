@@ -6,7 +6,6 @@
  * last ~10 s, users in flight and the counts by outcome. Anywhere else (a log, a pipe, CI) a plain line
  * every 5 s, so logs stay readable.
  */
-import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
 import type { JobProgress, JobSummary } from '../workflows/types';
 import { type Settings, createClient } from '../temporal/config';
@@ -214,9 +213,7 @@ export async function runWatch(client: Client, jobId: string, output: NodeJS.Wri
 }
 
 /** `bulk-reset watch <job>`. */
-export async function watchCommand(settings: Settings, args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
-  if (positionals.length !== 1) throw new Error('watch takes one job id');
+export async function watchCommand(settings: Settings, jobId: string): Promise<number> {
   const client = await createClient(settings);
-  return runWatch(client, positionals[0], process.stderr);
+  return runWatch(client, jobId, process.stderr);
 }

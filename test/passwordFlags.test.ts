@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { createSecretsFile, openSecretsWriter } from '../secrets/secretsFile';
-import { passwordChoiceFromFlags, secretsCommand } from '../client/passwordFlags';
+import { decryptSecrets, passwordChoiceFromFlags } from '../client/passwordFlags';
+import type { PasswordMode } from '../workflows/types';
 
 let directory: string;
 
@@ -30,18 +31,20 @@ test('generated passwords are 20 characters unless asked otherwise; under 16 is 
     mode: 'generated',
     length: 20,
   });
-  expect(
-    (await passwordChoiceFromFlags({ password: 'generated', 'password-length': '32' })).settings.length,
-  ).toBe(32);
-  for (const length of ['15', '8', '257', '20.5', 'long']) {
-    await expect(
-      passwordChoiceFromFlags({ password: 'generated', 'password-length': length }),
-    ).rejects.toThrow(/--password-length must be a whole number from 16 to 256/);
+  expect((await passwordChoiceFromFlags({ password: 'generated', passwordLength: 32 })).settings.length).toBe(
+    32,
+  );
+  for (const length of [15, 8, 257, 20.5]) {
+    await expect(passwordChoiceFromFlags({ password: 'generated', passwordLength: length })).rejects.toThrow(
+      /--password-length must be a whole number from 16 to 256/,
+    );
   }
-  await expect(passwordChoiceFromFlags({ 'password-length': '20' })).rejects.toThrow(
+  await expect(passwordChoiceFromFlags({ passwordLength: 20 })).rejects.toThrow(
     /goes with --password generated/,
   );
-  await expect(passwordChoiceFromFlags({ password: 'random' })).rejects.toThrow(/graph, generated, csv/);
+  await expect(passwordChoiceFromFlags({ password: 'random' as PasswordMode })).rejects.toThrow(
+    /graph, generated, csv/,
+  );
 });
 
 test('csv mode is allowed with a clear warning', async () => {
@@ -59,8 +62,8 @@ test('a secrets file is made absolute and must not exist; a recipient needs a fi
   const fresh = join(directory, 'secrets.jsonl');
   const choice = await passwordChoiceFromFlags({
     password: 'generated',
-    'secrets-file': fresh,
-    'secrets-recipient': recipient,
+    secretsFile: fresh,
+    secretsRecipient: recipient,
   });
   expect(choice.settings.secretsFile).toBe(fresh);
   expect(choice.recipientPem).toContain('BEGIN PUBLIC KEY');
@@ -68,15 +71,15 @@ test('a secrets file is made absolute and must not exist; a recipient needs a fi
 
   const existing = join(directory, 'old.jsonl');
   await writeFile(existing, '');
-  await expect(passwordChoiceFromFlags({ 'secrets-file': existing })).rejects.toThrow(/already exists/);
-  await expect(passwordChoiceFromFlags({ 'secrets-recipient': recipient })).rejects.toThrow(
+  await expect(passwordChoiceFromFlags({ secretsFile: existing })).rejects.toThrow(/already exists/);
+  await expect(passwordChoiceFromFlags({ secretsRecipient: recipient })).rejects.toThrow(
     /goes with --secrets-file/,
   );
   const notAKey = join(directory, 'not-a-key.pem');
   await writeFile(notAKey, 'hello');
-  await expect(
-    passwordChoiceFromFlags({ 'secrets-file': fresh, 'secrets-recipient': notAKey }),
-  ).rejects.toThrow(/not a PEM public key/);
+  await expect(passwordChoiceFromFlags({ secretsFile: fresh, secretsRecipient: notAKey })).rejects.toThrow(
+    /not a PEM public key/,
+  );
 });
 
 /**
@@ -121,7 +124,7 @@ test('secrets decrypt writes no password as a formula, and the README tells how 
   const notices: string[] = [];
   const spy = jest.spyOn(console, 'error').mockImplementation((message: string) => notices.push(message));
   try {
-    expect(await secretsCommand(['decrypt', '--out', outPath, secretsPath])).toBe(0);
+    expect(await decryptSecrets(secretsPath, { out: outPath })).toBe(0);
   } finally {
     spy.mockRestore();
   }

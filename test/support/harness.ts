@@ -208,13 +208,16 @@ export interface CliResult {
 
 /** `bulk-reset <args>` in its own process against the stage, as an operator runs it. */
 export async function cli(stage: Stage, ...args: string[]): Promise<CliResult> {
+  return runCli(stage.env, ...args);
+}
+
+/** `bulk-reset <args>` in its own process with this environment (no stage needed). */
+export async function runCli(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CliResult> {
   try {
     const { stdout, stderr } = await runFile(
       process.execPath,
       [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), ...args],
-      {
-        env: stage.env,
-      },
+      { env },
     );
     return { code: 0, stdout, stderr };
   } catch (error) {
