@@ -8,11 +8,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { usersSha256 } from '../jobs/jobFiles';
-import { checkCsv, controlJob, jobState, startJob, waitForJob } from '../client/jobs';
+import { checkCsv, controlJob, startJob, waitForJob } from '../client/jobs';
 import { retryFailed } from '../client/retry';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { JOB_ID_SEARCH_ATTRIBUTE, type JobProgress } from '../workflows/types';
-import { FAST_POLICY, openStage, readJson, type ReportJson, type Stage, waitUntil } from './support/harness';
+import {
+  FAST_POLICY,
+  openStage,
+  progressOf as progressOfJob,
+  readJson,
+  type ReportJson,
+  type Stage,
+  waitUntil,
+} from './support/harness';
 
 let stage: Stage;
 
@@ -25,10 +33,8 @@ afterAll(async () => {
   await stage?.close();
 });
 
-async function progressOf(jobId: string): Promise<JobProgress> {
-  const current = await jobState(stage.client, jobId);
-  if (current.state !== 'running') throw new Error(`job ${jobId} is ${current.state}`);
-  return current.progress;
+function progressOf(jobId: string): Promise<JobProgress> {
+  return progressOfJob(stage, jobId);
 }
 
 async function finished(jobId: string) {

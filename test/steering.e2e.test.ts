@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { dataConverterFor, loadCodecKeys } from '../temporal/codec';
-import { checkCsv, controlJob, jobState, startJob, waitForJob } from '../client/jobs';
+import { checkCsv, controlJob, startJob, waitForJob } from '../client/jobs';
 import { jobPaths } from '../jobs/jobFiles';
 import { approveUpdate } from '../workflows';
 import { DEFAULT_RESET_POLICY, type JobProgress } from '../workflows/types';
@@ -22,6 +22,7 @@ import {
   type Stage,
   userWorkflowIds,
   waitUntil,
+  progressOf as progressOfJob,
 } from './support/harness';
 
 let stage: Stage;
@@ -38,10 +39,8 @@ afterAll(async () => {
   await stage?.close();
 });
 
-async function progressOf(jobId: string): Promise<JobProgress> {
-  const current = await jobState(stage.client, jobId);
-  if (current.state !== 'running') throw new Error(`job ${jobId} is ${current.state}`);
-  return current.progress;
+function progressOf(jobId: string): Promise<JobProgress> {
+  return progressOfJob(stage, jobId);
 }
 
 async function awaitingApproval(domain: string, users = 2): Promise<string> {

@@ -26,7 +26,8 @@ import {
 } from '../../simulator/graphSimulator';
 import { type WorkerGroup, createWorker } from '../../worker';
 import { workflowBundleOptions } from '../../worker/bundle';
-import type { ResetOutcome } from '../../workflows/types';
+import type { JobProgress, ResetOutcome } from '../../workflows/types';
+import { jobState } from '../../client/jobs';
 import { userWorkflowId } from '../../workflows/bulkReset';
 import { jobPaths, preparedUserKeys } from '../../jobs/jobFiles';
 
@@ -154,6 +155,13 @@ export async function userWorkflowIdOf(
   const id = (await userWorkflowIds(stage, jobId)).get(user.toLowerCase());
   if (!id) throw new Error(`job ${jobId} has no prepared row for ${user}`);
   return id;
+}
+
+/** A running job's progress; fails the test if the job is not running. */
+export async function progressOf(stage: Pick<Stage, 'client'>, jobId: string): Promise<JobProgress> {
+  const current = await jobState(stage.client, jobId);
+  if (current.state !== 'running') throw new Error(`job ${jobId} is ${current.state}`);
+  return current.progress;
 }
 
 /** The JSON report as jobs/report.ts writes it. */
