@@ -366,8 +366,24 @@ function retryChunkMs(policy: ResetPolicy): number {
   return Math.max(RETRY_CHUNK_STEPS * policy.minWaitMs, 1_000);
 }
 
-const CANCELLED_WHILE_RUNNING =
-  'the job was cancelled while Graph was processing the reset; its result is unknown';
+/**
+ * Where a user was when its job cancelled it, and what the operator must be told: the one place that
+ * maps a cancellation to an outcome's reason.
+ */
+const CANCELLED_WHEN = {
+  'before-accepted': 'the job was cancelled before Graph accepted the reset',
+  'after-unanswered':
+    'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra',
+  'holding-for-sign-in':
+    'the job was cancelled while it waited for the operator to sign in; the reset was not sent',
+  'as-accepted':
+    'the job was cancelled as Graph accepted the reset; it will most likely be applied: check the user in Entra',
+  'while-running': 'the job was cancelled while Graph was processing the reset; its result is unknown',
+} as const;
+
+type CancelPoint = keyof typeof CANCELLED_WHEN;
+
+const CANCELLED_WHILE_RUNNING = CANCELLED_WHEN['while-running'];
 
 // ---------------------------------------------------------------------------------------------
 // Workflow
@@ -496,6 +512,10 @@ class UserReset {
     await continueAsNew<typeof resetUser>({ ...this.input, carried: { ...this.st, runs: this.st.runs + 1 } });
   };
 
+  /** The outcome of a user cancelled by its job at this point (see CANCELLED_WHEN). */
+  readonly cancelled = (when: CancelPoint, fields: Partial<ResetOutcome> = {}): ResetOutcome =>
+    this.finish({ ...fields, status: 'cancelled', reason: CANCELLED_WHEN[when] });
+
   /** How long the next Graph call may be retried before control comes back here (see RETRY_CHUNK_STEPS). */
   readonly retryUntil = (untilMs: number): number =>
     this.input.followThrough ? Math.min(untilMs, Date.now() + retryChunkMs(this.input.policy)) : untilMs;
@@ -543,10 +563,7 @@ async function readBaseline(run: UserReset): Promise<ResetOutcome | undefined> {
       st.deadlineMs += await signIn.release();
     } catch (error) {
       if (!isCancellation(error)) throw error;
-      return finish({
-        status: 'cancelled',
-        reason: 'the job was cancelled before Graph accepted the reset',
-      });
+      return run.cancelled('before-accepted');
     }
     if (baseline.failure && Date.now() >= st.deadlineMs) {
       // Graph could not even be read until the deadline (an outage): nothing was sent.
@@ -600,10 +617,7 @@ async function sendUntilAccepted(run: UserReset): Promise<ResetOutcome | undefin
         );
       } catch (error) {
         if (!isCancellation(error)) throw error;
-        return finish({
-          status: 'cancelled',
-          reason:
-            'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra',
+        return run.cancelled('after-unanswered', {
           startAttempts: st.sends - st.unsentAttempts,
           ambiguousResends: st.ambiguousResends,
         });
@@ -674,10 +688,7 @@ async function sendUntilAccepted(run: UserReset): Promise<ResetOutcome | undefin
           await signIn.wait('sending the reset of');
         } catch (cancelled) {
           if (!isCancellation(cancelled)) throw cancelled;
-          return finish({
-            status: 'cancelled',
-            reason:
-              'the job was cancelled while it waited for the operator to sign in; the reset was not sent',
+          return run.cancelled('holding-for-sign-in', {
             startAttempts: st.sends - st.unsentAttempts,
             ambiguousResends: st.ambiguousResends,
           });
@@ -685,11 +696,7 @@ async function sendUntilAccepted(run: UserReset): Promise<ResetOutcome | undefin
         continue;
       }
       if (isCancellation(error)) {
-        return finish({
-          status: 'cancelled',
-          reason: st.lastSendAmbiguous
-            ? 'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra'
-            : 'the job was cancelled before Graph accepted the reset',
+        return run.cancelled(st.lastSendAmbiguous ? 'after-unanswered' : 'before-accepted', {
           startAttempts: st.sends - 1 - st.unsentAttempts,
           ambiguousResends: st.ambiguousResends,
         });
@@ -741,11 +748,7 @@ async function sendUntilAccepted(run: UserReset): Promise<ResetOutcome | undefin
         });
       } catch (cancelled) {
         if (!isCancellation(cancelled)) throw cancelled;
-        return finish({
-          status: 'cancelled',
-          reason: st.lastSendAmbiguous
-            ? 'the job was cancelled after a reset request that got no answer; it may have been applied, check the user in Entra'
-            : 'the job was cancelled before Graph accepted the reset',
+        return run.cancelled(st.lastSendAmbiguous ? 'after-unanswered' : 'before-accepted', {
           startAttempts: st.sends - st.unsentAttempts,
           ambiguousResends: st.ambiguousResends,
         });
@@ -764,12 +767,7 @@ async function pollUntilDone(run: UserReset): Promise<ResetOutcome> {
   outcome.ambiguousResends = st.ambiguousResends;
   outcome.operationId = accepted.operationId;
   if (CancellationScope.current().consideredCancelled) {
-    return finish({
-      status: 'cancelled',
-      reason:
-        'the job was cancelled as Graph accepted the reset; it will most likely be applied: check the user in Entra',
-      requestId: accepted.requestId,
-    });
+    return run.cancelled('as-accepted', { requestId: accepted.requestId });
   }
 
   if (!accepted.operationUrl) {
@@ -804,7 +802,7 @@ async function pollUntilDone(run: UserReset): Promise<ResetOutcome> {
         summary: `wait ${waitMs} ms (${st.retryAfterMs === undefined ? 'default' : 'Retry-After'}) before polling row ${target.row}`,
       });
     } catch (error) {
-      if (isCancellation(error)) return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });
+      if (isCancellation(error)) return run.cancelled('while-running');
       throw error;
     }
 
@@ -823,7 +821,7 @@ async function pollUntilDone(run: UserReset): Promise<ResetOutcome> {
         operationUrl: accepted.operationUrl,
       });
     } catch (error) {
-      if (isCancellation(error)) return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });
+      if (isCancellation(error)) return run.cancelled('while-running');
       if (isSignInRequired(error)) {
         if (followThrough && signIn.exhausted()) {
           return finish({
@@ -835,7 +833,7 @@ async function pollUntilDone(run: UserReset): Promise<ResetOutcome> {
           await signIn.wait('polling');
         } catch (cancelled) {
           if (!isCancellation(cancelled)) throw cancelled;
-          return finish({ status: 'cancelled', reason: CANCELLED_WHILE_RUNNING });
+          return run.cancelled('while-running');
         }
         // Poll again at once: the wait for the sign-in was long enough.
         st.retryAfterMs = 0;
