@@ -41,6 +41,7 @@ import {
   REFUSED_PAYLOAD_REASON,
   emptyCounts,
   isRefusedPayload,
+  refuseUnsealedInput,
   normaliseOperator,
   sameOperator,
 } from './types';
@@ -132,13 +133,7 @@ function refusal(phase: JobPhase, request: ControlRequest): string | undefined {
  *   as new with its in-flight users, who report to whichever run is current.
  */
 export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
-  if (isRefusedPayload(input)) {
-    throw ApplicationFailure.create({
-      message: `this job's input is refused: ${REFUSED_PAYLOAD_REASON}; nothing was reset`,
-      type: 'InputRefused',
-      nonRetryable: true,
-    });
-  }
+  refuseUnsealedInput(input, "this job's", 'nothing was reset');
   const { csv, windowSize } = input;
   const jobId = input.jobId ?? workflowInfo().workflowId;
   const maxHistoryEvents = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;

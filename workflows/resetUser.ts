@@ -32,8 +32,7 @@ import {
   PROTECTED_ACCOUNT,
   type ResetUserCarried,
   type SignInHoldState,
-  REFUSED_PAYLOAD_REASON,
-  isRefusedPayload,
+  refuseUnsealedInput,
   writeTaskQueue,
 } from './types';
 import { graphReadRetry, nextWaitMs, resendWaitMs, signInWaitMs } from './waits';
@@ -411,13 +410,7 @@ const CANCELLED_WHILE_RUNNING = CANCELLED_WHEN['while-running'];
  * - The outcome is signalled to the parent job (if any) and returned.
  */
 export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
-  if (isRefusedPayload(input)) {
-    throw ApplicationFailure.create({
-      message: `this user's input is refused: ${REFUSED_PAYLOAD_REASON}; nothing was sent`,
-      type: 'InputRefused',
-      nonRetryable: true,
-    });
-  }
+  refuseUnsealedInput(input, "this user's", 'nothing was sent');
   let outcome: ResetOutcome;
   try {
     outcome = await runReset(input);

@@ -2,7 +2,7 @@
  * Types that cross the workflow/activity/client boundary. Workflows, activities and the CLI all import
  * them from here, so a field means the same thing everywhere.
  */
-import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import { ApplicationFailure, SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 
 /**
  * Search attributes on every job and user workflow, so `temporal workflow list` and the Web UI can
@@ -384,6 +384,19 @@ export function isRefusedPayload(value: unknown): boolean {
 /** Why a refused payload is refused, in the words every refusal uses. */
 export const REFUSED_PAYLOAD_REASON =
   "it is not sealed with a key this deployment's workers hold (sent without the payload codec, or forged)";
+
+/**
+ * Ends a workflow at once whose input the workers' codec refused (`whose`: "this job's"); `nothing`
+ * says what was therefore not done. The workflow issues no command before it.
+ */
+export function refuseUnsealedInput(input: unknown, whose: string, nothing: string): void {
+  if (!isRefusedPayload(input)) return;
+  throw ApplicationFailure.create({
+    message: `${whose} input is refused: ${REFUSED_PAYLOAD_REASON}; ${nothing}`,
+    type: 'InputRefused',
+    nonRetryable: true,
+  });
+}
 
 /** Pause, cancel and approval state; carried over continue-as-new. */
 export interface JobControl {
