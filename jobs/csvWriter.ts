@@ -15,6 +15,7 @@
  * where it matters (`secrets decrypt`). Generated passwords hold no `'`, comma or semicolon: for them,
  * the rule is "a cell starting with `'` had it added".
  */
+import { stringify } from 'csv-stringify/sync';
 
 /** Characters a spreadsheet may take as a cell's end; what follows is read as a new cell. */
 const CELL_BOUNDARIES = new Set([',', ';', '\t', '\r', '\n']);
@@ -62,25 +63,29 @@ export function neutraliseCell(value: string): string {
 }
 
 /**
- * One CSV cell: neutralised, then quoted (RFC 4180, `"` doubled) when it holds a quote, a comma, a
- * semicolon, a line break or a tab, or starts or ends with a space, so that a CSV reader gives the text
- * back as written. `quote: 'always'` quotes every cell.
+ * One CSV line of these cells, comma-separated, without the line break: each cell neutralised, then
+ * written by csv-stringify (RFC 4180 quoting, `"` doubled), which also quotes a cell holding a
+ * semicolon or a tab or starting or ending with a space, so a CSV reader gives the text back as
+ * written. `quote: 'always'` quotes every cell.
  */
-export function csvCell(
-  value: string | number | undefined,
-  { quote = 'needed' }: CsvCellOptions = {},
+export function csvLine(
+  values: readonly (string | number | undefined)[],
+  options: CsvCellOptions = {},
 ): string {
-  if (value === undefined) return '';
-  const text = typeof value === 'string' ? neutraliseCell(value) : String(value);
-  return quote === 'always' || /[",;\r\n\t]|^\s|\s$/u.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  const cells = values.map((value) => (typeof value === 'string' ? neutraliseCell(value) : value));
+  return stringify([cells], {
+    eof: false,
+    quoted: options.quote === 'always',
+    quoted_match: [';', '\t', /^\s/u, /\s$/u],
+  });
+}
+
+/** One CSV cell (see csvLine). */
+export function csvCell(value: string | number | undefined, options?: CsvCellOptions): string {
+  return csvLine([value], options);
 }
 
 export interface CsvCellOptions {
   /** `needed` (default): only cells that must be quoted; `always`: every cell. */
   quote?: 'needed' | 'always';
-}
-
-/** One CSV line of these cells, comma-separated, without the line break. */
-export function csvLine(values: readonly (string | number | undefined)[], options?: CsvCellOptions): string {
-  return values.map((value) => csvCell(value, options)).join(',');
 }
