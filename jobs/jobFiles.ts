@@ -14,7 +14,7 @@
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { constants as fsConstants, createReadStream } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PreparedJob, ResetOutcome, UserRow } from '../workflows/types';
 import { scanUserCsv } from './csvReader';
@@ -327,14 +327,28 @@ export class RowsChangedError extends Error {
 }
 
 /**
- * Throws RowsChangedError unless the rows file still has the SHA-256 it was prepared with. The whole file
- * is hashed for every page of 250 rows: measured at 60-120 ms for the 12 MB of 100,000 rows on this
- * project's 2-core machine, about 40 CPU seconds over such a job's two hours.
+ * Files already hashed by this process, with the stat that was hashed: a file whose device, inode,
+ * size, modification and change times are all the same has not been written since (any write moves its
+ * change time, which no ordinary user can set back), so it is not hashed again.
+ */
+const verifiedRows = new Map<string, { signature: string; sha256: string }>();
+
+/**
+ * Throws RowsChangedError unless the rows file still has the SHA-256 it was prepared with. The file is
+ * hashed again whenever its stat changed (measured at 60-120 ms for the 12 MB of 100,000 rows on this
+ * project's 2-core machine); an unchanged file costs one stat per page.
  */
 export async function checkRowsUnchanged(rowsPath: string, rowsSha256: string): Promise<void> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(rowsPath)) hash.update(chunk as Buffer);
-  const actual = hash.digest('hex');
+  const info = await stat(rowsPath);
+  const signature = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
+  const known = verifiedRows.get(rowsPath);
+  let actual = known?.signature === signature ? known.sha256 : undefined;
+  if (actual === undefined) {
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(rowsPath)) hash.update(chunk as Buffer);
+    actual = hash.digest('hex');
+    verifiedRows.set(rowsPath, { signature, sha256: actual });
+  }
   if (actual !== rowsSha256) {
     throw new RowsChangedError(
       `the job's prepared rows ${rowsPath} changed after they were prepared and approved (SHA-256 now ` +

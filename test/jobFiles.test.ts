@@ -3,10 +3,13 @@
  * crash half-way), every other run is refused, and folders prepared before claims existed stay usable
  * by their own job.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  RowsChangedError,
+  checkRowsUnchanged,
   JobFolderTakenError,
   checkJobOwner,
   claimJobFolder,
@@ -119,4 +122,16 @@ test("a claimed folder's files are refused to any other workflow, and open to th
     /belongs to job incident-7 .*not to workflow someone-else; nothing was read or written there/,
   );
   expect((await readLedger(paths.ledger)).map((outcome) => outcome.row)).toEqual([3]);
+});
+
+test('the rows check notices a change after an earlier check passed, even one that keeps the size', async () => {
+  const rows = join(dataDir, 'pinned-rows.jsonl');
+  await writeFile(rows, '{"row":2,"user":"alice@contoso.com"}\n');
+  const pinned = createHash('sha256')
+    .update(await readFile(rows))
+    .digest('hex');
+  await checkRowsUnchanged(rows, pinned);
+  await checkRowsUnchanged(rows, pinned);
+  await writeFile(rows, '{"row":2,"user":"mallo@contoso.com"}\n');
+  await expect(checkRowsUnchanged(rows, pinned)).rejects.toThrow(RowsChangedError);
 });
