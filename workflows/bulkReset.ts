@@ -14,6 +14,7 @@ import {
   log,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   startChild,
@@ -41,6 +42,7 @@ import {
   REFUSED_PAYLOAD_REASON,
   emptyCounts,
   isRefusedPayload,
+  outcomeOfFailedUser,
   refuseUnsealedInput,
   normaliseOperator,
   sameOperator,
@@ -155,6 +157,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   let shownPhase: JobPhase | undefined;
   /** Keeps the phase search attribute current, so operators can find paused or waiting jobs. */
   const showPhase = (phase: JobPhase = currentPhase()): void => {
+    showDetails();
     if (phase === shownPhase) return;
     shownPhase = phase;
     upsertSearchAttributes([
@@ -162,6 +165,9 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       { key: JOB_PHASE_SEARCH_ATTRIBUTE, value: phase },
     ]);
   };
+
+  /** The job's page in the Web UI says what it is and how far it got (no events: read by query). */
+  const showDetails = (): void => setCurrentDetails(jobDetails(progress(), csv.path));
 
   const progress = (): JobProgress => ({
     jobId,
@@ -269,6 +275,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     countOutcomes(outcome.status);
     countAmbiguousResends(outcome.ambiguousResends);
     buffered.push(outcome);
+    showDetails();
     if (user.needsSignIn) showPhase();
   };
   setHandler(userFinishedSignal, (outcome) => {
@@ -439,6 +446,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
             policy: input.policy,
             polls: 'local',
             followThrough: true,
+            endState: 'outcome',
             ...(input.userMaxHistoryEvents !== undefined && { continueAsNewAt: input.userMaxHistoryEvents }),
             ...(input.policy.password?.mode === 'csv' && { csv }),
           },
@@ -449,15 +457,17 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
         staticSummary: `reset row ${target.row} of job ${jobId}`,
         typedSearchAttributes: [{ key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId }],
       });
-      // A user's workflow that ends without reporting (terminated, timed out) still gets an outcome.
+      // A user's workflow that ends without reporting (terminated, timed out) still gets an outcome. A
+      // failed user's workflow fails with its outcome, which the signal has normally brought already.
       handle
         .result()
         .catch((error: Error) =>
           settle(
-            endedWithoutOutcome(
-              target,
-              `the user's workflow ${workflowId} ended without an outcome: ${error.message}`,
-            ),
+            outcomeOfFailedUser(error) ??
+              endedWithoutOutcome(
+                target,
+                `the user's workflow ${workflowId} ended without an outcome: ${error.message}`,
+              ),
           ),
         );
     } catch (error) {
@@ -540,4 +550,29 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   showPhase('done');
   await condition(allHandlersFinished);
   return summary;
+}
+
+/**
+ * The job's current details in the Web UI (Markdown): the CSV, who started and approved it, and the
+ * outcome counts so far. No user's name.
+ */
+export function jobDetails(progress: JobProgress, csvPath: string): string {
+  const csvName = csvPath.split('/').pop() ?? csvPath;
+  const total = progress.total === undefined ? 'being read' : `${progress.total} rows`;
+  const counts = Object.entries(progress.counts)
+    .filter(([, count]) => count > 0)
+    .map(([status, count]) => `${status} ${count}`)
+    .join(', ');
+  const lines = [
+    `**${progress.phase}**: CSV \`${csvName}\`, ${total}; ${progress.done} done, ${progress.inFlight} in flight`,
+    `outcomes: ${counts || 'none yet'}`,
+    `started by ${progress.startedBy ?? 'unknown'}${progress.startedAt ? ` at ${progress.startedAt}` : ''}`,
+  ];
+  if (progress.approvedBy) lines.push(`approved by ${progress.approvedBy}`);
+  if (progress.cancelledBy) lines.push(`cancelled by ${progress.cancelledBy}`);
+  if (progress.counts.failed > 0)
+    lines.push(
+      `failed users: \`BulkResetJobId="${progress.jobId}" AND WorkflowType="resetUser" AND ExecutionStatus="Failed"\``,
+    );
+  return lines.join('\n\n');
 }

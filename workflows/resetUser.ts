@@ -12,6 +12,7 @@ import {
   log,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   sleep,
   TemporalFailure,
   TimeoutFailure,
@@ -31,6 +32,7 @@ import {
   DEFAULT_MAX_SIGN_IN_HOLD_MS,
   PROTECTED_ACCOUNT,
   type ResetUserCarried,
+  USER_FAILED_TYPE,
   type SignInHoldState,
   refuseUnsealedInput,
   writeTaskQueue,
@@ -446,7 +448,37 @@ export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
       );
     }
   }
+  setCurrentDetails(describeOutcome(input.jobId, outcome));
+  if (input.endState === 'outcome' && outcome.status === 'failed') {
+    // The Web UI colours and filters by how a workflow ended; the job already has the outcome (signal).
+    throw ApplicationFailure.create({
+      type: USER_FAILED_TYPE,
+      message: `row ${outcome.row} of job ${input.jobId} failed${outcomeCauseText(outcome)}`,
+      nonRetryable: true,
+      details: [outcome],
+    });
+  }
   return outcome;
+}
+
+/** ` (HTTP 403, Authorization_RequestDenied)`: what decided a failure, without the user's name. */
+function outcomeCauseText(outcome: ResetOutcome): string {
+  const parts = [
+    outcome.httpStatus !== undefined ? `HTTP ${outcome.httpStatus}` : undefined,
+    outcome.graphCode,
+  ].filter((part) => part !== undefined);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+
+/**
+ * The user's page in the Web UI (current details, read through the codec like everything else): the
+ * row, the outcome and what decided it. Never the user's name, which stays in the sealed input.
+ */
+function describeOutcome(jobId: string, outcome: ResetOutcome): string {
+  const lines = [`**${outcome.status}**: row ${outcome.row} of job \`${jobId}\`${outcomeCauseText(outcome)}`];
+  if (outcome.requestId) lines.push(`Graph request-id: ${outcome.requestId}`);
+  if (outcome.operationId) lines.push(`operation: ${outcome.operationId}`);
+  return lines.join('\n\n');
 }
 
 /**

@@ -167,10 +167,46 @@ export interface ResetUserInput {
    * tells the two apart, so new users pay no marker and no search-attribute upsert for it.
    */
   polls?: 'local';
+  /**
+   * `outcome`: the workflow ends in the state that matches the outcome, so the Temporal Web UI colours
+   * and filters users by it: a `failed` user's workflow fails (USER_FAILED_TYPE, the outcome in its
+   * details); every other outcome completes. Absent in users started before this field, which complete
+   * whatever happened: the field, not a patch marker, tells them apart, and costs no event.
+   */
+  endState?: 'outcome';
   /** Continue as new at this many history events instead of USER_CONTINUE_AS_NEW_EVENTS (tests). */
   continueAsNewAt?: number;
   /** Where a continued run of this user's workflow picks up (continue-as-new, users with followThrough). */
   carried?: ResetUserCarried;
+}
+
+/**
+ * The failure type of a user's workflow that ended with a `failed` outcome (users started with
+ * `endState: 'outcome'`). Its first detail is the ResetOutcome. The Web UI lists a job's failed users with
+ * `BulkResetJobId="<job>" AND WorkflowType="resetUser" AND ExecutionStatus="Failed"`.
+ */
+export const USER_FAILED_TYPE = 'BulkResetUserFailed';
+
+/** The outcome a user's workflow failed with (USER_FAILED_TYPE), found in its failure; undefined otherwise. */
+export function outcomeOfFailedUser(error: unknown): ResetOutcome | undefined {
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    if (cause instanceof ApplicationFailure && cause.type === USER_FAILED_TYPE) {
+      const [outcome] = cause.details ?? [];
+      return isResetOutcome(outcome) ? outcome : undefined;
+    }
+  }
+  return undefined;
+}
+
+function isResetOutcome(value: unknown): value is ResetOutcome {
+  const candidate = value as Partial<ResetOutcome> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.row === 'number' &&
+    typeof candidate.status === 'string' &&
+    (OUTCOME_STATUSES as readonly string[]).includes(candidate.status)
+  );
 }
 
 /** A sign-in hold's progress, kept across continue-as-new. */
