@@ -109,6 +109,19 @@ export interface StartJobOptions {
   secretsRecipient?: string;
 }
 
+/**
+ * The job's Details in the Web UI (Markdown, sealed by the codec like every payload): what was asked
+ * for, once, at the start. How far it got is in its current details, kept by the workflow.
+ */
+export function jobStaticDetails(input: BulkResetInput, csv: CsvCheck): string {
+  const { policy } = input;
+  return [
+    `CSV \`${csv.path}\` (SHA-256 \`${csv.sha256}\`): ${csv.runnableRows} users to reset`,
+    `started by ${input.startedBy ?? 'unknown'}${input.approval ? '; waits for a second operator to approve' : ''}${input.retryOf ? `; retries job \`${input.retryOf}\`` : ''}`,
+    `password: ${policy.password?.mode ?? 'graph'}; sessions ${policy.revokeSessions ? 'revoked' : 'kept'}; window ${input.windowSize}; deadline per user ${Math.round(policy.deadlineMs / 60_000)} min`,
+  ].join('\n\n');
+}
+
 export async function startJob(
   client: Client,
   taskQueue: string,
@@ -150,6 +163,7 @@ export async function startJob(
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       staticSummary: `bulk password reset of ${csv.runnableRows} users from ${csv.path}`,
+      staticDetails: jobStaticDetails(input, csv),
       typedSearchAttributes: [
         { key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId },
         { key: JOB_PHASE_SEARCH_ATTRIBUTE, value: 'preparing' },

@@ -157,13 +157,14 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   let shownPhase: JobPhase | undefined;
   /** Keeps the phase search attribute current, so operators can find paused or waiting jobs. */
   const showPhase = (phase: JobPhase = currentPhase()): void => {
+    if (phase !== shownPhase) {
+      shownPhase = phase;
+      upsertSearchAttributes([
+        { key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId },
+        { key: JOB_PHASE_SEARCH_ATTRIBUTE, value: phase },
+      ]);
+    }
     showDetails();
-    if (phase === shownPhase) return;
-    shownPhase = phase;
-    upsertSearchAttributes([
-      { key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId },
-      { key: JOB_PHASE_SEARCH_ATTRIBUTE, value: phase },
-    ]);
   };
 
   /** The job's page in the Web UI says what it is and how far it got (no events: read by query). */
@@ -572,7 +573,7 @@ export function jobDetails(progress: JobProgress, csvPath: string): string {
   if (progress.cancelledBy) lines.push(`cancelled by ${progress.cancelledBy}`);
   if (progress.counts.failed > 0)
     lines.push(
-      `failed users: \`BulkResetJobId="${progress.jobId}" AND WorkflowType="resetUser" AND ExecutionStatus="Failed"\``,
+      `failed users (a Workflows filter): \`BulkResetJobId="${progress.jobId}" AND WorkflowType="resetUser" AND ExecutionStatus="Failed"\``,
     );
   return lines.join('\n\n');
 }
