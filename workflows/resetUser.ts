@@ -57,6 +57,16 @@ export const signInSignal = defineSignal<[SignInState]>('signIn');
 /** Graph's terminal statuses; anything else (`unknownFutureValue`, a new value) is never success. */
 const RUNNING_STATUSES = new Set(['notStarted', 'running']);
 
+/**
+ * The outcome's fields that say which Graph answer decided it (HTTP status, Graph code, request-id):
+ * every outcome decided by a Graph failure takes them from here.
+ */
+function graphFacts(
+  details: Pick<GraphFailureDetails, 'httpStatus' | 'graphCode' | 'requestId'> | undefined,
+): Pick<ResetOutcome, 'httpStatus' | 'graphCode' | 'requestId'> {
+  return { httpStatus: details?.httpStatus, graphCode: details?.graphCode, requestId: details?.requestId };
+}
+
 /** The Graph facts a failed activity carried, found anywhere in its cause chain. */
 function graphDetailsOf(error: unknown): { message: string; details?: GraphFailureDetails } {
   let message = error instanceof Error ? error.message : String(error);
@@ -180,9 +190,7 @@ async function revokeSessionsAfterReset(
       status: 'succeeded',
       sessionsRevoked: false,
       reason: `the password was reset, but revoking the sign-in sessions failed: ${message}; revoke them by hand`,
-      httpStatus: details?.httpStatus,
-      graphCode: details?.graphCode,
-      requestId: details?.requestId,
+      ...graphFacts(details),
     };
   }
 }
@@ -595,9 +603,7 @@ async function readBaseline(run: UserReset): Promise<ResetOutcome | undefined> {
       return finish({
         status: 'failed',
         reason: `Graph did not accept the reset before the deadline: ${baseline.failure.message}`,
-        httpStatus: baseline.failure.details?.httpStatus,
-        graphCode: baseline.failure.details?.graphCode,
-        requestId: baseline.failure.details?.requestId,
+        ...graphFacts(baseline.failure.details),
         retryable: true,
       });
     }
@@ -753,9 +759,8 @@ async function sendUntilAccepted(run: UserReset): Promise<ResetOutcome | undefin
               : failure.message,
           startAttempts: st.sends - st.unsentAttempts,
           ambiguousResends: st.ambiguousResends,
-          httpStatus: failure.details?.httpStatus,
+          ...graphFacts(failure.details),
           graphCode: failure.details?.graphCode ?? (failure.ambiguous ? 'Timeout' : undefined),
-          requestId: failure.details?.requestId,
           retryable: unconfirmed ? undefined : failure.retryable,
         });
       }
@@ -878,9 +883,7 @@ async function pollUntilDone(run: UserReset): Promise<ResetOutcome> {
       return finish({
         status: 'unconfirmed',
         reason: `Graph accepted the reset but its operation could not be read: ${message}; ${checkByHand}`,
-        httpStatus: details?.httpStatus,
-        graphCode: details?.graphCode,
-        requestId: details?.requestId,
+        ...graphFacts(details),
       });
     }
     st.deadlineMs += await signIn.release();
