@@ -614,6 +614,7 @@ export function createActivities({
         reportJsonPath: summary.jsonPath,
         startedAt,
         finishedAt,
+        ...(record?.containment && { containment: record.containment }),
       };
     },
   };

@@ -595,6 +595,8 @@ export interface JobSummary {
   reportJsonPath: string;
   startedAt: string;
   finishedAt: string;
+  /** With confirmCompromised: rows confirmed and not, and the job-level refusal if any. */
+  containment?: ContainmentSummary;
 }
 
 /** What the `progress` query answers. */
