@@ -11,6 +11,7 @@ import type { ContainmentSummary, ResetOutcome } from '../workflows/types';
 import {
   FAST_POLICY,
   type ReportJson,
+  cli,
   type RunningWorker,
   type Stage,
   openStage,
@@ -120,9 +121,32 @@ describe('a job with containment in a tenant without the licence', () => {
 
   test('gets one refusal for the whole job, recorded in the report header and on every succeeded row', async () => {
     const { text, failing } = usersCsv(90, 10, 'unlicensed');
-    const { done } = await runJob(stage, text);
-    const final = await done;
-    if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
+    const csvPath = await stage.writeCsv('users.csv', text);
+    // As an operator runs it: the flag on `start`, waiting for the end.
+    const started = await cli(
+      stage,
+      'start',
+      csvPath,
+      '--confirm-compromised',
+      '--wait',
+      '--window',
+      '40',
+      '--min-wait',
+      '100ms',
+      '--default-wait',
+      '200ms',
+      '--max-wait',
+      '2s',
+    );
+    // Users were left unconfirmed, so the job ends with exit code 1 and its summary says why.
+    expect(started.code).toBe(1);
+    expect(started.stdout).toContain(`confirmed compromised 0, not confirmed ${90 - failing.size}`);
+    expect(started.stdout).toMatch(/containment refused for the job: .*403 Forbidden/);
+    const jobId = started.stdout.split('\n').find((line) => line.startsWith('reset-')) as string;
+    const status = JSON.parse((await cli(stage, 'status', jobId, '--json')).stdout) as {
+      summary: { reportJsonPath: string };
+    };
+    const final = { summary: status.summary };
 
     // One request was refused, and no other was sent: not one per user, not one per batch.
     const { riskyUsers } = stage.simulator.stats();
