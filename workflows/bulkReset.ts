@@ -428,6 +428,8 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     retry: CONFIRM_RETRY,
   });
   let confirming: Promise<void> | undefined;
+  /** Batches ended so far in this run: the main loop's wait ends when one does. */
+  let batchesEnded = 0;
   /** Sends the next batch, at least CONFIRM_SPACING_MS after the last one ended, and records its rows. */
   const confirmBatch = async (): Promise<void> => {
     const state = containment as ContainmentState;
@@ -467,6 +469,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     if (!batchDue(containment, Date.now(), allReported())) return;
     confirming = confirmBatch().finally(() => {
       confirming = undefined;
+      batchesEnded += 1;
     });
   };
   const holdingForContainment = (): boolean =>
@@ -614,14 +617,18 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       }
       continue;
     }
+    const endedBefore = batchesEnded;
     const wake = () =>
       canStartMore() ||
       buffered.length >= FLUSH_SIZE ||
       finished() ||
       cancelPending() ||
+      batchesEnded !== endedBefore ||
       (containment !== undefined && !confirming && batchDue(containment, Date.now(), allReported()));
-    // Held outcomes wake the loop now and then too: a batch that is not full falls due with time.
-    if (buffered.length === 0 && !holdingForContainment()) {
+    // Held outcomes wake the loop now and then too: a batch that is not full falls due with time. A batch
+    // on its way wakes it when it ends.
+    const batchMayFallDue = containment !== undefined && !confirming && containment.pending.length > 0;
+    if (buffered.length === 0 && !batchMayFallDue) {
       await condition(wake);
     } else if (!(await condition(wake, FLUSH_INTERVAL_MS))) {
       await flush();
