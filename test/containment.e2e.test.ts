@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
-import { checkCsv, startJob, waitForJob } from '../client/jobs';
+import { checkCsv, controlJob, startJob, waitForJob } from '../client/jobs';
 import type { ContainmentSummary, ResetOutcome } from '../workflows/types';
 import {
   FAST_POLICY,
@@ -169,5 +169,52 @@ describe('a job with containment in a tenant without the licence', () => {
     for (const outcome of report.outcomes.filter((row) => row.status !== 'succeeded')) {
       expect(outcome.confirmedCompromised).toBeUndefined();
     }
+  });
+});
+
+describe('a cancelled job with containment', () => {
+  let stage: Stage;
+  beforeAll(async () => {
+    stage = await openStage();
+    await stage.startWorker();
+  });
+  afterAll(() => stage?.close());
+
+  test('confirms no one after the cancel, and every reset user says whether it was confirmed, as Graph saw it', async () => {
+    const { text } = usersCsv(150, 1_000, 'cancelled');
+    const { jobId, done } = await runJob(stage, text);
+    await waitUntil('a first batch is confirmed', () =>
+      Promise.resolve(stage.simulator.stats().riskyUsers.requests.some((request) => request.status === 204)),
+    );
+    await controlJob(stage.client, jobId, 'cancel', { by: 'ops-9', reason: 'wrong list' });
+    const sentAtCancel = stage.simulator.stats().riskyUsers.requests.length;
+    const final = await done;
+    if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
+
+    const report = await readJson<ContainmentReport>(final.summary.reportJsonPath);
+    const { riskyUsers } = stage.simulator.stats();
+    // At most the batch already on its way when the cancel came was sent after it.
+    expect(riskyUsers.requests.length - sentAtCancel).toBeLessThanOrEqual(1);
+    const succeeded = report.outcomes.filter((outcome) => outcome.status === 'succeeded');
+    const confirmed = succeeded.filter((outcome) => outcome.confirmedCompromised === true);
+    const notConfirmed = succeeded.filter((outcome) => outcome.confirmedCompromised === false);
+    expect(confirmed.length).toBeGreaterThan(0);
+    expect(confirmed.length + notConfirmed.length).toBe(succeeded.length);
+    expect(report.outcomes.some((outcome) => outcome.status === 'cancelled')).toBe(true);
+    // The report is exact: confirmed rows are the ids Identity Protection confirmed, once each.
+    const idOf = (outcome: ResetOutcome): string => stage.simulator.user(outcome.user)?.id ?? 'unknown';
+    expect(riskyUsers.confirmed).toEqual(Object.fromEntries(confirmed.map((outcome) => [idOf(outcome), 1])));
+    for (const outcome of notConfirmed) {
+      expect(outcome.confirmedCompromisedReason).toBe(
+        'the job was cancelled by ops-9 before this user was confirmed compromised',
+      );
+    }
+    for (const outcome of report.outcomes.filter((row) => row.status !== 'succeeded')) {
+      expect(outcome.confirmedCompromised).toBeUndefined();
+    }
+    expect(report.job.containment).toEqual({
+      confirmed: confirmed.length,
+      notConfirmed: notConfirmed.length,
+    });
   });
 });
