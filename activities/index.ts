@@ -7,6 +7,8 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type WorkflowExecutionStatusName } from '@temporalio/client';
 import type {
   CancelRowsInput,
+  ConfirmCompromisedInput,
+  ConfirmCompromisedResult,
   EndedUserWorkflow,
   EndedUserWorkflowsInput,
   GraphFailureDetails,
@@ -56,7 +58,13 @@ import {
   createSecretsFile,
   openSecretsWriter,
 } from '../secrets/secretsFile';
-import { type CsvReference, DEFAULT_GENERATED_PASSWORD_LENGTH } from '../workflows/types';
+import {
+  CONTAINMENT_REFUSED,
+  type CsvReference,
+  DEFAULT_GENERATED_PASSWORD_LENGTH,
+  PROTECTED_ACCOUNT,
+} from '../workflows/types';
+import { CONFIRM_BACKOFF, CONFIRM_SPACING_MS, jitteredBackoffMs } from '../workflows/waits';
 
 export interface ActivityDependencies {
   graph: GraphClient;
@@ -199,6 +207,58 @@ const ENDED_STATUSES: Partial<Record<WorkflowExecutionStatusName, string>> = {
   TERMINATED: 'terminated',
   TIMED_OUT: 'timed out',
 };
+
+/** An Entra object id (a GUID): what confirmCompromised's userIds must hold. */
+const OBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** User lookups in flight at once while a containment batch resolves its users' object ids. */
+const RESOLVE_CONCURRENCY = 10;
+
+/**
+ * The failure of a confirmCompromised request, as the job's batch needs it: a refusal for the whole tenant
+ * (CONTAINMENT_REFUSED, not retried), a 429 with the jittered wait Identity Protection does not name, or
+ * what toActivityFailure makes of anything else.
+ */
+function containmentFailure(error: unknown, attempt: number): unknown {
+  if (!(error instanceof GraphError)) return error;
+  const requestId = error.requestId ? `, request-id ${error.requestId}` : '';
+  const details: GraphFailureDetails = {
+    httpStatus: error.status,
+    graphCode: error.code,
+    requestId: error.requestId,
+    ambiguous: error.ambiguous,
+    retryAfterMs: error.retryAfterMs,
+    kind: error.kind,
+    attempt,
+  };
+  if (error.tenantWide) {
+    return ApplicationFailure.create({
+      message: `${error.message}${requestId}; no user of this job is confirmed compromised: give the app IdentityRiskyUser.ReadWrite.All and the operator the Security Administrator role, in a tenant with Entra ID P2, then confirm the succeeded users by hand or with a retry`,
+      type: CONTAINMENT_REFUSED,
+      nonRetryable: true,
+      details: [details],
+    });
+  }
+  if (error.kind === 'permanent') {
+    return ApplicationFailure.create({
+      message: `confirmCompromised: ${error.message}${requestId}`,
+      type: 'GraphPermanentError',
+      nonRetryable: true,
+      details: [details],
+    });
+  }
+  // Identity Protection's 429s name no wait: back off exponentially, with jitter, never under its 1 s pace.
+  const waitMs =
+    error.retryAfterMs !== undefined
+      ? Math.max(error.retryAfterMs, CONFIRM_SPACING_MS)
+      : jitteredBackoffMs(attempt, CONFIRM_BACKOFF, Math.random());
+  return ApplicationFailure.create({
+    message: `confirmCompromised: ${error.message}${requestId}; trying again in ${Math.round(waitMs / 100) / 10} s`,
+    type: error.kind === 'auth' ? 'GraphAuthError' : 'GraphTransientError',
+    nextRetryDelay: waitMs,
+    details: [details],
+    category: ApplicationFailureCategory.BENIGN,
+  });
+}
 
 /** How long a worker keeps a CSV's passwords in memory after their last use (password mode `csv`). */
 const CSV_PASSWORDS_IDLE_MS = 5 * 60_000;
@@ -497,6 +557,46 @@ export function createActivities({
       }
     },
 
+    /**
+     * Confirms one batch of users compromised in Identity Protection (one confirmCompromised request).
+     * Each user is first resolved to Graph's object id through the write guard, so a user on the protected
+     * list now is left out (and told why) even though its reset went through earlier. A user Graph cannot
+     * find is left out too; passing trouble fails the batch, which Temporal tries again.
+     */
+    async confirmCompromised({ users }: ConfirmCompromisedInput): Promise<ConfirmCompromisedResult> {
+      const { info, cancellationSignal: abortSignal } = Context.current();
+      const notConfirmed: ConfirmCompromisedResult['notConfirmed'] = [];
+      const resolved: { row: number; id: string }[] = [];
+      try {
+        for (let start = 0; start < users.length; start += RESOLVE_CONCURRENCY) {
+          await Promise.all(
+            users.slice(start, start + RESOLVE_CONCURRENCY).map(async ({ row, user }) => {
+              try {
+                const target = await writeTarget(user, { abortSignal });
+                const id = OBJECT_ID.test(target)
+                  ? target
+                  : (await graph.getUser(target, { abortSignal })).id;
+                if (!OBJECT_ID.test(id)) {
+                  notConfirmed.push({ row, reason: `Graph gave no object id for ${user}; not confirmed` });
+                } else resolved.push({ row, id });
+              } catch (error) {
+                const protectedUser = error instanceof ApplicationFailure && error.type === PROTECTED_ACCOUNT;
+                if (!protectedUser && !(error instanceof GraphError && error.kind === 'permanent'))
+                  throw error;
+                notConfirmed.push({ row, reason: `${(error as Error).message}; not confirmed compromised` });
+              }
+            }),
+          );
+        }
+        if (resolved.length === 0) return { confirmed: [], notConfirmed };
+        const ids = [...new Set(resolved.map(({ id }) => id))];
+        const { requestId } = await graph.confirmCompromised(ids, { abortSignal });
+        return { confirmed: resolved.map(({ row }) => row), notConfirmed, requestId };
+      } catch (error) {
+        throw containmentFailure(error, info.attempt);
+      }
+    },
+
     /** Writes the CSV and JSON report from the ledger. */
     async writeReport({ jobId, csv, startedAt, record }: WriteReportInput): Promise<JobSummary> {
       const paths = await ownedJobPaths(dataDir, jobId);
@@ -514,6 +614,7 @@ export function createActivities({
         reportJsonPath: summary.jsonPath,
         startedAt,
         finishedAt,
+        ...(record?.containment && { containment: record.containment }),
       };
     },
   };

@@ -85,6 +85,12 @@ export function addJobFlags<Args extends unknown[], Opts extends OptionValues>(
     )
     .addOption(
       new Option('--revoke-sessions', "revoke each user's sign-in sessions once the reset is confirmed"),
+    )
+    .addOption(
+      new Option(
+        '--confirm-compromised',
+        'mark every user whose reset succeeded as compromised in Identity Protection (Entra ID P2), in batches',
+      ),
     );
 }
 
@@ -104,6 +110,7 @@ export interface JobFlagValues {
   defaultWait?: number;
   signInHold?: number;
   revokeSessions?: boolean;
+  confirmCompromised?: boolean;
 }
 
 /** The policy the flags set; only what they name, so a retry keeps the rest of its job's settings. */
@@ -118,6 +125,7 @@ export function policyFromFlags(values: JobFlagValues): Partial<ResetPolicy> {
     ...(values.defaultWait !== undefined && { defaultWaitMs: values.defaultWait }),
     ...(values.signInHold !== undefined && { maxSignInHoldMs: values.signInHold }),
     ...(values.revokeSessions && { revokeSessions: true }),
+    ...(values.confirmCompromised && { confirmCompromised: true as const }),
   };
 }
 

@@ -361,14 +361,31 @@ export function formatSummary(summary: JobSummary): string {
     `  unconfirmed ${counts.unconfirmed}`,
     `  skipped     ${counts.skipped}`,
     `  cancelled   ${counts.cancelled}`,
+    ...containmentLines(summary),
     `report: ${summary.reportCsvPath}`,
     `        ${summary.reportJsonPath}`,
   ].join('\n');
 }
 
-/** 0: every row succeeded or was skipped; 1: some users failed or are unconfirmed. */
+/** With --confirm-compromised: how many succeeded users Identity Protection was told of, and any refusal. */
+function containmentLines({ containment }: JobSummary): string[] {
+  if (!containment) return [];
+  const lines = [
+    `  confirmed compromised ${containment.confirmed}, not confirmed ${containment.notConfirmed}`,
+  ];
+  if (containment.refused) lines.push(`  containment refused for the job: ${containment.refused}`);
+  return lines;
+}
+
+/**
+ * 0: every row succeeded or was skipped (and, with --confirm-compromised, every succeeded user was
+ * confirmed); 1: some users failed, are unconfirmed or were not confirmed compromised.
+ */
 export function exitCodeFor(summary: JobSummary): number {
-  return summary.counts.failed + summary.counts.unconfirmed + summary.counts.cancelled > 0 ? 1 : 0;
+  const notContained = summary.containment?.notConfirmed ?? 0;
+  return summary.counts.failed + summary.counts.unconfirmed + summary.counts.cancelled + notContained > 0
+    ? 1
+    : 0;
 }
 
 export type ControlAction = 'pause' | 'resume' | 'cancel' | 'approve';

@@ -41,7 +41,7 @@ export interface GraphClientOptions {
 }
 
 /** Which of the client's calls a request belongs to. */
-export type GraphCall = 'resetPassword' | 'poll' | 'revoke' | 'getUser' | 'getRoles';
+export type GraphCall = 'resetPassword' | 'poll' | 'revoke' | 'getUser' | 'getRoles' | 'confirmCompromised';
 
 /**
  * One request as a metric sees it: the call, and Graph's HTTP status or why there was none. Nothing
@@ -185,6 +185,43 @@ export class GraphClient {
   /** `POST /users/{user}/revokeSignInSessions`. */
   async revokeSignInSessions(user: string, options: RequestOptions = {}): Promise<void> {
     await this.send('revoke', 'POST', `${this.userUrl(user)}/revokeSignInSessions`, {}, options);
+  }
+
+  /**
+   * `POST /identityProtection/riskyUsers/confirmCompromised` with `{ userIds }` (Graph's object ids, not
+   * userPrincipalNames): sets each user's risk to high. Graph answers 204 and allows about one such
+   * request per second per tenant, all apps together; its 429s carry no Retry-After, so the caller picks
+   * the wait. A 403 is the tenant's or the caller's (no Entra ID P2 licence, no
+   * IdentityRiskyUser.ReadWrite.All, no Security Administrator role), never one user's: it comes back
+   * marked `tenantWide`, as does any refusal that names a licence.
+   */
+  async confirmCompromised(
+    objectIds: string[],
+    options: RequestOptions = {},
+  ): Promise<{ requestId?: string }> {
+    try {
+      const response = await this.send(
+        'confirmCompromised',
+        'POST',
+        `${this.baseUrl}/identityProtection/riskyUsers/confirmCompromised`,
+        { userIds: objectIds },
+        options,
+      );
+      return { requestId: response.headers.get('request-id') ?? undefined };
+    } catch (error) {
+      if (!(error instanceof GraphError) || !refusesTenant(error)) throw error;
+      throw new GraphError(
+        `Identity Protection refused confirmCompromised for this tenant or caller (${error.message})`,
+        {
+          kind: 'permanent',
+          status: error.status,
+          code: error.code,
+          requestId: error.requestId,
+          tenantWide: true,
+          cause: error,
+        },
+      );
+    }
   }
 
   /** `GET /users/{user}` with the fields a preflight needs. */
@@ -362,6 +399,12 @@ export class GraphClient {
       code: 'SignInRequired',
     });
   }
+}
+
+/** A refusal of an Identity Protection call that no user of it could change: permission, role or licence. */
+function refusesTenant(error: GraphError): boolean {
+  if (error.status === 403) return true;
+  return error.kind === 'permanent' && /licen[cs]/i.test(`${error.code} ${error.message}`);
 }
 
 /** Connection refused or name not resolved: the request never left, so it cannot have been applied. */

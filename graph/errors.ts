@@ -23,6 +23,11 @@ export interface GraphErrorInit {
    * (connection dropped or timed out after sending). Re-sending such a reset may reset the user twice.
    */
   ambiguous?: boolean;
+  /**
+   * The refusal concerns the tenant or the caller (a missing licence, permission or role), not the users
+   * the request named: every request of that kind would get the same answer, so the caller stops sending.
+   */
+  tenantWide?: boolean;
   cause?: unknown;
 }
 
@@ -33,6 +38,7 @@ export class GraphError extends Error {
   readonly requestId?: string;
   readonly retryAfterMs?: number;
   readonly ambiguous: boolean;
+  readonly tenantWide: boolean;
 
   constructor(message: string, init: GraphErrorInit) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -43,6 +49,7 @@ export class GraphError extends Error {
     this.requestId = init.requestId;
     this.retryAfterMs = init.retryAfterMs;
     this.ambiguous = init.ambiguous ?? false;
+    this.tenantWide = init.tenantWide ?? false;
   }
 }
 

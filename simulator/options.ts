@@ -49,6 +49,12 @@ export interface SimulatorOptions {
   readBudget?: { reads: number; perSeconds: number };
   /** Random faults on every Graph request, on top of the scenarios (see {@link FaultRates}). Off by default. */
   faults?: FaultRates;
+  /**
+   * Identity Protection (`confirmCompromised`): `licensed: false` plays a tenant without Entra ID P2 (403
+   * for every request); `requestsPerSecond` is its limit, over which it answers 429 without Retry-After
+   * (default 1, Graph's per-tenant limit).
+   */
+  identityProtection?: { licensed?: boolean; requestsPerSecond?: number };
 }
 
 /** The options with their defaults filled in: what the routes read. */
@@ -62,6 +68,7 @@ export interface SimulatorSettings {
   writeBudget: SimulatorOptions['writeBudget'];
   readBudget: SimulatorOptions['readBudget'];
   faults: FaultRates | undefined;
+  identityProtection: { licensed: boolean; requestsPerSecond: number };
   /** Without a trailing slash; undefined when links name the host the caller used. */
   publicBaseUrl: string | undefined;
 }
@@ -79,6 +86,10 @@ export function resolveOptions(options: SimulatorOptions): SimulatorSettings {
     writeBudget: options.writeBudget,
     readBudget: options.readBudget,
     faults: options.faults,
+    identityProtection: {
+      licensed: options.identityProtection?.licensed ?? true,
+      requestsPerSecond: options.identityProtection?.requestsPerSecond ?? 1,
+    },
     publicBaseUrl: options.publicBaseUrl?.replace(/\/+$/, ''),
   };
 }
@@ -106,6 +117,12 @@ function validateOptions(options: SimulatorOptions): void {
   const reads = options.readBudget;
   if (reads && !(reads.reads >= 1 && reads.perSeconds > 0)) {
     throw new TypeError('Graph simulator: readBudget needs reads >= 1 and perSeconds > 0');
+  }
+  const perSecond = options.identityProtection?.requestsPerSecond;
+  if (perSecond !== undefined && !(Number.isFinite(perSecond) && perSecond > 0)) {
+    throw new TypeError(
+      `Graph simulator: identityProtection.requestsPerSecond must be a positive number, got ${perSecond}`,
+    );
   }
   const faults = options.faults ?? {};
   for (const key of ['throttle', 'unavailable', 'drop', 'dropAfterApply', 'opFail'] as const) {

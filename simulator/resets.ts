@@ -45,7 +45,7 @@ const MAX_BODY_BYTES = 64 * 1024;
 
 type BodyResult = { ok: true; text: string } | { ok: false; tooLarge: true };
 
-async function readBody(req: IncomingMessage): Promise<BodyResult> {
+export async function readBody(req: IncomingMessage): Promise<BodyResult> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

@@ -17,6 +17,7 @@ import {
 } from './answers';
 import { readFault } from './faults';
 import { pollOperation, resetPassword } from './resets';
+import { confirmCompromised } from './identityProtection';
 import { type Simulation, type UserState, fakeObjectId } from './state';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -56,6 +57,16 @@ export async function graphRoute(
 ): Promise<Answer> {
   const literal = (index: number, expected: string): boolean =>
     segments[index]?.toLowerCase() === expected.toLowerCase();
+  if (
+    segments.length === 4 &&
+    req.method === 'POST' &&
+    literal(0, 'v1.0') &&
+    literal(1, 'identityProtection') &&
+    literal(2, 'riskyUsers') &&
+    literal(3, 'confirmCompromised')
+  ) {
+    return confirmCompromised(sim, req);
+  }
   if (!literal(0, 'v1.0') || !literal(1, 'users') || segments.length < 3 || segments[2] === '') {
     return notFoundRouteAnswer(url);
   }

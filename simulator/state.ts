@@ -9,6 +9,11 @@ import type { RequestContext } from './answers';
 import type { FaultChannel, FaultKind } from './faults';
 import type { SimulatorSettings } from './options';
 import {
+  type ConfirmCompromisedRequest,
+  type IdentityProtectionState,
+  emptyIdentityProtection,
+} from './identityProtection';
+import {
   type OperationStatus,
   type PollPlan,
   type ScenarioName,
@@ -70,6 +75,11 @@ export interface SimulatorStats {
   faults: Record<FaultKind, number>;
   /** The first EARLY_DETAILS_KEPT early requests: what came, how early, after which answer. */
   earlyDetails: EarlyRequest[];
+  /** Identity Protection: every confirmCompromised request, and how often each object id was confirmed. */
+  riskyUsers: {
+    requests: Omit<ConfirmCompromisedRequest, 'arrivedAtMs'>[];
+    confirmed: Record<string, number>;
+  };
 }
 
 /** A request that came before the Retry-After of the answer its user got last. */
@@ -184,6 +194,7 @@ function emptyStats(): SimulatorStats {
     resetsApplied: 0,
     faults: { throttle: 0, unavailable: 0, drop: 0, dropAfterApply: 0, opFail: 0, outage: 0 },
     earlyDetails: [],
+    riskyUsers: { requests: [], confirmed: {} },
   };
 }
 
@@ -229,6 +240,8 @@ export class SimulatorState {
   readonly writeBudget: TokenBucket | undefined;
   /** The budget on user lookups, when the options set one. */
   readonly readBudget: TokenBucket | undefined;
+  /** confirmCompromised requests and the ids confirmed (not zeroed by resetCounters: it is tenant state). */
+  readonly identityProtection: IdentityProtectionState = emptyIdentityProtection();
 
   constructor(private readonly settings: SimulatorSettings) {
     const { writeBudget, readBudget } = settings;
@@ -363,6 +376,14 @@ export class SimulatorState {
       responsesByStatus: { ...counters.responsesByStatus },
       faults: { ...counters.faults },
       earlyDetails: [...counters.earlyDetails],
+      riskyUsers: {
+        requests: this.identityProtection.requests.map(({ at, status, userIds }) => ({
+          at,
+          status,
+          userIds: [...userIds],
+        })),
+        confirmed: Object.fromEntries(this.identityProtection.confirmed),
+      },
       users: this.users.size,
     };
   }

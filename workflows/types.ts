@@ -87,6 +87,13 @@ export interface ResetOutcome {
   retryable?: boolean;
   /** With the job's revoke option: whether the user's sign-in sessions were revoked after the reset. */
   sessionsRevoked?: boolean;
+  /**
+   * With the job's confirmCompromised option, on succeeded rows: whether Identity Protection was told the
+   * user is compromised (`confirmCompromised`). False comes with confirmedCompromisedReason.
+   */
+  confirmedCompromised?: boolean;
+  /** Why the user was not confirmed compromised (confirmedCompromised false). */
+  confirmedCompromisedReason?: string;
 }
 
 /** How one user's reset waits and when it gives up. All durations in milliseconds. */
@@ -110,6 +117,11 @@ export interface ResetPolicy {
    * `followThrough`); past it the user ends `failed` (retryable). Default DEFAULT_MAX_SIGN_IN_HOLD_MS.
    */
   maxSignInHoldMs?: number;
+  /**
+   * Containment: every user whose reset succeeded is confirmed compromised in Identity Protection, in
+   * batches sent by the job (see workflows/containment.ts). Absent in jobs started before it existed.
+   */
+  confirmCompromised?: true;
 }
 
 /** How long a user waits in all for the operator's sign-in (`--sign-in-hold`) unless the job says otherwise. */
@@ -268,6 +280,33 @@ export interface StartResetResult {
   /** The previous request for this user provably never left a worker (see jobs/sendJournal). */
   previousAttemptUnsent?: true;
 }
+
+/** One user the job asks Identity Protection to confirm compromised: its row and the user as the CSV names it. */
+export interface ContainmentTarget {
+  row: number;
+  user: string;
+}
+
+export interface ConfirmCompromisedInput {
+  /** At most CONFIRM_BATCH_SIZE users, all of whose resets succeeded. */
+  users: ContainmentTarget[];
+}
+
+/** What one confirmCompromised batch did, per row: every row of the input is in exactly one list. */
+export interface ConfirmCompromisedResult {
+  confirmed: number[];
+  /** Rows left out of the request (the user could not be resolved, or is protected), with why. */
+  notConfirmed: { row: number; reason: string }[];
+  /** Graph's request-id of the confirmCompromised request, when one was sent. */
+  requestId?: string;
+}
+
+/**
+ * The failure type of a confirmCompromised Graph refused for the whole tenant or caller (no Entra ID P2
+ * licence, no IdentityRiskyUser.ReadWrite.All, no Security Administrator role): every batch would get the
+ * same answer, so the job sends no more and records the one reason on every row it concerns.
+ */
+export const CONTAINMENT_REFUSED = 'ContainmentRefused';
 
 export interface RevokeSessionsInput {
   user: string;
@@ -466,6 +505,22 @@ export interface BulkResetCarried {
   dispatched: number;
   runs: number;
   control: JobControl;
+  /** With confirmCompromised: succeeded outcomes waiting for their batch, and the counts so far. */
+  containment?: ContainmentState;
+}
+
+/** The job's containment state between runs (continue-as-new): small, as the pending list is bounded. */
+export interface ContainmentState {
+  /** Succeeded outcomes not yet confirmed; recorded to the ledger only once their batch has ended. */
+  pending: ResetOutcome[];
+  confirmed: number;
+  notConfirmed: number;
+  /** Set once Graph refused confirmCompromised for the whole job: nothing more is sent. */
+  refused?: string;
+  /** Workflow time the oldest pending outcome started waiting for a batch; absent when none waits. */
+  pendingSinceMs?: number;
+  /** Workflow time the last batch ended (the next waits at least CONFIRM_SPACING_MS after it). */
+  lastSentAtMs?: number;
 }
 
 export interface InFlightUser {
@@ -557,6 +612,15 @@ export interface JobRecord {
   cancelledBy?: string;
   cancelReason?: string;
   retryOf?: string;
+  /** With confirmCompromised: how many rows were confirmed, how many not, and the job-level refusal if any. */
+  containment?: ContainmentSummary;
+}
+
+export interface ContainmentSummary {
+  confirmed: number;
+  notConfirmed: number;
+  /** Graph's refusal of confirmCompromised for the whole job (licence, permission), in one sentence. */
+  refused?: string;
 }
 
 export interface JobSummary {
@@ -567,6 +631,8 @@ export interface JobSummary {
   reportJsonPath: string;
   startedAt: string;
   finishedAt: string;
+  /** With confirmCompromised: rows confirmed and not, and the job-level refusal if any. */
+  containment?: ContainmentSummary;
 }
 
 /** What the `progress` query answers. */
