@@ -96,6 +96,7 @@ export function adviceFor(status: number | undefined, code: string): string {
   if (status === 400)
     return 'Graph refused the request; for a password policy error choose a stronger password or let Graph generate one';
   if (status === 401) return 'sign in again with `bulk-reset login`';
+  if (code === 'AppOnlyResetRefused') return 'an app-only credential can only run --method password-profile';
   if (code === 'Timeout') return 'Graph did not answer in time';
   return 'Graph or the network had trouble; it will be retried';
 }
