@@ -245,7 +245,7 @@ function decide(
 function summarize(users: PlannedUser[]): PlanSummary {
   const count = (test: (user: PlannedUser) => boolean) => users.filter(test).length;
   const found = users.filter((user) => user.exists === true);
-  return {
+  const summary: PlanSummary = {
     rows: users.length,
     reset: count((user) => user.decision === 'reset'),
     skipped: count((user) => user.decision === 'skip'),
@@ -253,11 +253,13 @@ function summarize(users: PlannedUser[]): PlanSummary {
     protected: count((user) => user.reason === 'protected'),
     invalid: count((user) => user.reason === 'invalid'),
     duplicate: count((user) => user.reason === 'duplicate'),
-    unsupported: count((user) => user.reason === 'unsupported'),
     disabled: found.filter((user) => user.enabled === false).length,
     synced: found.filter((user) => user.synced === true).length,
     admin: found.filter((user) => user.adminRoles.length > 0).length,
   };
+  // Only a method that cannot reset some users has any: a plan for resetPassword reads as it always did.
+  const unsupported = count((user) => user.reason === 'unsupported');
+  return unsupported > 0 ? { ...summary, unsupported } : summary;
 }
 
 /** What makes a row worth the operator's attention, in a few words; empty for a plain reset. */
