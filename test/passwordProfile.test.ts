@@ -9,6 +9,9 @@ import { GraphError } from '../graph/errors';
 import { tokenFacts, unsignedToken } from '../graph/tokenClaims';
 import { startGraphSimulator, type GraphSimulator } from '../simulator/graphSimulator';
 import { missingPermissions } from '../client/plan';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import { createActivities } from '../activities/index';
 
 const DELEGATED = 'password-profile-test-token';
 const APP = unsignedToken({ idtyp: 'app', roles: ['User-PasswordProfile.ReadWrite.All'] });
@@ -76,6 +79,25 @@ describe('GraphClient.updatePasswordProfile (delegated)', () => {
     });
     expect(error.requestId).toBeDefined();
     expect(sim.user(user)?.resetsApplied).toBe(0);
+  });
+
+  it('is never sent without a password from the worker: Graph generates none for this call', async () => {
+    const activities = createActivities({
+      graph,
+      dataDir: '/nonexistent/bulk-reset-test',
+      userKeySecret: Buffer.alloc(32),
+    });
+    const user = 'ok.nopassword@contoso.test';
+    const failure = await new MockActivityEnvironment({ attempt: 1 })
+      .run(activities.setPasswordProfile, { jobId: 'job-1', user, forceChange: true })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure).toMatchObject({ type: 'PasswordRequired', nonRetryable: true });
+    expect((failure as Error).message).toContain('nothing was sent');
+    expect(sim.user(user)?.profileWrites ?? []).toEqual([]);
   });
 
   it('calls a dropped PATCH ambiguous: it may have been applied', async () => {
