@@ -12,6 +12,9 @@ import { missingPermissions } from '../client/plan';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { createActivities } from '../activities/index';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const DELEGATED = 'password-profile-test-token';
 const APP = unsignedToken({ idtyp: 'app', roles: ['User-PasswordProfile.ReadWrite.All'] });
@@ -98,6 +101,47 @@ describe('GraphClient.updatePasswordProfile (delegated)', () => {
     expect(failure).toMatchObject({ type: 'PasswordRequired', nonRetryable: true });
     expect((failure as Error).message).toContain('nothing was sent');
     expect(sim.user(user)?.profileWrites ?? []).toEqual([]);
+  });
+
+  it("is checked against the protected list by Graph's object id right before the write, and not sent for a protected user", async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'bulk-reset-profile-'));
+    try {
+      const guarded = 'ok.guarded@contoso.test';
+      // The list names the account by object id only; the CSV names it by userPrincipalName.
+      const { id } = await graph.getUser(guarded);
+      const protectedUsersPath = join(folder, 'protected-users');
+      await writeFile(protectedUsersPath, `${id}\n`);
+      const activities = createActivities({
+        graph,
+        dataDir: folder,
+        protectedUsersPath,
+        userKeySecret: Buffer.alloc(32),
+      });
+      const refused = await new MockActivityEnvironment({ attempt: 1 })
+        .run(activities.setPasswordProfile, {
+          jobId: 'job-2',
+          user: guarded,
+          password: { mode: 'generated' as const, length: 20 },
+          forceChange: true,
+        })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      expect(refused).toMatchObject({ type: 'ProtectedAccount', nonRetryable: true });
+      expect(sim.user(guarded)?.profileWrites).toEqual([]);
+
+      const other = 'ok.unguarded@contoso.test';
+      await new MockActivityEnvironment({ attempt: 1 }).run(activities.setPasswordProfile, {
+        jobId: 'job-2',
+        user: other,
+        password: { mode: 'generated' as const, length: 20 },
+        forceChange: true,
+      });
+      expect(sim.user(other)?.profileWrites).toHaveLength(1);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 
   it('calls a dropped PATCH ambiguous: it may have been applied', async () => {
