@@ -25,6 +25,7 @@ import type {
   RevokeSessionsInput,
   ReadRowsResult,
   RecordOutcomesInput,
+  SetPasswordProfileInput,
   StartResetInput,
   StartResetResult,
   WriteReportInput,
@@ -305,75 +306,109 @@ export function createActivities({
     return password;
   };
 
+  /**
+   * One password write for a user (resetPassword or a passwordProfile PATCH): journal the intent right
+   * before it leaves, send it to the object id the protected check read, keep the password in the secrets
+   * file once Graph took it, and turn every failure into the one the user's workflow acts on.
+   */
+  const sendPasswordWrite = async (
+    { jobId, user, row, attempt, password, csv }: StartResetInput,
+    write: (
+      target: string,
+      password: string | undefined,
+      request: { abortSignal: AbortSignal; beforeSend?: () => Promise<void> },
+    ) => Promise<{ accepted: Omit<StartResetResult, 'previousAttemptUnsent'>; kept?: string }>,
+  ): Promise<StartResetResult> => {
+    const mode = password?.mode ?? 'graph';
+    let secrets: SecretsWriter | undefined;
+    const journal = sendJournalPath(jobPaths(dataDir, jobId).dir);
+    // After a request that got no answer, the journal tells whether it ever left a worker.
+    const previousAttemptUnsent =
+      row !== undefined && attempt !== undefined && attempt > 1
+        ? !(await sendWasIntended(journal, row, attempt - 1)) || undefined
+        : undefined;
+    try {
+      // Checked before sending, so a missing or unsafe file stops the user before the reset, not after.
+      if (password?.secretsFile) secrets = await openSecretsWriter(password.secretsFile, jobId);
+      const abortSignal = Context.current().cancellationSignal;
+      const target = await writeTarget(user, { abortSignal });
+      const newPassword =
+        mode === 'generated'
+          ? generatePassword(password?.length ?? DEFAULT_GENERATED_PASSWORD_LENGTH)
+          : mode === 'csv'
+            ? await csvPasswordOf(csv, row)
+            : undefined;
+      const { accepted, kept } = await write(target, newPassword, {
+        abortSignal,
+        // Durably, right before the request leaves: what is not in the journal was never sent.
+        beforeSend:
+          row !== undefined && attempt !== undefined
+            ? () => recordSendIntent(journal, row, attempt)
+            : undefined,
+      });
+      if (secrets && kept !== undefined) {
+        try {
+          await secrets.append({ row: row ?? 0, user, attempt: attempt ?? 1, password: kept });
+        } catch (error) {
+          throw passwordFailure(
+            `user ${user}: Graph accepted the new password, but it could not be written to the secrets file (${error instanceof Error ? error.message : String(error)}); nobody holds it: recover the user through the helpdesk or a Temporary Access Pass`,
+            'SecretsFileWriteFailed',
+            accepted.requestId,
+          );
+        }
+      }
+      return {
+        operationUrl: accepted.operationUrl,
+        operationId: accepted.operationId,
+        retryAfterMs: accepted.retryAfterMs,
+        requestId: accepted.requestId,
+        ...(previousAttemptUnsent && { previousAttemptUnsent }),
+      };
+    } catch (error) {
+      if (error instanceof SecretsFileError) {
+        throw passwordFailure(`user ${user}: ${error.message}; nothing was sent`, 'SecretsFileUnusable');
+      }
+      throw toActivityFailure(error, user, { details: { previousAttemptUnsent } });
+    } finally {
+      await secrets?.close();
+    }
+  };
+
   return {
     /**
      * POSTs resetPassword with the job's password mode: none (Graph generates one), a fresh generated one,
      * or the row's CSV password read here. Once Graph accepted it (202) the password goes to the job's
      * secrets file, if it has one, and nowhere else: it is never returned, logged or put in a failure.
      */
-    async startReset({
-      jobId,
-      user,
-      row,
-      attempt,
-      password,
-      csv,
-    }: StartResetInput): Promise<StartResetResult> {
-      const mode = password?.mode ?? 'graph';
-      let secrets: SecretsWriter | undefined;
-      const journal = sendJournalPath(jobPaths(dataDir, jobId).dir);
-      // After a request that got no answer, the journal tells whether it ever left a worker.
-      const previousAttemptUnsent =
-        row !== undefined && attempt !== undefined && attempt > 1
-          ? !(await sendWasIntended(journal, row, attempt - 1)) || undefined
-          : undefined;
-      try {
-        // Checked before sending, so a missing or unsafe file stops the user before the reset, not after.
-        if (password?.secretsFile) secrets = await openSecretsWriter(password.secretsFile, jobId);
-        const abortSignal = Context.current().cancellationSignal;
-        const target = await writeTarget(user, { abortSignal });
-        const newPassword =
-          mode === 'generated'
-            ? generatePassword(password?.length ?? DEFAULT_GENERATED_PASSWORD_LENGTH)
-            : mode === 'csv'
-              ? await csvPasswordOf(csv, row)
-              : undefined;
-        const accepted = await graph.startPasswordReset(target, {
-          abortSignal,
-          newPassword,
-          // Durably, right before the request leaves: what is not in the journal was never sent.
-          beforeSend:
-            row !== undefined && attempt !== undefined
-              ? () => recordSendIntent(journal, row, attempt)
-              : undefined,
+    async startReset(input: StartResetInput): Promise<StartResetResult> {
+      return sendPasswordWrite(input, async (target, newPassword, request) => {
+        const accepted = await graph.startPasswordReset(target, { ...request, newPassword });
+        return { accepted, kept: newPassword ?? accepted.generatedPassword };
+      });
+    },
+
+    /**
+     * PATCHes the user's passwordProfile (`--method password-profile`) with a password the worker generated
+     * or read from the CSV, and the force-change flags. The same journal, protected check, secrets file and
+     * failure handling as startReset; Graph answers 204 at once, so there is no operation to hand back.
+     */
+    async setPasswordProfile(input: SetPasswordProfileInput): Promise<StartResetResult> {
+      return sendPasswordWrite(input, async (target, password, request) => {
+        if (password === undefined) {
+          // Graph does not generate a password for this call: a job in mode `graph` has nothing to send.
+          throw passwordFailure(
+            `user ${input.user}: --method password-profile needs a password from the worker (--password generated or csv), and this job has none; nothing was sent`,
+            'PasswordRequired',
+          );
+        }
+        const { requestId } = await graph.updatePasswordProfile(target, {
+          ...request,
+          password,
+          forceChange: input.forceChange,
+          forceChangeWithMfa: input.forceChangeWithMfa,
         });
-        const kept = newPassword ?? accepted.generatedPassword;
-        if (secrets && kept !== undefined) {
-          try {
-            await secrets.append({ row: row ?? 0, user, attempt: attempt ?? 1, password: kept });
-          } catch (error) {
-            throw passwordFailure(
-              `user ${user}: Graph accepted the new password, but it could not be written to the secrets file (${error instanceof Error ? error.message : String(error)}); nobody holds it: recover the user through the helpdesk or a Temporary Access Pass`,
-              'SecretsFileWriteFailed',
-              accepted.requestId,
-            );
-          }
-        }
-        return {
-          operationUrl: accepted.operationUrl,
-          operationId: accepted.operationId,
-          retryAfterMs: accepted.retryAfterMs,
-          requestId: accepted.requestId,
-          ...(previousAttemptUnsent && { previousAttemptUnsent }),
-        };
-      } catch (error) {
-        if (error instanceof SecretsFileError) {
-          throw passwordFailure(`user ${user}: ${error.message}; nothing was sent`, 'SecretsFileUnusable');
-        }
-        throw toActivityFailure(error, user, { details: { previousAttemptUnsent } });
-      } finally {
-        await secrets?.close();
-      }
+        return { accepted: { requestId }, kept: password };
+      });
     },
 
     /**

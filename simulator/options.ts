@@ -3,6 +3,7 @@
  * read (defaults filled in).
  */
 import type { FaultRates } from './faults';
+import { type TokenFacts, tokenFacts } from '../graph/tokenClaims';
 import {
   COUNTED_SCENARIOS,
   SCENARIOS,
@@ -23,7 +24,12 @@ export interface SimulatorOptions {
    * on 0.0.0.0 in a container named `simulator`: http://simulator:8080/v1.0). Default: host and port.
    */
   publicBaseUrl?: string;
-  /** Every request must carry `Authorization: Bearer <token>`, else 401 InvalidAuthenticationToken. */
+  /**
+   * Every request must carry `Authorization: Bearer <token>`, else 401 InvalidAuthenticationToken. A token
+   * that is a JWT (graph/tokenClaims' unsignedToken) says who calls: app-only (`roles`, no `scp`) or
+   * delegated (`scp`), and which permissions it carries; the simulator answers as Graph does for that
+   * caller. An opaque token is a delegated caller with every permission.
+   */
   token: string;
   /** Seconds sent in Retry-After on 202s, non-terminal polls, 429s and 503s; may be fractional. Default 1. */
   retryAfterSeconds?: number;
@@ -60,6 +66,8 @@ export interface SimulatorOptions {
 /** The options with their defaults filled in: what the routes read. */
 export interface SimulatorSettings {
   token: string;
+  /** What the token says of its caller (see SimulatorOptions.token). */
+  caller: TokenFacts;
   retryAfterSeconds: number;
   operationSeconds: number;
   latencyMs: number;
@@ -78,6 +86,7 @@ export function resolveOptions(options: SimulatorOptions): SimulatorSettings {
   validateOptions(options);
   return {
     token: options.token,
+    caller: tokenFacts(options.token),
     retryAfterSeconds: options.retryAfterSeconds ?? 1,
     operationSeconds: options.operationSeconds ?? 0,
     latencyMs: options.latencyMs ?? 0,

@@ -16,7 +16,7 @@ import {
   throttledAnswer,
 } from './answers';
 import { readFault } from './faults';
-import { pollOperation, resetPassword } from './resets';
+import { pollOperation, resetPassword, updatePasswordProfile } from './resets';
 import { confirmCompromised } from './identityProtection';
 import { type Simulation, type UserState, fakeObjectId } from './state';
 
@@ -73,6 +73,7 @@ export async function graphRoute(
   const user = segments[2];
   const method = req.method ?? '';
   if (segments.length === 3 && method === 'GET') return getUser(sim, ctx, url, user);
+  if (segments.length === 3 && method === 'PATCH') return updatePasswordProfile(sim, ctx, req, user);
   if (
     segments.length === 5 &&
     method === 'GET' &&

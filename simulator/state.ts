@@ -47,6 +47,8 @@ export interface UserStats {
   revokes: number;
   /** User lookups: `GET /users/{id}` and its directory roles, throttled ones included. */
   gets: number;
+  /** passwordProfile PATCHes received, in order, with the flags each carried and Graph's answer. */
+  profileWrites: PasswordProfileWrite[];
   /**
    * Between the user's first request and the first answer after which its scenario has nothing new to
    * say: a terminal status, a permanent refusal, or the first of answers repeated for ever (`unknown`'s
@@ -80,6 +82,16 @@ export interface SimulatorStats {
     requests: Omit<ConfirmCompromisedRequest, 'arrivedAtMs'>[];
     confirmed: Record<string, number>;
   };
+}
+
+/** One passwordProfile PATCH as the simulator saw it (never its password). */
+export interface PasswordProfileWrite {
+  forceChangePasswordNextSignIn?: boolean;
+  forceChangePasswordNextSignInWithMfa?: boolean;
+  /** The caller's token was app-only. */
+  appOnly: boolean;
+  /** The HTTP status answered (0 when the connection was dropped). */
+  status: number;
 }
 
 /** A request that came before the Retry-After of the answer its user got last. */
@@ -174,6 +186,7 @@ function emptyCounters(): UserCounters {
     passwordSupplied: false,
     revokes: 0,
     gets: 0,
+    profileWrites: [],
   };
 }
 
@@ -361,7 +374,14 @@ export class SimulatorState {
 
   userStats(user: UserState): UserStats {
     this.settle(user);
-    return { user: user.name, id: user.id, scenario: user.scenario, ...user.counters, active: user.active };
+    return {
+      user: user.name,
+      id: user.id,
+      scenario: user.scenario,
+      ...user.counters,
+      profileWrites: user.counters.profileWrites.map((write) => ({ ...write })),
+      active: user.active,
+    };
   }
 
   allUserStats(): UserStats[] {

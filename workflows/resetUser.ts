@@ -26,6 +26,7 @@ import type {
   ResetPolicy,
   ResetUserInput,
   SignInState,
+  StartResetInput,
   StartResetResult,
 } from './types';
 import {
@@ -109,15 +110,27 @@ function pollOperationWithin(
     : proxyActivities<Activities>(options);
 }
 
-/** One resetPassword POST, never retried by Temporal (see the start loop in runReset). */
-function startResetOnce(policy: ResetPolicy, row: number) {
-  return proxyActivities<Activities>({
-    summary: `resetPassword for row ${row}`,
+/**
+ * One password write, never retried by Temporal (see sendUntilAccepted): resetPassword's POST, or with
+ * `method: 'password-profile'` the passwordProfile PATCH, which carries the force-change flags.
+ */
+function sendWriteOnce(policy: ResetPolicy, row: number) {
+  const profile = policy.method === 'password-profile';
+  const activities = proxyActivities<Activities>({
+    summary: `${profile ? 'passwordProfile PATCH' : 'resetPassword'} for row ${row}`,
     // The write queue's dispatch rate is the tenant's write budget, shared by all workers.
     taskQueue: writeTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: policy.requestTimeoutMs + 5_000,
     retry: { maximumAttempts: 1 },
-  }).startReset;
+  });
+  return (request: StartResetInput): Promise<StartResetResult> =>
+    profile
+      ? activities.setPasswordProfile({
+          ...request,
+          forceChange: policy.forceChange ?? true,
+          ...(policy.forceChangeWithMfa && { forceChangeWithMfa: true }),
+        })
+      : activities.startReset(request);
 }
 
 interface StartFailure {
@@ -417,6 +430,9 @@ const CANCELLED_WHILE_RUNNING = CANCELLED_WHEN['while-running'];
  * - Permanent Graph errors (400, 403, 404) end the user at once as `failed`, with Graph's code and request-id.
  * - A refused sign-in (401, or no token to be had) never fails the user: it waits (see SignInHold), tells
  *   the job, and the wait does not count toward the deadline nor as a request.
+ * - With `method: 'password-profile'` the write is a passwordProfile PATCH, sent by the same loop with the
+ *   same rules (one write unless no answer came, checked by the password-change time), and Graph's 204 is
+ *   the success: there is no operation to poll (see profileWritten).
  * - The outcome is signalled to the parent job (if any) and returned.
  */
 export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
@@ -557,7 +573,8 @@ class UserReset {
 /** Resets one user: its phases in order, each finishing the user or handing over to the next. */
 async function runReset(input: ResetUserInput): Promise<ResetOutcome> {
   const run = new UserReset(input);
-  return (await readBaseline(run)) ?? (await sendUntilAccepted(run)) ?? pollUntilDone(run);
+  const afterAccepted = input.policy.method === 'password-profile' ? profileWritten : pollUntilDone;
+  return (await readBaseline(run)) ?? (await sendUntilAccepted(run)) ?? afterAccepted(run);
 }
 
 /**
@@ -694,7 +711,7 @@ async function sendUntilAccepted(run: UserReset): Promise<ResetOutcome | undefin
     };
     try {
       // Never abandoned half-way: once sent, the request's answer is what tells whether Graph took it.
-      st.accepted = await CancellationScope.nonCancellable(() => startResetOnce(policy, target.row)(request));
+      st.accepted = await CancellationScope.nonCancellable(() => sendWriteOnce(policy, target.row)(request));
       if (st.accepted.previousAttemptUnsent) previousNeverLeft();
       st.resendCountedAmbiguous = false;
       st.deadlineMs += await signIn.release();
@@ -916,4 +933,17 @@ async function pollUntilDone(run: UserReset): Promise<ResetOutcome> {
     st.retryAfterMs = state.retryAfterMs;
     st.answersWithoutRetryAfter = st.retryAfterMs === undefined ? st.answersWithoutRetryAfter + 1 : 0;
   }
+}
+
+/**
+ * After Graph answered a passwordProfile PATCH with 204: the password is in place (the call is synchronous,
+ * there is no operation to poll), so the user succeeded; then the optional session revocation.
+ */
+async function profileWritten(run: UserReset): Promise<ResetOutcome> {
+  const { st, outcome, finish } = run;
+  const { target, policy } = run.input;
+  outcome.startAttempts = st.sends - st.unsentAttempts;
+  outcome.ambiguousResends = st.ambiguousResends;
+  if (!policy.revokeSessions) return finish({ status: 'succeeded' });
+  return finish(await revokeSessionsAfterReset(policy, st.deadlineMs, target.row, target.user));
 }

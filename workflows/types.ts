@@ -122,7 +122,25 @@ export interface ResetPolicy {
    * batches sent by the job (see workflows/containment.ts). Absent in jobs started before it existed.
    */
   confirmCompromised?: true;
+  /**
+   * How the password is changed (absent: `reset-password`, so users started before this field replay as
+   * they ran). `password-profile` PATCHes the user's passwordProfile: synchronous, allowed app-only, the
+   * password always supplied by the worker (mode `generated` or `csv`).
+   */
+  method?: ResetMethod;
+  /** `password-profile`: the user must choose a new password at next sign-in (forceChangePasswordNextSignIn). */
+  forceChange?: boolean;
+  /** `password-profile`: the user must pass MFA before choosing it (forceChangePasswordNextSignInWithMfa). */
+  forceChangeWithMfa?: boolean;
 }
+
+/**
+ * - `reset-password`: Graph's resetPassword, a long-running operation polled to its end; delegated only.
+ * - `password-profile`: `PATCH /users/{id}` with a passwordProfile, answered 204 at once; delegated or app-only.
+ */
+export type ResetMethod = 'reset-password' | 'password-profile';
+
+export const RESET_METHODS: readonly ResetMethod[] = ['reset-password', 'password-profile'];
 
 /** How long a user waits in all for the operator's sign-in (`--sign-in-hold`) unless the job says otherwise. */
 export const DEFAULT_MAX_SIGN_IN_HOLD_MS = 2 * 60 * 60_000;
@@ -268,6 +286,12 @@ export interface StartResetInput {
   password?: PasswordSettings;
   /** Mode `csv`: where the row's password is, checked against its SHA-256 before it is used. */
   csv?: CsvReference;
+}
+
+/** One passwordProfile PATCH: a reset's request, with the flags the PATCH carries. */
+export interface SetPasswordProfileInput extends StartResetInput {
+  forceChange: boolean;
+  forceChangeWithMfa?: boolean;
 }
 
 /** Graph accepted the reset. Deliberately has no password field: a generated password never leaves the activity. */
