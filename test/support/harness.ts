@@ -132,6 +132,41 @@ export async function openStage(
   };
 }
 
+export interface SharedStageOptions extends StageOptions {
+  /** Start one in-process worker when the stage opens (default true); false for tests that start their own. */
+  worker?: boolean;
+}
+
+/**
+ * One stage for every test of the enclosing file or describe block: opened (with a worker, unless told
+ * otherwise) before the first test, closed after the last. What it returns stands for that stage once it
+ * is open, so a test reads `stage.simulator` as if it had opened the stage itself, and the file says in
+ * one line what stage its tests run on. Call it at the top level of the file or of a describe block.
+ */
+export function useStage(
+  simulatorOptions: Partial<SimulatorOptions> = {},
+  { worker = true, ...options }: SharedStageOptions = {},
+): Stage {
+  let current: Stage | undefined;
+  beforeAll(async () => {
+    current = await openStage(simulatorOptions, options);
+    if (worker) await current.startWorker();
+  });
+  afterAll(async () => {
+    await current?.close();
+  });
+  return new Proxy({} as Stage, {
+    get(_target, key) {
+      if (!current) {
+        throw new Error(
+          `the shared stage is not open: use stage.${String(key)} inside a test or a hook that runs after useStage's beforeAll`,
+        );
+      }
+      return Reflect.get(current, key) as unknown;
+    },
+  });
+}
+
 /** The workflow id a job gave each of its users (by the user as the CSV names it), read from the job's rows. */
 export async function userWorkflowIds(
   stage: Pick<Stage, 'dataDir'>,
