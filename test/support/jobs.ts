@@ -4,7 +4,7 @@
  */
 import { type CsvCheck, type StartJobOptions, checkCsv, startJob, waitForJob } from '../../client/jobs';
 import type { JobSummary } from '../../workflows/types';
-import { type ReportJson, type Stage, readJson } from './harness';
+import { FAST_POLICY, type ReportJson, type Stage, progressOf, readJson, waitUntil } from './harness';
 
 /** A job that completed: its summary and its JSON report as read from disk. */
 export interface FinishedJob<Report extends ReportJson = ReportJson> {
@@ -55,4 +55,25 @@ export async function runJob<Report extends ReportJson = ReportJson>(
   const csv = await writeCheckedCsv(stage, csvName, csvText);
   const finished = await finishedJob<Report>(stage, await startStageJob(stage, csv, options));
   return { ...finished, csv };
+}
+
+/**
+ * Starts a job of this CSV that needs another operator's approval (started by `startedBy`, two minutes to
+ * approve it) and waits until it is waiting for that approval; its job id.
+ */
+export async function startAwaitingApproval(
+  stage: Pick<Stage, 'client' | 'settings'>,
+  csv: CsvCheck,
+  startedBy = 'alice@ops',
+): Promise<string> {
+  const jobId = await startStageJob(stage, csv, {
+    policy: FAST_POLICY,
+    startedBy,
+    approvalTimeoutMs: 120_000,
+  });
+  await waitUntil(
+    'the job waits for approval',
+    async () => (await progressOf(stage, jobId)).phase === 'awaiting-approval',
+  );
+  return jobId;
 }
