@@ -30,6 +30,7 @@ import type { JobProgress, ResetOutcome } from '../../workflows/types';
 import { jobState } from '../../client/jobs';
 import { userWorkflowId } from '../../workflows/bulkReset';
 import { jobPaths, preparedUserKeys } from '../../jobs/jobFiles';
+import { sharedForTests } from './shared';
 
 export function testTemporalAddress(): string {
   const address = process.env.BULK_RESET_TEST_TEMPORAL_ADDRESS;
@@ -138,33 +139,22 @@ export interface SharedStageOptions extends StageOptions {
 }
 
 /**
- * One stage for every test of the enclosing file or describe block: opened (with a worker, unless told
- * otherwise) before the first test, closed after the last. What it returns stands for that stage once it
- * is open, so a test reads `stage.simulator` as if it had opened the stage itself, and the file says in
- * one line what stage its tests run on. Call it at the top level of the file or of a describe block.
+ * One stage for every test of the enclosing file or describe block (see sharedForTests): opened, with a
+ * worker unless told otherwise, before the first test, closed after the last.
  */
 export function useStage(
   simulatorOptions: Partial<SimulatorOptions> = {},
   { worker = true, ...options }: SharedStageOptions = {},
 ): Stage {
-  let current: Stage | undefined;
-  beforeAll(async () => {
-    current = await openStage(simulatorOptions, options);
-    if (worker) await current.startWorker();
-  });
-  afterAll(async () => {
-    await current?.close();
-  });
-  return new Proxy({} as Stage, {
-    get(_target, key) {
-      if (!current) {
-        throw new Error(
-          `the shared stage is not open: use stage.${String(key)} inside a test or a hook that runs after useStage's beforeAll`,
-        );
-      }
-      return Reflect.get(current, key) as unknown;
+  return sharedForTests(
+    'stage',
+    async () => {
+      const stage = await openStage(simulatorOptions, options);
+      if (worker) await stage.startWorker();
+      return stage;
     },
-  });
+    (stage) => stage.close(),
+  );
 }
 
 /** The workflow id a job gave each of its users (by the user as the CSV names it), read from the job's rows. */
