@@ -5,20 +5,11 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
 import { sampleCsv } from '../simulator/sampleUsers';
-import { type ReportJson, type Stage, openStage, readJson } from './support/harness';
+import { type ReportJson, openStage, readJson, useStage } from './support/harness';
 import { cli } from './support/harness';
 
 describe('with a worker', () => {
-  let stage: Stage;
-
-  beforeAll(async () => {
-    stage = await openStage({ retryAfterSeconds: 0.2 });
-    await stage.startWorker();
-  });
-
-  afterAll(async () => {
-    await stage?.close();
-  });
+  const stage = useStage({ retryAfterSeconds: 0.2 });
 
   test('start --wait prints the job id and the summary, status repeats it, report --out copies it', async () => {
     const sample = sampleCsv(30, { duplicateEvery: 10, invalidEvery: 15 });
