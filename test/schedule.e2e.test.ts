@@ -9,7 +9,7 @@ import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client
 import { jobPaths } from '../jobs/jobFiles';
 import { jobState } from '../client/jobs';
 import { sampleCsv } from '../simulator/sampleUsers';
-import { type ReportJson, readJson, useStage } from './support/harness';
+import { FAST_CLI_WAITS, type ReportJson, readJson, useStage } from './support/harness';
 import { cli } from './support/harness';
 import { oneScenarioCsv } from './support/users';
 
@@ -52,10 +52,7 @@ describe('bulk-reset schedule', () => {
       '3s',
       '--window',
       '5',
-      '--min-wait',
-      '100ms',
-      '--default-wait',
-      '200ms',
+      ...FAST_CLI_WAITS,
     );
     expect(created.stderr).toBe('');
     expect(created.code).toBe(0);

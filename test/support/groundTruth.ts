@@ -4,13 +4,16 @@ import type { SampleRow } from '../../simulator/sampleUsers';
 import type { JobSummary } from '../../workflows/types';
 import type { ReportJson } from './harness';
 
-/** The resets Graph saw for one user: POSTs, resets it accepted, resets it applied (undefined: never seen). */
+/**
+ * The resets Graph saw for one user, named by the user so a failed comparison says whose: POSTs, resets
+ * it accepted, resets it applied (undefined: never seen).
+ */
 export function resetsSeen(
   simulator: Pick<GraphSimulator, 'user'>,
   user: string,
-): { posts?: number; accepted?: number; applied?: number } {
+): { user: string; posts?: number; accepted?: number; applied?: number } {
   const seen = simulator.user(user);
-  return { posts: seen?.posts, accepted: seen?.resetsAccepted, applied: seen?.resetsApplied };
+  return { user, posts: seen?.posts, accepted: seen?.resetsAccepted, applied: seen?.resetsApplied };
 }
 
 /** The POSTs Graph saw for these users, all together. */

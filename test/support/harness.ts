@@ -272,6 +272,9 @@ export async function waitUntil(
   }
 }
 
+/** The CLI's flags for short waits, so a job a test starts with `bulk-reset start` takes seconds. */
+export const FAST_CLI_WAITS = ['--min-wait', '100ms', '--default-wait', '200ms'] as const;
+
 /** Short waits so a test job takes seconds, not minutes. */
 export const FAST_POLICY = {
   minWaitMs: 100,
