@@ -2,6 +2,7 @@
  * The one place where Graph answers are classified. Everything downstream (activities, workflows,
  * the report) works with a GraphError's `kind`, never with HTTP statuses.
  */
+import type { PasswordMode } from '../workflows/types';
 
 /**
  * - `permanent`: retrying cannot help (400, 403, 404, ...): the user's reset ends at once.
@@ -88,14 +89,64 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** A one-line hint for the operator, by Graph status. */
-export function adviceFor(status: number | undefined, code: string): string {
+/**
+ * What a password-policy refusal (400) asks of the operator depends on where the password came from:
+ * a `graph`-mode job sent none, so "let Graph generate one" would be advice it already followed.
+ */
+const PASSWORD_POLICY_ADVICE: Record<PasswordMode | 'unknown', string> = {
+  graph:
+    'Graph refused the request; Graph generated the password here, so check the account: a synced (hybrid) account needs --password generated',
+  generated:
+    "Graph refused the request; for a password policy error retry with a longer --password-length, or check the tenant's password policy",
+  csv: "Graph refused the request; for a password policy error put a stronger password in the CSV's newPassword column, or use --password generated",
+  unknown:
+    'Graph refused the request; for a password policy error choose a stronger password or let Graph generate one',
+};
+
+/**
+ * A one-line hint for the operator, by Graph status, fitting the job's password mode when it is known.
+ * Without a mode, the hint is what it always was, which reasons recorded before stay free to end with.
+ */
+export function adviceFor(status: number | undefined, code: string, mode?: PasswordMode): string {
   if (status === 403)
     return 'the signed-in operator lacks the role to reset this user (see README: permissions)';
   if (status === 404) return 'check the userPrincipalName or id in the CSV';
-  if (status === 400)
-    return 'Graph refused the request; for a password policy error choose a stronger password or let Graph generate one';
+  if (status === 400) return PASSWORD_POLICY_ADVICE[mode ?? 'unknown'];
   if (status === 401) return 'sign in again with `bulk-reset login`';
   if (code === 'Timeout') return 'Graph did not answer in time';
   return 'Graph or the network had trouble; it will be retried';
+}
+
+/**
+ * Every hint adviceFor gives, in every mode: the hints a recorded reason may end with (`...; <hint>`), which
+ * the report takes off the reason because its own hint column says it.
+ */
+export const ALL_ADVICE: readonly string[] = [
+  ...new Set(
+    [403, 404, 400, 401, undefined].flatMap((status) =>
+      (['graph', 'generated', 'csv', undefined] as const).flatMap((mode) => [
+        adviceFor(status, '', mode),
+        adviceFor(status, 'Timeout', mode),
+      ]),
+    ),
+  ),
+];
+
+/**
+ * The hint a report row gives for a failure decided by Graph, after the job: passing trouble is for
+ * `bulk-reset retry`, a refusal gets adviceFor's hint in the job's password mode. Undefined for rows that
+ * Graph did not decide (their reason says what to do) and for rows that did not fail.
+ */
+export function reportHintFor(
+  outcome: { status: string; httpStatus?: number; graphCode?: string; retryable?: boolean },
+  mode: PasswordMode | undefined,
+): string | undefined {
+  if (outcome.status !== 'failed' && outcome.status !== 'unconfirmed') return undefined;
+  if (outcome.status === 'failed' && outcome.retryable === true) {
+    return 'passing trouble (throttling, an outage, a timeout): `bulk-reset retry <job>` runs these rows again';
+  }
+  if (outcome.httpStatus === undefined && outcome.graphCode === undefined) return undefined;
+  if (outcome.status === 'unconfirmed')
+    return "check the user's lastPasswordChangeDateTime in Entra before resetting again";
+  return adviceFor(outcome.httpStatus, outcome.graphCode ?? '', mode);
 }
