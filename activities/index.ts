@@ -523,7 +523,8 @@ export function createActivities({
       const paths = await ownedJobPaths(dataDir, jobId);
       const finishedAt = new Date().toISOString();
       const keys = await preparedRowKeys(paths);
-      const mode = record?.settings?.policy.password?.mode;
+      // No password settings means Graph generated the passwords; no settings at all, the mode is unknown.
+      const mode = record?.settings && (record.settings.policy.password?.mode ?? 'graph');
       const originalRows = record?.retryOf ? await originalRowsOf(dataDir, record.retryOf) : undefined;
       const context: ReportRowContext = {
         workflowIdOf: (outcome) => {
