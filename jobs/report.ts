@@ -365,7 +365,9 @@ export function shortReason(outcome: ResetOutcome, knownHints: readonly string[]
   for (const hint of [...knownHints].sort((a, b) => b.length - a.length)) {
     reason = reason.split(`; ${hint}`).join('');
   }
-  reason = reason.replace(/\s+/g, ' ').replace(/^[\s:;,]+|[\s:;,]+$/g, '');
+  if (reason === outcome.reason) return reason;
+  // What a removal left at either end (`: `, `, `); the reason's own text is kept as it was.
+  reason = reason.replace(/^[\s:;,]+|[\s:;,]+$/g, '');
   if (reason !== '') return reason;
   if (outcome.httpStatus !== undefined && outcome.httpStatus < 500)
     return 'Graph refused it and gave no message';
