@@ -95,10 +95,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  */
 const PASSWORD_POLICY_ADVICE: Record<PasswordMode | 'unknown', string> = {
   graph:
-    'Graph refused the request; Graph generated the password here, so check the account: a synced (hybrid) account needs --password generated',
+    "Graph generated this password itself: an account synced from on-premises (hybrid) needs --password generated; otherwise check the tenant's password policy",
   generated:
-    "Graph refused the request; for a password policy error retry with a longer --password-length, or check the tenant's password policy",
-  csv: "Graph refused the request; for a password policy error put a stronger password in the CSV's newPassword column, or use --password generated",
+    "the generated password did not meet the tenant's password policy: retry with a longer --password-length, or check the policy",
+  csv: "put a password that meets the tenant's password policy in the CSV's newPassword column, or use --password generated",
   unknown:
     'Graph refused the request; for a password policy error choose a stronger password or let Graph generate one',
 };
@@ -148,5 +148,13 @@ export function reportHintFor(
   if (outcome.httpStatus === undefined && outcome.graphCode === undefined) return undefined;
   if (outcome.status === 'unconfirmed')
     return "check the user's lastPasswordChangeDateTime in Entra before resetting again";
+  // No HTTP status: Graph accepted the reset and its operation ended so (graphCode is its final status).
+  if (
+    outcome.httpStatus === undefined &&
+    outcome.graphCode !== 'Timeout' &&
+    outcome.graphCode !== 'NetworkError'
+  ) {
+    return "Graph's reset operation failed: fix what the reason names (an on-premises writeback, say), then `bulk-reset retry --all-failed <job>`";
+  }
   return adviceFor(outcome.httpStatus, outcome.graphCode ?? '', mode);
 }

@@ -162,6 +162,12 @@ describe('reportHintFor', () => {
     expect(reportHintFor(throttled, 'graph')).not.toMatch(/will be retried/);
   });
 
+  it('tells an operation that failed in Graph apart from passing trouble', () => {
+    const hint = reportHintFor({ status: 'failed', graphCode: 'failed', retryable: false }, 'graph');
+    expect(hint).toContain('operation failed');
+    expect(hint).not.toMatch(/will be retried/);
+  });
+
   it('gives no hint to rows that did not fail, nor to failures Graph did not decide (their reason says what to do)', () => {
     expect(reportHintFor({ status: 'succeeded' }, 'graph')).toBeUndefined();
     expect(reportHintFor({ status: 'skipped', httpStatus: 400 }, 'graph')).toBeUndefined();
