@@ -7,11 +7,13 @@
 import { readFile } from 'node:fs/promises';
 import { jobPaths } from '../jobs/jobFiles';
 import {
+  type ReportColumn,
   type ReportJson,
   type ReportRow,
   type WebUi,
   failuresByCause,
   finalRows,
+  reportColumns,
   reportCsv,
   rowsWithStatus,
   summarise,
@@ -76,6 +78,8 @@ export interface ReportViewOptions {
 /** A view of a job's report: its rows and, for the JSON form, its header and summary. */
 export interface ReportView {
   rows: ReportRow[];
+  /** The CSV's columns: the job's (a job with containment has two more). */
+  columns: readonly ReportColumn[];
   json: Record<string, unknown>;
   /** Retries still running, whose rows the final view could not take yet. */
   unfinished: string[];
@@ -115,10 +119,10 @@ export async function reportView(
     summary: { total: rows.length, counts: summarise(rows), failuresByCause: failuresByCause(rows) },
     outcomes: rows,
   };
-  return { rows, json, unfinished };
+  return { rows, columns: reportColumns(report.job.containment !== undefined), json, unfinished };
 }
 
 /** The view as the file `--format` asks for. */
 export function renderReportView(view: ReportView, format: 'csv' | 'json'): string {
-  return format === 'csv' ? reportCsv(view.rows) : `${JSON.stringify(view.json, null, 2)}\n`;
+  return format === 'csv' ? reportCsv(view.rows, view.columns) : `${JSON.stringify(view.json, null, 2)}\n`;
 }

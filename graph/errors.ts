@@ -24,6 +24,11 @@ export interface GraphErrorInit {
    * (connection dropped or timed out after sending). Re-sending such a reset may reset the user twice.
    */
   ambiguous?: boolean;
+  /**
+   * The refusal concerns the tenant or the caller (a missing licence, permission or role), not the users
+   * the request named: every request of that kind would get the same answer, so the caller stops sending.
+   */
+  tenantWide?: boolean;
   cause?: unknown;
 }
 
@@ -34,6 +39,7 @@ export class GraphError extends Error {
   readonly requestId?: string;
   readonly retryAfterMs?: number;
   readonly ambiguous: boolean;
+  readonly tenantWide: boolean;
 
   constructor(message: string, init: GraphErrorInit) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -44,6 +50,7 @@ export class GraphError extends Error {
     this.requestId = init.requestId;
     this.retryAfterMs = init.retryAfterMs;
     this.ambiguous = init.ambiguous ?? false;
+    this.tenantWide = init.tenantWide ?? false;
   }
 }
 
@@ -109,10 +116,11 @@ const PASSWORD_POLICY_ADVICE: Record<PasswordMode | 'unknown', string> = {
  */
 export function adviceFor(status: number | undefined, code: string, mode?: PasswordMode): string {
   if (status === 403)
-    return 'the signed-in operator lacks the role to reset this user (see README: permissions)';
+    return 'the signed-in operator (or, app-only, the app) lacks the role or the permission to reset this user (see README: permissions)';
   if (status === 404) return 'check the userPrincipalName or id in the CSV';
   if (status === 400) return PASSWORD_POLICY_ADVICE[mode ?? 'unknown'];
   if (status === 401) return 'sign in again with `bulk-reset login`';
+  if (code === 'AppOnlyResetRefused') return 'an app-only credential can only run --method password-profile';
   if (code === 'Timeout') return 'Graph did not answer in time';
   return 'Graph or the network had trouble; it will be retried';
 }
@@ -127,6 +135,7 @@ export const ALL_ADVICE: readonly string[] = [
       (['graph', 'generated', 'csv', undefined] as const).flatMap((mode) => [
         adviceFor(status, '', mode),
         adviceFor(status, 'Timeout', mode),
+        adviceFor(status, 'AppOnlyResetRefused', mode),
       ]),
     ),
   ),

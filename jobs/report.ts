@@ -110,6 +110,14 @@ export const CSV_COLUMNS = [
   'confirmedBy',
 ] as const satisfies readonly (keyof ReportRow)[];
 
+/** Added after CSV_COLUMNS in the reports of jobs with containment (`--confirm-compromised`) only. */
+const CONTAINMENT_COLUMNS = [
+  'confirmedCompromised',
+  'confirmedCompromisedReason',
+] as const satisfies readonly (keyof ResetOutcome)[];
+
+export type ReportColumn = (typeof CSV_COLUMNS)[number] | (typeof CONTAINMENT_COLUMNS)[number];
+
 const FILE_MODE = 0o600;
 const DIRECTORY_MODE = 0o700;
 
@@ -272,14 +280,15 @@ export async function writeReport(
 ): Promise<ReportSummary> {
   const { entries, counts } = await indexLedger(ledgerPath);
   const total = entries.size;
+  const columns = reportColumns(header.containment !== undefined);
   const causes = new FailureTally();
 
   await writeAtomically(paths.csvPath, async function* () {
-    yield reportCsvHeader();
+    yield reportCsvHeader(columns);
     for await (const outcome of outcomesInRowOrder(ledgerPath, entries)) {
       const row = reportRow(outcome, context);
       causes.add(row);
-      yield reportCsvLine(row);
+      yield reportCsvLine(row, columns);
     }
   });
   const failuresByCause = causes.result();
@@ -295,14 +304,20 @@ export async function writeReport(
   return { total, counts, failuresByCause, csvPath: paths.csvPath, jsonPath: paths.jsonPath };
 }
 
+/** The CSV report's columns: CSV_COLUMNS, and the containment columns for a job with containment. */
+export function reportColumns(containment: boolean): readonly ReportColumn[] {
+  return containment ? [...CSV_COLUMNS, ...CONTAINMENT_COLUMNS] : CSV_COLUMNS;
+}
+
 /** The CSV report's first line: the BOM makes Excel read the file as UTF-8, so non-ASCII names are not mangled. */
-export function reportCsvHeader(): string {
-  return `\uFEFF${csvLine(CSV_COLUMNS)}\r\n`;
+export function reportCsvHeader(columns: readonly ReportColumn[] = CSV_COLUMNS): string {
+  return `\uFEFF${csvLine(columns)}\r\n`;
 }
 
 /** One CSV report line, from the one CSV writer (which neutralises formulas). */
-export function reportCsvLine(row: ReportRow): string {
-  const cells = CSV_COLUMNS.map((column) => {
+export function reportCsvLine(row: ReportRow, columns: readonly ReportColumn[] = CSV_COLUMNS): string {
+  // A yes/no cell reads `true` or `false`, as in the JSON report.
+  const cells = columns.map((column) => {
     const value = row[column];
     return typeof value === 'boolean' ? String(value) : value;
   });
@@ -524,10 +539,10 @@ export function rowsWithStatus(rows: readonly ReportRow[], statuses: readonly Ou
   return rows.filter((row) => wanted.has(row.status));
 }
 
-/** The CSV report of these rows, as writeReport writes it. */
-export function reportCsv(rows: Iterable<ReportRow>): string {
-  let text = reportCsvHeader();
-  for (const row of rows) text += reportCsvLine(row);
+/** The CSV report of these rows, as writeReport writes it (with the containment columns when asked). */
+export function reportCsv(rows: Iterable<ReportRow>, columns: readonly ReportColumn[] = CSV_COLUMNS): string {
+  let text = reportCsvHeader(columns);
+  for (const row of rows) text += reportCsvLine(row, columns);
   return text;
 }
 

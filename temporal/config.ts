@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { DEFAULT_GRAPH_BASE_URL } from '../graph/client';
-import type { CredentialConfig } from '../graph/credentials';
+import { type CredentialConfig, appCredentialFromEnv } from '../graph/credentials';
 import { PrivateFileError, readPrivateFileSync } from '../secrets/privateFile';
 import { type CodecKeySource, dataConverterFor, loadCodecKeys } from './codec';
 import { tracingPlugins } from './tracing';
@@ -94,6 +94,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     webUi: env.BULK_RESET_WEB_UI?.trim() || undefined,
     credential: {
       graphToken: env.GRAPH_TOKEN || undefined,
+      app: appCredentialFromEnv(env),
       tenantId: env.AZURE_TENANT_ID,
       clientId: env.AZURE_CLIENT_ID,
       authDir: join(dataDir, 'auth'),

@@ -141,6 +141,7 @@ describe('adviceFor', () => {
       for (const status of [400, 401, 403, 404, 429, undefined])
         expect(ALL_ADVICE).toContain(adviceFor(status, 'TooManyRequests', mode));
     expect(ALL_ADVICE).toContain(adviceFor(undefined, 'Timeout'));
+    expect(ALL_ADVICE).toContain(adviceFor(undefined, 'AppOnlyResetRefused'));
   });
 });
 
