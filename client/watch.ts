@@ -128,8 +128,8 @@ const NARROW_BAR_WIDTH = 10;
 /**
  * `[running] ████████░░░░ 45% 18/40 · ETA 0:07 · 4.2 rows/s · 3 in flight · succeeded 15 · failed 2 · …`.
  * Given the terminal's width, the first of these that fits: the full line; with a narrower bar; without
- * the bar; the percent, time left and outcome counts (failed first, zero counts left out) with the rate;
- * the same without the rate. The failed count is never cut off.
+ * the bar; then the percent, time left and outcome counts (failed first, zero counts left out, the rate
+ * last), dropping details from the end. The percent, the time left and the failed count always stay.
  */
 export function formatLiveLine(progress: LiveProgress, options: LiveLineOptions = {}): string {
   const { total, done, counts } = progress;
@@ -165,16 +165,23 @@ export function formatLiveLine(progress: LiveProgress, options: LiveLineOptions 
   const line = full(options.barWidth ?? BAR_WIDTH);
   const { columns } = options;
   if (!columns || line.length < columns) return line;
-  const outcomes = [`failed ${counts.failed}`];
+  // The compact forms: failed first, other counts only when not zero, the rate last; each shorter than
+  // the one before by the last detail; the shortest drops the row numbers too.
+  const details = [`failed ${counts.failed}`];
   for (const status of ['unconfirmed', 'cancelled', 'succeeded', 'skipped'] as const) {
-    if (counts[status] > 0) outcomes.push(`${status} ${counts[status]}`);
+    if (counts[status] > 0) details.push(`${status} ${counts[status]}`);
   }
+  details.push(rate);
   const candidates = [
     full(NARROW_BAR_WIDTH),
     full(undefined),
-    [head(undefined), eta, ...outcomes, rate].join(' · '),
-    [head(undefined), eta, ...outcomes].join(' · '),
+    [head(NARROW_BAR_WIDTH), eta, ...details].join(' · '),
   ];
+  for (let kept = details.length; kept >= 1; kept -= 1) {
+    candidates.push([head(undefined), eta, ...details.slice(0, kept)].join(' · '));
+  }
+  const percent = total ? `${Math.floor(fraction * 100)}%` : '--%';
+  candidates.push([`[${progress.phase}] ${percent}`, eta, details[0]].join(' · '));
   return candidates.find((candidate) => candidate.length < columns) ?? candidates[candidates.length - 1];
 }
 
