@@ -58,6 +58,17 @@ export interface Settings {
    * (BULK_RESET_LOG_VERBOSE=1); by default they are summarised (see worker/logging).
    */
   verboseLogs: boolean;
+  /** How a worker writes its log: `text` (one line per record) or `json` (BULK_RESET_LOG_FORMAT=json). */
+  logFormat: 'text' | 'json';
+}
+
+/** BULK_RESET_LOG_FORMAT: `text` (the default) or `json`; anything else is refused, naming both. */
+function parseLogFormat(value: string | undefined): 'text' | 'json' {
+  const format = value?.trim().toLowerCase() || 'text';
+  if (format !== 'text' && format !== 'json') {
+    throw new Error(`BULK_RESET_LOG_FORMAT is "${value}": it must be text (the default) or json`);
+  }
+  return format;
 }
 
 /** Graph's published identity write budget: 3,000 writes per 150 s per app and tenant. */
@@ -86,6 +97,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     },
     metrics: env.BULK_RESET_METRICS?.trim() || undefined,
     verboseLogs: ['1', 'true', 'yes'].includes(env.BULK_RESET_LOG_VERBOSE?.trim().toLowerCase() ?? ''),
+    logFormat: parseLogFormat(env.BULK_RESET_LOG_FORMAT),
     credential: {
       graphToken: env.GRAPH_TOKEN || undefined,
       tenantId: env.AZURE_TENANT_ID,
