@@ -546,7 +546,8 @@ function overview(program: CommandUnknownOpts): string {
     'Prometheus endpoint), OTEL_EXPORTER_OTLP_ENDPOINT (OpenTelemetry traces).',
     '',
     'Exit codes: 0 every user succeeded (or was skipped), 1 some users failed, are unconfirmed or were',
-    'cancelled, 2 the job could not run or the command was wrong.',
+    'cancelled, 2 the job could not run, there is no such job (or, to pause, resume, cancel or approve,',
+    'it has finished), or the command was wrong. --json: one JSON object on standard output (README).',
     '',
   ].join('\n');
 }

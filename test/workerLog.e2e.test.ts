@@ -16,12 +16,16 @@ import { FAST_POLICY, type Stage, openStage, waitUntil } from './support/harness
 const USERS = Number(process.env.BULK_RESET_TEST_LOG_USERS ?? 40);
 
 let stage: Stage;
+/** Worker processes started here, stopped at the end whatever happened (a test that timed out). */
+const workers: ChildProcess[] = [];
 
 beforeAll(async () => {
   stage = await openStage({ retryAfterSeconds: 0.2 });
 });
 
 afterAll(async () => {
+  for (const worker of workers)
+    if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
   await stage?.close();
 });
 
@@ -38,6 +42,7 @@ async function logOfJob(env: Record<string, string>): Promise<{ lines: string[];
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  workers.push(worker);
   let stderr = '';
   worker.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   try {
