@@ -7,6 +7,8 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type WorkflowExecutionStatusName } from '@temporalio/client';
 import type {
   CancelRowsInput,
+  ConfirmCompromisedInput,
+  ConfirmCompromisedResult,
   EndedUserWorkflow,
   EndedUserWorkflowsInput,
   GraphFailureDetails,
@@ -23,6 +25,7 @@ import type {
   RevokeSessionsInput,
   ReadRowsResult,
   RecordOutcomesInput,
+  SetPasswordProfileInput,
   StartResetInput,
   StartResetResult,
   WriteReportInput,
@@ -56,7 +59,13 @@ import {
   createSecretsFile,
   openSecretsWriter,
 } from '../secrets/secretsFile';
-import { type CsvReference, DEFAULT_GENERATED_PASSWORD_LENGTH } from '../workflows/types';
+import {
+  CONTAINMENT_REFUSED,
+  type CsvReference,
+  DEFAULT_GENERATED_PASSWORD_LENGTH,
+  PROTECTED_ACCOUNT,
+} from '../workflows/types';
+import { CONFIRM_BACKOFF, CONFIRM_SPACING_MS, jitteredBackoffMs } from '../workflows/waits';
 
 export interface ActivityDependencies {
   graph: GraphClient;
@@ -200,6 +209,58 @@ const ENDED_STATUSES: Partial<Record<WorkflowExecutionStatusName, string>> = {
   TIMED_OUT: 'timed out',
 };
 
+/** An Entra object id (a GUID): what confirmCompromised's userIds must hold. */
+const OBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** User lookups in flight at once while a containment batch resolves its users' object ids. */
+const RESOLVE_CONCURRENCY = 10;
+
+/**
+ * The failure of a confirmCompromised request, as the job's batch needs it: a refusal for the whole tenant
+ * (CONTAINMENT_REFUSED, not retried), a 429 with the jittered wait Identity Protection does not name, or
+ * what toActivityFailure makes of anything else.
+ */
+function containmentFailure(error: unknown, attempt: number): unknown {
+  if (!(error instanceof GraphError)) return error;
+  const requestId = error.requestId ? `, request-id ${error.requestId}` : '';
+  const details: GraphFailureDetails = {
+    httpStatus: error.status,
+    graphCode: error.code,
+    requestId: error.requestId,
+    ambiguous: error.ambiguous,
+    retryAfterMs: error.retryAfterMs,
+    kind: error.kind,
+    attempt,
+  };
+  if (error.tenantWide) {
+    return ApplicationFailure.create({
+      message: `${error.message}${requestId}; no user of this job is confirmed compromised: give the app IdentityRiskyUser.ReadWrite.All and the operator the Security Administrator role, in a tenant with Entra ID P2, then confirm the succeeded users by hand or with a retry`,
+      type: CONTAINMENT_REFUSED,
+      nonRetryable: true,
+      details: [details],
+    });
+  }
+  if (error.kind === 'permanent') {
+    return ApplicationFailure.create({
+      message: `confirmCompromised: ${error.message}${requestId}`,
+      type: 'GraphPermanentError',
+      nonRetryable: true,
+      details: [details],
+    });
+  }
+  // Identity Protection's 429s name no wait: back off exponentially, with jitter, never under its 1 s pace.
+  const waitMs =
+    error.retryAfterMs !== undefined
+      ? Math.max(error.retryAfterMs, CONFIRM_SPACING_MS)
+      : jitteredBackoffMs(attempt, CONFIRM_BACKOFF, Math.random());
+  return ApplicationFailure.create({
+    message: `confirmCompromised: ${error.message}${requestId}; trying again in ${Math.round(waitMs / 100) / 10} s`,
+    type: error.kind === 'auth' ? 'GraphAuthError' : 'GraphTransientError',
+    nextRetryDelay: waitMs,
+    details: [details],
+    category: ApplicationFailureCategory.BENIGN,
+  });
+}
+
 /** How long a worker keeps a CSV's passwords in memory after their last use (password mode `csv`). */
 const CSV_PASSWORDS_IDLE_MS = 5 * 60_000;
 
@@ -245,75 +306,109 @@ export function createActivities({
     return password;
   };
 
+  /**
+   * One password write for a user (resetPassword or a passwordProfile PATCH): journal the intent right
+   * before it leaves, send it to the object id the protected check read, keep the password in the secrets
+   * file once Graph took it, and turn every failure into the one the user's workflow acts on.
+   */
+  const sendPasswordWrite = async (
+    { jobId, user, row, attempt, password, csv }: StartResetInput,
+    write: (
+      target: string,
+      password: string | undefined,
+      request: { abortSignal: AbortSignal; beforeSend?: () => Promise<void> },
+    ) => Promise<{ accepted: Omit<StartResetResult, 'previousAttemptUnsent'>; kept?: string }>,
+  ): Promise<StartResetResult> => {
+    const mode = password?.mode ?? 'graph';
+    let secrets: SecretsWriter | undefined;
+    const journal = sendJournalPath(jobPaths(dataDir, jobId).dir);
+    // After a request that got no answer, the journal tells whether it ever left a worker.
+    const previousAttemptUnsent =
+      row !== undefined && attempt !== undefined && attempt > 1
+        ? !(await sendWasIntended(journal, row, attempt - 1)) || undefined
+        : undefined;
+    try {
+      // Checked before sending, so a missing or unsafe file stops the user before the reset, not after.
+      if (password?.secretsFile) secrets = await openSecretsWriter(password.secretsFile, jobId);
+      const abortSignal = Context.current().cancellationSignal;
+      const target = await writeTarget(user, { abortSignal });
+      const newPassword =
+        mode === 'generated'
+          ? generatePassword(password?.length ?? DEFAULT_GENERATED_PASSWORD_LENGTH)
+          : mode === 'csv'
+            ? await csvPasswordOf(csv, row)
+            : undefined;
+      const { accepted, kept } = await write(target, newPassword, {
+        abortSignal,
+        // Durably, right before the request leaves: what is not in the journal was never sent.
+        beforeSend:
+          row !== undefined && attempt !== undefined
+            ? () => recordSendIntent(journal, row, attempt)
+            : undefined,
+      });
+      if (secrets && kept !== undefined) {
+        try {
+          await secrets.append({ row: row ?? 0, user, attempt: attempt ?? 1, password: kept });
+        } catch (error) {
+          throw passwordFailure(
+            `user ${user}: Graph accepted the new password, but it could not be written to the secrets file (${error instanceof Error ? error.message : String(error)}); nobody holds it: recover the user through the helpdesk or a Temporary Access Pass`,
+            'SecretsFileWriteFailed',
+            accepted.requestId,
+          );
+        }
+      }
+      return {
+        operationUrl: accepted.operationUrl,
+        operationId: accepted.operationId,
+        retryAfterMs: accepted.retryAfterMs,
+        requestId: accepted.requestId,
+        ...(previousAttemptUnsent && { previousAttemptUnsent }),
+      };
+    } catch (error) {
+      if (error instanceof SecretsFileError) {
+        throw passwordFailure(`user ${user}: ${error.message}; nothing was sent`, 'SecretsFileUnusable');
+      }
+      throw toActivityFailure(error, user, { details: { previousAttemptUnsent } });
+    } finally {
+      await secrets?.close();
+    }
+  };
+
   return {
     /**
      * POSTs resetPassword with the job's password mode: none (Graph generates one), a fresh generated one,
      * or the row's CSV password read here. Once Graph accepted it (202) the password goes to the job's
      * secrets file, if it has one, and nowhere else: it is never returned, logged or put in a failure.
      */
-    async startReset({
-      jobId,
-      user,
-      row,
-      attempt,
-      password,
-      csv,
-    }: StartResetInput): Promise<StartResetResult> {
-      const mode = password?.mode ?? 'graph';
-      let secrets: SecretsWriter | undefined;
-      const journal = sendJournalPath(jobPaths(dataDir, jobId).dir);
-      // After a request that got no answer, the journal tells whether it ever left a worker.
-      const previousAttemptUnsent =
-        row !== undefined && attempt !== undefined && attempt > 1
-          ? !(await sendWasIntended(journal, row, attempt - 1)) || undefined
-          : undefined;
-      try {
-        // Checked before sending, so a missing or unsafe file stops the user before the reset, not after.
-        if (password?.secretsFile) secrets = await openSecretsWriter(password.secretsFile, jobId);
-        const abortSignal = Context.current().cancellationSignal;
-        const target = await writeTarget(user, { abortSignal });
-        const newPassword =
-          mode === 'generated'
-            ? generatePassword(password?.length ?? DEFAULT_GENERATED_PASSWORD_LENGTH)
-            : mode === 'csv'
-              ? await csvPasswordOf(csv, row)
-              : undefined;
-        const accepted = await graph.startPasswordReset(target, {
-          abortSignal,
-          newPassword,
-          // Durably, right before the request leaves: what is not in the journal was never sent.
-          beforeSend:
-            row !== undefined && attempt !== undefined
-              ? () => recordSendIntent(journal, row, attempt)
-              : undefined,
+    async startReset(input: StartResetInput): Promise<StartResetResult> {
+      return sendPasswordWrite(input, async (target, newPassword, request) => {
+        const accepted = await graph.startPasswordReset(target, { ...request, newPassword });
+        return { accepted, kept: newPassword ?? accepted.generatedPassword };
+      });
+    },
+
+    /**
+     * PATCHes the user's passwordProfile (`--method password-profile`) with a password the worker generated
+     * or read from the CSV, and the force-change flags. The same journal, protected check, secrets file and
+     * failure handling as startReset; Graph answers 204 at once, so there is no operation to hand back.
+     */
+    async setPasswordProfile(input: SetPasswordProfileInput): Promise<StartResetResult> {
+      return sendPasswordWrite(input, async (target, password, request) => {
+        if (password === undefined) {
+          // Graph does not generate a password for this call: a job in mode `graph` has nothing to send.
+          throw passwordFailure(
+            `user ${input.user}: --method password-profile needs a password from the worker (--password generated or csv), and this job has none; nothing was sent`,
+            'PasswordRequired',
+          );
+        }
+        const { requestId } = await graph.updatePasswordProfile(target, {
+          ...request,
+          password,
+          forceChange: input.forceChange,
+          forceChangeWithMfa: input.forceChangeWithMfa,
         });
-        const kept = newPassword ?? accepted.generatedPassword;
-        if (secrets && kept !== undefined) {
-          try {
-            await secrets.append({ row: row ?? 0, user, attempt: attempt ?? 1, password: kept });
-          } catch (error) {
-            throw passwordFailure(
-              `user ${user}: Graph accepted the new password, but it could not be written to the secrets file (${error instanceof Error ? error.message : String(error)}); nobody holds it: recover the user through the helpdesk or a Temporary Access Pass`,
-              'SecretsFileWriteFailed',
-              accepted.requestId,
-            );
-          }
-        }
-        return {
-          operationUrl: accepted.operationUrl,
-          operationId: accepted.operationId,
-          retryAfterMs: accepted.retryAfterMs,
-          requestId: accepted.requestId,
-          ...(previousAttemptUnsent && { previousAttemptUnsent }),
-        };
-      } catch (error) {
-        if (error instanceof SecretsFileError) {
-          throw passwordFailure(`user ${user}: ${error.message}; nothing was sent`, 'SecretsFileUnusable');
-        }
-        throw toActivityFailure(error, user, { details: { previousAttemptUnsent } });
-      } finally {
-        await secrets?.close();
-      }
+        return { accepted: { requestId }, kept: password };
+      });
     },
 
     /**
@@ -497,6 +592,46 @@ export function createActivities({
       }
     },
 
+    /**
+     * Confirms one batch of users compromised in Identity Protection (one confirmCompromised request).
+     * Each user is first resolved to Graph's object id through the write guard, so a user on the protected
+     * list now is left out (and told why) even though its reset went through earlier. A user Graph cannot
+     * find is left out too; passing trouble fails the batch, which Temporal tries again.
+     */
+    async confirmCompromised({ users }: ConfirmCompromisedInput): Promise<ConfirmCompromisedResult> {
+      const { info, cancellationSignal: abortSignal } = Context.current();
+      const notConfirmed: ConfirmCompromisedResult['notConfirmed'] = [];
+      const resolved: { row: number; id: string }[] = [];
+      try {
+        for (let start = 0; start < users.length; start += RESOLVE_CONCURRENCY) {
+          await Promise.all(
+            users.slice(start, start + RESOLVE_CONCURRENCY).map(async ({ row, user }) => {
+              try {
+                const target = await writeTarget(user, { abortSignal });
+                const id = OBJECT_ID.test(target)
+                  ? target
+                  : (await graph.getUser(target, { abortSignal })).id;
+                if (!OBJECT_ID.test(id)) {
+                  notConfirmed.push({ row, reason: `Graph gave no object id for ${user}; not confirmed` });
+                } else resolved.push({ row, id });
+              } catch (error) {
+                const protectedUser = error instanceof ApplicationFailure && error.type === PROTECTED_ACCOUNT;
+                if (!protectedUser && !(error instanceof GraphError && error.kind === 'permanent'))
+                  throw error;
+                notConfirmed.push({ row, reason: `${(error as Error).message}; not confirmed compromised` });
+              }
+            }),
+          );
+        }
+        if (resolved.length === 0) return { confirmed: [], notConfirmed };
+        const ids = [...new Set(resolved.map(({ id }) => id))];
+        const { requestId } = await graph.confirmCompromised(ids, { abortSignal });
+        return { confirmed: resolved.map(({ row }) => row), notConfirmed, requestId };
+      } catch (error) {
+        throw containmentFailure(error, info.attempt);
+      }
+    },
+
     /** Writes the CSV and JSON report from the ledger. */
     async writeReport({ jobId, csv, startedAt, record }: WriteReportInput): Promise<JobSummary> {
       const paths = await ownedJobPaths(dataDir, jobId);
@@ -514,6 +649,7 @@ export function createActivities({
         reportJsonPath: summary.jsonPath,
         startedAt,
         finishedAt,
+        ...(record?.containment && { containment: record.containment }),
       };
     },
   };

@@ -29,7 +29,7 @@ import {
   type WorkerOptions,
 } from './commands';
 import { parseDuration } from './durations';
-import { policyFromFlags, printCsvCheck } from './jobFlags';
+import { policyFromFlags, printCsvCheck, refuseAppOnlyResetPassword } from './jobFlags';
 import { decryptSecrets, newSecretsFilePath, passwordChoiceFromFlags } from './passwordFlags';
 import {
   DEFAULT_MAX_USERS,
@@ -88,7 +88,8 @@ async function start(csvPath: string, options: StartOptions): Promise<number> {
   }
   const settings = loadSettings();
   const policy = policyFromFlags(options);
-  const passwords = await passwordChoiceFromFlags(options);
+  refuseAppOnlyResetPassword(settings.credential, policy.method);
+  const passwords = await passwordChoiceFromFlags(options, policy.method);
   for (const notice of passwords.notices) console.error(notice);
   const csv = await checkCsv(csvPath, 20, passwords.settings.mode === 'csv' ? 'require' : 'refuse');
   // On standard error: standard output holds the job id alone (or the --json answer), for a script.

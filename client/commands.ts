@@ -15,6 +15,7 @@ import { Command, type CommandUnknownOpts, InvalidArgumentError, Option } from '
 import { JOB_ID_PATTERN } from '../jobs/jobFiles';
 import { addJobFlags, allowLargeOption, duration, wholeNumber } from './jobFlags';
 import { addPasswordFlags } from './passwordFlags';
+import { RESET_METHODS } from '../workflows/types';
 
 export const DEFAULT_PLAN_CONCURRENCY = 8;
 export const MAX_PLAN_CONCURRENCY = 64;
@@ -120,6 +121,14 @@ function planCommand() {
       new Option('--concurrency <n>', 'users looked up at the same time')
         .argParser(wholeNumber(1, MAX_PLAN_CONCURRENCY))
         .default(DEFAULT_PLAN_CONCURRENCY),
+    )
+    .addOption(
+      new Option(
+        '--method <method>',
+        "the reset method the job will use: the token's permissions and the users it cannot reset are checked for it",
+      )
+        .choices(RESET_METHODS)
+        .default('reset-password' as const),
     );
 }
 

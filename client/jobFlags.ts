@@ -3,7 +3,14 @@
  * allows, the policy they set, and the operator-facing summary of the CSV printed before anything runs.
  */
 import { type Command, InvalidArgumentError, Option, type OptionValues } from '@commander-js/extra-typings';
-import { DEFAULT_MAX_SIGN_IN_HOLD_MS, DEFAULT_RESET_POLICY, type ResetPolicy } from '../workflows/types';
+import {
+  DEFAULT_MAX_SIGN_IN_HOLD_MS,
+  DEFAULT_RESET_POLICY,
+  RESET_METHODS,
+  type ResetMethod,
+  type ResetPolicy,
+} from '../workflows/types';
+import { type CredentialConfig, isAppOnlyConfig } from '../graph/credentials';
 import { formatDuration, parseDuration } from './durations';
 import type { CsvCheck } from './jobs';
 
@@ -85,6 +92,31 @@ export function addJobFlags<Args extends unknown[], Opts extends OptionValues>(
     )
     .addOption(
       new Option('--revoke-sessions', "revoke each user's sign-in sessions once the reset is confirmed"),
+    )
+    .addOption(
+      new Option(
+        '--confirm-compromised',
+        'mark every user whose reset succeeded as compromised in Identity Protection (Entra ID P2), in batches',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--method <method>',
+        `how the password is changed: resetPassword, or a passwordProfile PATCH (app-only allowed) ${fallback('reset-password')}`,
+      ).choices(RESET_METHODS),
+    )
+    .addOption(
+      new Option(
+        '--force-change',
+        'with --method password-profile: the user must choose a new password at next sign-in (the default)',
+      ),
+    )
+    .addOption(new Option('--no-force-change', 'with --method password-profile: no change at next sign-in'))
+    .addOption(
+      new Option(
+        '--force-change-with-mfa',
+        'with --method password-profile: the user passes MFA before choosing the new password',
+      ),
     );
 }
 
@@ -104,6 +136,10 @@ export interface JobFlagValues {
   defaultWait?: number;
   signInHold?: number;
   revokeSessions?: boolean;
+  confirmCompromised?: boolean;
+  method?: ResetMethod;
+  forceChange?: boolean;
+  forceChangeWithMfa?: boolean;
 }
 
 /** The policy the flags set; only what they name, so a retry keeps the rest of its job's settings. */
@@ -111,13 +147,29 @@ export function policyFromFlags(values: JobFlagValues): Partial<ResetPolicy> {
   if (values.minWait !== undefined && values.maxWait !== undefined && values.minWait > values.maxWait) {
     throw new Error('--min-wait is longer than --max-wait: the shortest wait must not exceed the longest');
   }
+  const forceFlags = values.forceChange !== undefined || values.forceChangeWithMfa === true;
+  if (forceFlags && values.method === 'reset-password') {
+    throw new Error(
+      '--force-change, --no-force-change and --force-change-with-mfa go with --method password-profile (resetPassword always makes the user change the password at next sign-in)',
+    );
+  }
+  if (values.forceChangeWithMfa && values.forceChange === false) {
+    throw new Error(
+      '--force-change-with-mfa is a change at next sign-in: it does not go with --no-force-change',
+    );
+  }
+  const profile = values.method === 'password-profile';
   return {
+    ...(values.method !== undefined && { method: values.method }),
+    ...((profile || values.forceChange !== undefined) && { forceChange: values.forceChange ?? true }),
+    ...(values.forceChangeWithMfa && { forceChangeWithMfa: true }),
     ...(values.deadline !== undefined && { deadlineMs: values.deadline }),
     ...(values.minWait !== undefined && { minWaitMs: values.minWait }),
     ...(values.maxWait !== undefined && { maxWaitMs: values.maxWait }),
     ...(values.defaultWait !== undefined && { defaultWaitMs: values.defaultWait }),
     ...(values.signInHold !== undefined && { maxSignInHoldMs: values.signInHold }),
     ...(values.revokeSessions && { revokeSessions: true }),
+    ...(values.confirmCompromised && { confirmCompromised: true as const }),
   };
 }
 
@@ -136,4 +188,20 @@ export function printCsvCheck(
   if (csv.problemCount > csv.problems.length) {
     print(`  ... and ${csv.problemCount - csv.problems.length} more (all in ${problemsGoTo})`);
   }
+}
+
+/**
+ * `start` and `schedule create` refuse resetPassword with an application's own credential, before anything
+ * runs: Graph does not allow it. A convenience: the worker refuses it again at the write (graph/client).
+ */
+export function refuseAppOnlyResetPassword(
+  credential: CredentialConfig,
+  method: ResetMethod | undefined,
+): void {
+  if ((method ?? 'reset-password') !== 'reset-password' || !isAppOnlyConfig(credential)) return;
+  throw new Error(
+    'Graph does not allow resetPassword (--method reset-password, the default) with an application (app-only) ' +
+      'credential, which these settings give (BULK_RESET_GRAPH_AUTH or an app-only GRAPH_TOKEN); nothing was started: ' +
+      "use --method password-profile, or an operator's sign-in (bulk-reset login) for resetPassword",
+  );
 }

@@ -110,6 +110,19 @@ export interface StartJobOptions {
   secretsRecipient?: string;
 }
 
+/**
+ * The job's Details in the Web UI (Markdown, sealed by the codec like every payload): what was asked
+ * for, once, at the start. How far it got is in its current details, kept by the workflow.
+ */
+export function jobStaticDetails(input: BulkResetInput, csv: CsvCheck): string {
+  const { policy } = input;
+  return [
+    `CSV \`${csv.path}\` (SHA-256 \`${csv.sha256}\`): ${csv.runnableRows} users to reset`,
+    `started by ${input.startedBy ?? 'unknown'}${input.approval ? '; waits for a second operator to approve' : ''}${input.retryOf ? `; retries job \`${input.retryOf}\`` : ''}`,
+    `password: ${policy.password?.mode ?? 'graph'}; sessions ${policy.revokeSessions ? 'revoked' : 'kept'}; window ${input.windowSize}; deadline per user ${Math.round(policy.deadlineMs / 60_000)} min`,
+  ].join('\n\n');
+}
+
 export async function startJob(
   client: Client,
   taskQueue: string,
@@ -151,6 +164,7 @@ export async function startJob(
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       staticSummary: `bulk password reset of ${csv.runnableRows} users from ${csv.path}`,
+      staticDetails: jobStaticDetails(input, csv),
       typedSearchAttributes: [
         { key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId },
         { key: JOB_PHASE_SEARCH_ATTRIBUTE, value: 'preparing' },
@@ -406,14 +420,31 @@ export function formatSummary(summary: JobSummary): string {
     `  unconfirmed ${counts.unconfirmed}`,
     `  skipped     ${counts.skipped}`,
     `  cancelled   ${counts.cancelled}`,
+    ...containmentLines(summary),
     `report: ${summary.reportCsvPath}`,
     `        ${summary.reportJsonPath}`,
   ].join('\n');
 }
 
-/** 0: every row succeeded or was skipped; 1: some users failed or are unconfirmed. */
+/** With --confirm-compromised: how many succeeded users Identity Protection was told of, and any refusal. */
+function containmentLines({ containment }: JobSummary): string[] {
+  if (!containment) return [];
+  const lines = [
+    `  confirmed compromised ${containment.confirmed}, not confirmed ${containment.notConfirmed}`,
+  ];
+  if (containment.refused) lines.push(`  containment refused for the job: ${containment.refused}`);
+  return lines;
+}
+
+/**
+ * 0: every row succeeded or was skipped (and, with --confirm-compromised, every succeeded user was
+ * confirmed); 1: some users failed, are unconfirmed or were not confirmed compromised.
+ */
 export function exitCodeFor(summary: JobSummary): number {
-  return summary.counts.failed + summary.counts.unconfirmed + summary.counts.cancelled > 0 ? 1 : 0;
+  const notContained = summary.containment?.notConfirmed ?? 0;
+  return summary.counts.failed + summary.counts.unconfirmed + summary.counts.cancelled + notContained > 0
+    ? 1
+    : 0;
 }
 
 export type ControlAction = 'pause' | 'resume' | 'cancel' | 'approve';

@@ -14,6 +14,7 @@ import {
   PASSWORD_MODES,
   type PasswordMode,
   type PasswordSettings,
+  type ResetMethod,
 } from '../workflows/types';
 import { wholeNumber } from './jobFlags';
 
@@ -23,9 +24,10 @@ export function addPasswordFlags<Args extends unknown[], Opts extends OptionValu
 ) {
   return command
     .addOption(
-      new Option('--password <mode>', 'where each new password comes from (see README: Passwords)')
-        .choices(PASSWORD_MODES)
-        .default('graph'),
+      new Option(
+        '--password <mode>',
+        'where each new password comes from (see README: Passwords) (default: graph; generated with --method password-profile)',
+      ).choices(PASSWORD_MODES),
     )
     .addOption(
       new Option(
@@ -65,10 +67,19 @@ export interface PasswordChoice {
   notices: string[];
 }
 
-export async function passwordChoiceFromFlags(values: PasswordFlagValues): Promise<PasswordChoice> {
-  const mode = values.password ?? 'graph';
+export async function passwordChoiceFromFlags(
+  values: PasswordFlagValues,
+  method: ResetMethod = 'reset-password',
+): Promise<PasswordChoice> {
+  // Graph generates a password only for resetPassword: a passwordProfile PATCH needs the worker's.
+  const mode = values.password ?? (method === 'password-profile' ? 'generated' : 'graph');
   if (!PASSWORD_MODES.includes(mode)) {
     throw new PasswordFlagError(`--password is ${PASSWORD_MODES.join(', ')}; not "${mode}"`);
+  }
+  if (mode === 'graph' && method === 'password-profile') {
+    throw new PasswordFlagError(
+      '--password graph does not go with --method password-profile: Graph generates no password for a passwordProfile PATCH; use --password generated (the default for this method) or csv',
+    );
   }
   const settings: PasswordSettings = { mode };
   const notices: string[] = [];

@@ -12,9 +12,16 @@
  */
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createCredential } from '../graph/credentials';
+import { createCredential, isAppOnlyConfig } from '../graph/credentials';
+import { type TokenFacts } from '../graph/tokenClaims';
+import type { ResetMethod } from '../workflows/types';
 import { type ScannedRow, scanUserCsv, sha256File } from '../jobs/csvReader';
-import { GraphClient, preflightScopes } from '../graph/client';
+import {
+  GraphClient,
+  PASSWORD_PROFILE_PERMISSION,
+  RESET_PASSWORD_PERMISSION,
+  preflightScopes,
+} from '../graph/client';
 import { GraphError, adviceFor } from '../graph/errors';
 import { type PlanFile, type PlannedUser, type PlanSummary, planHash, writePlanFile } from '../jobs/planFile';
 import { type ProtectedUsers, isProtected, loadProtectedUsers } from '../jobs/protectedUsers';
@@ -34,6 +41,8 @@ export interface PlanOptions {
   concurrency?: number;
   /** Progress while users are looked up: done of total. */
   onProgress?: (done: number, total: number) => void;
+  /** The reset method the job will use; default `reset-password`. */
+  method?: ResetMethod;
 }
 
 /** Tries per lookup when Graph throttles or has passing trouble. */
@@ -173,7 +182,33 @@ async function lookUpAll(
   return results;
 }
 
-function decide(row: ScannedRow, lookup: Lookup | undefined, list: ProtectedUsers | undefined): PlannedUser {
+/**
+ * The permissions `method` needs that the token does not carry (see README: the password-profile method).
+ * resetPassword takes delegated permissions only; a passwordProfile PATCH takes the least-privileged
+ * User-PasswordProfile.ReadWrite.All either way (delegated, Directory.AccessAsUser.All also does).
+ */
+export function missingPermissions(method: ResetMethod, token: TokenFacts): string[] {
+  if (token.identity === undefined) return [];
+  const holds = (permission: string) => token.permissions.includes(permission);
+  if (method === 'reset-password') {
+    if (token.identity === 'app') {
+      return [
+        `a signed-in operator: Graph does not allow resetPassword app-only (delegated ${RESET_PASSWORD_PERMISSION})`,
+      ];
+    }
+    return holds(RESET_PASSWORD_PERMISSION) ? [] : [`${RESET_PASSWORD_PERMISSION} (delegated)`];
+  }
+  if (holds(PASSWORD_PROFILE_PERMISSION)) return [];
+  if (token.identity === 'user' && holds('Directory.AccessAsUser.All')) return [];
+  return [`${PASSWORD_PROFILE_PERMISSION} (${token.identity === 'app' ? 'application' : 'delegated'})`];
+}
+
+function decide(
+  row: ScannedRow,
+  lookup: Lookup | undefined,
+  list: ProtectedUsers | undefined,
+  method: ResetMethod = 'reset-password',
+): PlannedUser {
   const listed =
     list !== undefined && (isProtected(list, row.user) || (lookup ? isProtected(list, lookup) : false));
   const base = {
@@ -193,13 +228,24 @@ function decide(row: ScannedRow, lookup: Lookup | undefined, list: ProtectedUser
   // The protected list wins over everything the directory says: it is the operator's standing order.
   if (listed) return { ...base, decision: 'skip', reason: 'protected' };
   if (!lookup?.exists) return { ...base, decision: 'skip', reason: 'missing' };
+  // A passwordProfile PATCH changes the cloud password only: Graph refuses it for a user whose password
+  // on-premises AD masters (400), and it is never written back there.
+  if (method === 'password-profile' && lookup.synced) {
+    return {
+      ...base,
+      decision: 'skip',
+      reason: 'unsupported',
+      detail:
+        '--method password-profile cannot reset a user synced from on-premises; use --method reset-password',
+    };
+  }
   return { ...base, decision: 'reset' };
 }
 
 function summarize(users: PlannedUser[]): PlanSummary {
   const count = (test: (user: PlannedUser) => boolean) => users.filter(test).length;
   const found = users.filter((user) => user.exists === true);
-  return {
+  const summary: PlanSummary = {
     rows: users.length,
     reset: count((user) => user.decision === 'reset'),
     skipped: count((user) => user.decision === 'skip'),
@@ -211,6 +257,9 @@ function summarize(users: PlannedUser[]): PlanSummary {
     synced: found.filter((user) => user.synced === true).length,
     admin: found.filter((user) => user.adminRoles.length > 0).length,
   };
+  // Only a method that cannot reset some users has any: a plan for resetPassword reads as it always did.
+  const unsupported = count((user) => user.reason === 'unsupported');
+  return unsupported > 0 ? { ...summary, unsupported } : summary;
 }
 
 /** What makes a row worth the operator's attention, in a few words; empty for a plain reset. */
@@ -235,6 +284,7 @@ export function formatPlan(plan: PlanFile): string {
     `  protected  ${summary.protected}`,
     `  invalid    ${summary.invalid}`,
     `  duplicate  ${summary.duplicate}`,
+    ...(summary.unsupported ? [`  unsupported ${summary.unsupported} (the method cannot reset them)`] : []),
     `  of the users found: ${summary.disabled} disabled, ${summary.synced} synced, ${summary.admin} with an admin role`,
   ];
   const noteworthy = plan.users.filter((user) => notes(user).length > 0);
@@ -283,16 +333,22 @@ export async function makePlan(
     throw new Error(`${csv.path} changed while it was being read; no plan was written: try again`);
   }
 
+  const appOnly = isAppOnlyConfig(settings.credential);
   const graph = new GraphClient({
     baseUrl: settings.graphBaseUrl,
     credential: await createCredential(settings.credential),
-    scopes: preflightScopes(settings.graphBaseUrl),
+    appOnly,
+    // An app asks for every application permission it holds (.default); an operator for the reads.
+    ...(!appOnly && { scopes: preflightScopes(settings.graphBaseUrl) }),
   });
+  const method = options.method ?? 'reset-password';
+  const token = await graph.tokenFacts();
+  const missing = missingPermissions(method, token);
   const runnable = rows.flatMap((row) => (row.disposition === 'run' ? [row.user] : []));
   const lookups = await lookUpAll(graph, runnable, concurrency, options.onProgress);
 
   const users = rows.map((row) =>
-    decide(row, row.disposition === 'run' ? lookups.get(row.user) : undefined, list),
+    decide(row, row.disposition === 'run' ? lookups.get(row.user) : undefined, list, method),
   );
   const plan: PlanFile = {
     csv: { path: csv.path, sha256: csv.sha256 },
@@ -300,6 +356,8 @@ export async function makePlan(
     users,
     summary: summarize(users),
     usersSha256: planHash(users.filter((user) => user.decision === 'reset').map((user) => user.user)),
+    method,
+    permissions: { ...(token.identity && { identity: token.identity }), missing },
   };
   const path = resolve(options.outPath ?? defaultOutPath(csv.path));
   await writePlanFile(path, plan);
@@ -310,7 +368,7 @@ export async function makePlan(
 export async function runPlan(
   settings: Settings,
   csvPath: string,
-  options: { out?: string; concurrency: number },
+  options: { out?: string; concurrency: number; method?: ResetMethod },
 ): Promise<number> {
   const interactive = process.stderr.isTTY;
   let lastLogged = Date.now();
@@ -318,6 +376,7 @@ export async function runPlan(
     csvPath,
     outPath: options.out,
     concurrency: options.concurrency,
+    method: options.method,
     onProgress: (done, total) => {
       if (interactive) {
         process.stderr.write(`\r\x1b[2Klooked up ${done}/${total} users`);
@@ -329,6 +388,17 @@ export async function runPlan(
   });
   if (interactive) process.stderr.write('\r\x1b[2K');
   console.log(formatPlan(plan));
+  const missing = plan.permissions?.missing ?? [];
+  if (plan.permissions?.identity === undefined) {
+    console.error("the token's permissions could not be read (it is not a JWT): they were not checked");
+  }
+  if (missing.length > 0) {
+    console.error(
+      `MISSING: --method ${plan.method} needs ${missing.join(' and ')}, which the ${plan.permissions?.identity === 'app' ? "app's" : "operator's"} token does not carry; grant it (admin consent) before starting the job (see README: permissions)`,
+    );
+    console.log(path);
+    return 1;
+  }
   if (plan.summary.reset === 0) console.error('nothing in this plan is to be reset');
   else console.error(`to run it: bulk-reset start ${plan.csv.path} --plan ${path}`);
   console.log(path);

@@ -22,12 +22,13 @@ import {
 import { bulkReset } from '../workflows';
 import {
   type BulkResetInput,
+  DEFAULT_GENERATED_PASSWORD_LENGTH,
   DEFAULT_RESET_POLICY,
   type JobSummary,
   type ResetPolicy,
 } from '../workflows/types';
 import { type Settings, createClient, operatorIdentity } from '../temporal/config';
-import { type JobFlagValues, policyFromFlags, printCsvCheck } from './jobFlags';
+import { type JobFlagValues, policyFromFlags, printCsvCheck, refuseAppOnlyResetPassword } from './jobFlags';
 import { parseDuration } from './durations';
 import { type CsvCheck, DEFAULT_MAX_USERS, checkCsv, checkJobShape, failureMessage } from './jobs';
 
@@ -289,7 +290,14 @@ export async function scheduleCreateCommand(
 ): Promise<number> {
   const scheduleId = checkScheduleId(flags.id);
   const timing = scheduleTiming(flags.every, flags.cron);
-  const policy = policyFromFlags(flags);
+  const flagged = policyFromFlags(flags);
+  refuseAppOnlyResetPassword(settings.credential, flagged.method);
+  // A passwordProfile PATCH carries the worker's password: each run generates them (nobody receives them;
+  // users regain access through self-service reset, the helpdesk or a Temporary Access Pass).
+  const policy =
+    flagged.method === 'password-profile'
+      ? { ...flagged, password: { mode: 'generated' as const, length: DEFAULT_GENERATED_PASSWORD_LENGTH } }
+      : flagged;
   const csv = await checkCsv(csvPath);
   printCsvCheck(csv, "each run's report", flags.json ? process.stderr : process.stdout);
   if (csv.runnableRows === 0) throw new Error('no row of this CSV can be reset; no schedule was created');

@@ -8,6 +8,7 @@
 import type { TokenCredential } from '@azure/identity';
 import { GraphError, kindForStatus, parseGraphErrorBody } from './errors';
 import { parseRetryAfter } from './retryAfter';
+import { type TokenFacts, tokenFacts } from './tokenClaims';
 
 /** The password authentication method has this fixed id in every tenant. */
 export const PASSWORD_METHOD_ID = '28c10230-6103-485e-b985-444c60001490';
@@ -28,6 +29,20 @@ export function preflightScopes(baseUrl: string): string[] {
   return [`${origin}/User.Read.All`, `${origin}/RoleManagement.Read.Directory`];
 }
 
+/**
+ * The least-privileged permission for a passwordProfile PATCH, delegated or application: what a token
+ * must carry for `--method password-profile` (see README: the password-profile method).
+ */
+export const PASSWORD_PROFILE_PERMISSION = 'User-PasswordProfile.ReadWrite.All';
+
+/** The delegated permission resetPassword needs. */
+export const RESET_PASSWORD_PERMISSION = 'UserAuthenticationMethod.ReadWrite.All';
+
+/** The scope an app-only credential asks for: every application permission the app was granted. */
+export function appOnlyScopes(baseUrl: string): string[] {
+  return [`${new URL(baseUrl).origin}/.default`];
+}
+
 export interface GraphClientOptions {
   /** `https://graph.microsoft.com/v1.0`, a national cloud's host, or the simulator. */
   baseUrl: string;
@@ -38,10 +53,16 @@ export interface GraphClientOptions {
   requestTimeoutMs?: number;
   /** Told of every answer (or its absence), for metrics; it must not throw or block. */
   observer?: GraphObserver;
+  /**
+   * The credential is an application's own (certificate, managed or workload identity, secret): no
+   * resetPassword is sent with it, whatever its tokens say (see refuseAppOnlyReset).
+   */
+  appOnly?: boolean;
 }
 
 /** Which of the client's calls a request belongs to. */
-export type GraphCall = 'resetPassword' | 'poll' | 'revoke' | 'getUser' | 'getRoles';
+export type GraphCall =
+  'resetPassword' | 'passwordProfile' | 'poll' | 'revoke' | 'getUser' | 'getRoles' | 'confirmCompromised';
 
 /**
  * One request as a metric sees it: the call, and Graph's HTTP status or why there was none. Nothing
@@ -113,13 +134,25 @@ export class GraphClient {
   private readonly scopes: string[];
   private readonly requestTimeoutMs: number;
   private readonly observer?: GraphObserver;
+  private readonly appOnly: boolean;
 
   constructor(options: GraphClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.credential = options.credential;
-    this.scopes = options.scopes ?? graphScopes(this.baseUrl);
+    this.appOnly = options.appOnly === true;
+    this.scopes = options.scopes ?? (this.appOnly ? appOnlyScopes(this.baseUrl) : graphScopes(this.baseUrl));
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.observer = options.observer;
+  }
+
+  /** What the token this client sends says of its caller and permissions (bulk-reset plan checks them). */
+  async tokenFacts(): Promise<TokenFacts> {
+    return tokenFacts(await this.token());
+  }
+
+  /** Whether this client's credential is an application's own (no signed-in operator). */
+  get isAppOnly(): boolean {
+    return this.appOnly;
   }
 
   /** `POST /users/{user}/authentication/methods/{password}/resetPassword`. */
@@ -138,6 +171,27 @@ export class GraphClient {
       requestId: response.headers.get('request-id') ?? undefined,
       generatedPassword: readString(parseJsonObject(response.body), 'newPassword'),
     };
+  }
+
+  /**
+   * `PATCH /users/{user}` with a passwordProfile: the new password, and whether the user must change it
+   * at next sign-in (after MFA). Graph answers 204 at once; there is no operation to poll.
+   */
+  async updatePasswordProfile(
+    user: string,
+    options: RequestOptions & { password: string; forceChange: boolean; forceChangeWithMfa?: boolean },
+  ): Promise<{ requestId?: string }> {
+    const body = {
+      passwordProfile: {
+        password: options.password,
+        forceChangePasswordNextSignIn: options.forceChange,
+        ...(options.forceChangeWithMfa !== undefined && {
+          forceChangePasswordNextSignInWithMfa: options.forceChangeWithMfa,
+        }),
+      },
+    };
+    const response = await this.send('passwordProfile', 'PATCH', this.userUrl(user), body, options);
+    return { requestId: response.headers.get('request-id') ?? undefined };
   }
 
   /** `GET {Location}`: the URL is followed verbatim, query string included. */
@@ -185,6 +239,43 @@ export class GraphClient {
   /** `POST /users/{user}/revokeSignInSessions`. */
   async revokeSignInSessions(user: string, options: RequestOptions = {}): Promise<void> {
     await this.send('revoke', 'POST', `${this.userUrl(user)}/revokeSignInSessions`, {}, options);
+  }
+
+  /**
+   * `POST /identityProtection/riskyUsers/confirmCompromised` with `{ userIds }` (Graph's object ids, not
+   * userPrincipalNames): sets each user's risk to high. Graph answers 204 and allows about one such
+   * request per second per tenant, all apps together; its 429s carry no Retry-After, so the caller picks
+   * the wait. A 403 is the tenant's or the caller's (no Entra ID P2 licence, no
+   * IdentityRiskyUser.ReadWrite.All, no Security Administrator role), never one user's: it comes back
+   * marked `tenantWide`, as does any refusal that names a licence.
+   */
+  async confirmCompromised(
+    objectIds: string[],
+    options: RequestOptions = {},
+  ): Promise<{ requestId?: string }> {
+    try {
+      const response = await this.send(
+        'confirmCompromised',
+        'POST',
+        `${this.baseUrl}/identityProtection/riskyUsers/confirmCompromised`,
+        { userIds: objectIds },
+        options,
+      );
+      return { requestId: response.headers.get('request-id') ?? undefined };
+    } catch (error) {
+      if (!(error instanceof GraphError) || !refusesTenant(error)) throw error;
+      throw new GraphError(
+        `Identity Protection refused confirmCompromised for this tenant or caller (${error.message})`,
+        {
+          kind: 'permanent',
+          status: error.status,
+          code: error.code,
+          requestId: error.requestId,
+          tenantWide: true,
+          cause: error,
+        },
+      );
+    }
   }
 
   /** `GET /users/{user}` with the fields a preflight needs. */
@@ -280,13 +371,14 @@ export class GraphClient {
 
   private async send(
     call: GraphCall,
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PATCH',
     url: string,
     body: unknown,
     options: RequestOptions,
     headers: Record<string, string> = {},
   ): Promise<GraphResponse> {
     const token = await this.token();
+    if (call === 'resetPassword') this.refuseAppOnlyReset(token);
     await options.beforeSend?.();
     const timeout = AbortSignal.timeout(this.requestTimeoutMs);
     const signal = options.abortSignal ? AbortSignal.any([options.abortSignal, timeout]) : timeout;
@@ -334,6 +426,21 @@ export class GraphClient {
     });
   }
 
+  /**
+   * The one place that keeps resetPassword from being sent app-only, in the worker, at the write: Graph
+   * does not allow it (it would answer 401 or 403 for every user). Decided by the credential's kind and
+   * by the token about to be sent (an app-only token has no `scp`), so neither a job started without the
+   * CLI's check nor a GRAPH_TOKEN that is an app's gets past it. Nothing is sent.
+   */
+  private refuseAppOnlyReset(token: string): void {
+    if (!this.appOnly && tokenFacts(token).identity !== 'app') return;
+    throw new GraphError(
+      'Graph does not allow resetPassword with an application (app-only) credential; nothing was sent: ' +
+        'start the job with --method password-profile, or sign an operator in (bulk-reset login) for --method reset-password',
+      { kind: 'permanent', code: APP_ONLY_RESET_REFUSED },
+    );
+  }
+
   private observe(exchange: GraphExchange): void {
     try {
       this.observer?.(exchange);
@@ -343,26 +450,36 @@ export class GraphClient {
   }
 
   private async token(): Promise<string> {
+    const whose = this.appOnly ? "the application's" : "the operator's";
+    const todo = this.appOnly
+      ? "check the app's credential settings (see README: app-only credentials)"
+      : 'run `bulk-reset login`';
     try {
       const accessToken = await this.credential.getToken(this.scopes);
       if (accessToken) return accessToken.token;
     } catch (error) {
       // The credential's message can be long and may name the account; keep only its class.
       const name = error instanceof Error ? error.name : 'Error';
-      throw new GraphError(
-        `the operator's Graph token could not be obtained (${name}); run \`bulk-reset login\``,
-        {
-          kind: 'auth',
-          code: 'SignInRequired',
-        },
-      );
+      throw new GraphError(`${whose} Graph token could not be obtained (${name}); ${todo}`, {
+        kind: 'auth',
+        code: 'SignInRequired',
+      });
     }
-    throw new GraphError("the operator's Graph token could not be obtained; run `bulk-reset login`", {
+    throw new GraphError(`${whose} Graph token could not be obtained; ${todo}`, {
       kind: 'auth',
       code: 'SignInRequired',
     });
   }
 }
+
+/** A refusal of an Identity Protection call that no user of it could change: permission, role or licence. */
+function refusesTenant(error: GraphError): boolean {
+  if (error.status === 403) return true;
+  return error.kind === 'permanent' && /licen[cs]/i.test(`${error.code} ${error.message}`);
+}
+
+/** The GraphError code of a resetPassword the worker refused to send with an app-only credential. */
+export const APP_ONLY_RESET_REFUSED = 'AppOnlyResetRefused';
 
 /** Connection refused or name not resolved: the request never left, so it cannot have been applied. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
@@ -375,14 +492,14 @@ function networkError(method: string, url: string, error: unknown, timedOut: boo
     return new GraphError(`Graph (${where}) did not answer in time`, {
       kind: 'transient',
       code: 'Timeout',
-      ambiguous: method === 'POST',
+      ambiguous: method !== 'GET',
       cause: error,
     });
   }
   return new GraphError(`the connection to Graph (${where}) failed${code ? ` (${code})` : ''}`, {
     kind: 'transient',
     code: 'NetworkError',
-    ambiguous: method === 'POST' && !notSent,
+    ambiguous: method !== 'GET' && !notSent,
     cause: error,
   });
 }

@@ -7,6 +7,10 @@
  * with AES-256-GCM, and the worker refreshes tokens silently from them. It never prompts: when the
  * refresh token is gone the worker's requests fail as `auth` errors and the operator signs in again.
  *
+ * `--method password-profile` also works app-only, with no one signed in: an application's own credential,
+ * chosen by configuration (BULK_RESET_GRAPH_AUTH, see {@link AppCredentialKind}), through @azure/identity,
+ * never prompting. resetPassword is never sent with one (graph/client refuses it at the write).
+ *
  * Tests and the simulator use a static token instead (GRAPH_TOKEN).
  */
 import { randomBytes } from 'node:crypto';
@@ -15,6 +19,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AccessToken, AuthenticationRecord, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { PrivateFileError, readPrivateFile, writePrivateFile } from '../secrets/privateFile';
+import { tokenFacts } from './tokenClaims';
 
 /**
  * @azure/identity is loaded only when an operator sign-in is used: the simulator, the tests and the
@@ -22,9 +27,42 @@ import { PrivateFileError, readPrivateFile, writePrivateFile } from '../secrets/
  */
 const azureIdentity = () => import('@azure/identity');
 
+/**
+ * An application's own credential, strongest first:
+ * - `certificate`: a client certificate (PEM with its private key): the recommended one;
+ * - `managed-identity`: the Azure host's identity (system-assigned, or user-assigned by AZURE_CLIENT_ID);
+ * - `workload-identity`: a Kubernetes service account token federated with the app (AZURE_FEDERATED_TOKEN_FILE);
+ * - `client-secret`: a shared secret: the weakest (it can be copied and used from anywhere until it expires).
+ */
+export type AppCredentialKind = 'certificate' | 'managed-identity' | 'workload-identity' | 'client-secret';
+
+export const APP_CREDENTIAL_KINDS: readonly AppCredentialKind[] = [
+  'certificate',
+  'managed-identity',
+  'workload-identity',
+  'client-secret',
+];
+
+/** How the app-only credential is configured (BULK_RESET_GRAPH_AUTH and Azure's usual variables). */
+export interface AppCredentialConfig {
+  kind: AppCredentialKind;
+  /** AZURE_CLIENT_CERTIFICATE_PATH: a PEM file holding the certificate and its private key. */
+  certificatePath?: string;
+  /** AZURE_CLIENT_CERTIFICATE_PASSWORD: the private key's passphrase, if it has one. */
+  certificatePassword?: string;
+  /** AZURE_CLIENT_SECRET. */
+  clientSecret?: string;
+  /** AZURE_FEDERATED_TOKEN_FILE (workload identity). */
+  federatedTokenFile?: string;
+  /** AZURE_AUTHORITY_HOST: the sign-in host of a national cloud; default Azure's public one. */
+  authorityHost?: string;
+}
+
 export interface CredentialConfig {
   /** A fixed bearer token: for the simulator and tests only. */
   graphToken?: string;
+  /** An application's own credential instead of the operator's sign-in (`--method password-profile` only). */
+  app?: AppCredentialConfig;
   tenantId?: string;
   /** The operator's own public-client app registration (delegated UserAuthenticationMethod.ReadWrite.All). */
   clientId?: string;
@@ -53,12 +91,87 @@ const KEY_FILE = 'token-cache.key';
  */
 export async function createCredential(config: CredentialConfig): Promise<TokenCredential> {
   if (config.graphToken) return new StaticTokenCredential(config.graphToken);
+  if (config.app) return appCredential(config.app, config);
   const credential = new ReloadingCredential(join(config.authDir, RECORD_FILE), () =>
     operatorCredential(config),
   );
   // Once now, so a worker started before anyone signed in stops at once with what to do.
   await credential.current();
   return credential;
+}
+
+/**
+ * Whether these settings give Graph an application's own credential rather than an operator's sign-in:
+ * BULK_RESET_GRAPH_AUTH names one, or the fixed GRAPH_TOKEN is an app-only token (its claims say so).
+ */
+export function isAppOnlyConfig(config: CredentialConfig): boolean {
+  if (config.graphToken !== undefined) return tokenFacts(config.graphToken).identity === 'app';
+  return config.app !== undefined;
+}
+
+/**
+ * The application's credential the configuration names. None of them prompts: a credential that cannot
+ * get a token fails the request as `auth`, and the user's workflow holds until it works again.
+ */
+export async function appCredential(
+  app: AppCredentialConfig,
+  { tenantId, clientId }: Pick<CredentialConfig, 'tenantId' | 'clientId'>,
+): Promise<TokenCredential> {
+  const identity = await azureIdentity();
+  const options = app.authorityHost ? { authorityHost: app.authorityHost } : {};
+  const need = (value: string | undefined, name: string): string => {
+    if (value) return value;
+    throw new Error(`BULK_RESET_GRAPH_AUTH=${app.kind} needs ${name} (see README: app-only credentials)`);
+  };
+  switch (app.kind) {
+    case 'certificate':
+      return new identity.ClientCertificateCredential(
+        need(tenantId, 'AZURE_TENANT_ID'),
+        need(clientId, 'AZURE_CLIENT_ID'),
+        {
+          certificatePath: need(app.certificatePath, 'AZURE_CLIENT_CERTIFICATE_PATH'),
+          ...(app.certificatePassword && { certificatePassword: app.certificatePassword }),
+        },
+        options,
+      );
+    case 'managed-identity':
+      return clientId
+        ? new identity.ManagedIdentityCredential({ clientId, ...options })
+        : new identity.ManagedIdentityCredential(options);
+    case 'workload-identity':
+      return new identity.WorkloadIdentityCredential({
+        tenantId: need(tenantId, 'AZURE_TENANT_ID'),
+        clientId: need(clientId, 'AZURE_CLIENT_ID'),
+        tokenFilePath: need(app.federatedTokenFile, 'AZURE_FEDERATED_TOKEN_FILE'),
+        ...options,
+      });
+    case 'client-secret':
+      return new identity.ClientSecretCredential(
+        need(tenantId, 'AZURE_TENANT_ID'),
+        need(clientId, 'AZURE_CLIENT_ID'),
+        need(app.clientSecret, 'AZURE_CLIENT_SECRET'),
+        options,
+      );
+  }
+}
+
+/** BULK_RESET_GRAPH_AUTH and the variables of the credential it names; undefined: the operator's sign-in. */
+export function appCredentialFromEnv(env: NodeJS.ProcessEnv): AppCredentialConfig | undefined {
+  const kind = env.BULK_RESET_GRAPH_AUTH?.trim() || 'operator';
+  if (kind === 'operator') return undefined;
+  if (!(APP_CREDENTIAL_KINDS as readonly string[]).includes(kind)) {
+    throw new Error(
+      `BULK_RESET_GRAPH_AUTH is operator (the default: a signed-in operator) or an app-only credential: ${APP_CREDENTIAL_KINDS.join(', ')}; not "${kind}"`,
+    );
+  }
+  return {
+    kind: kind as AppCredentialKind,
+    certificatePath: env.AZURE_CLIENT_CERTIFICATE_PATH || undefined,
+    certificatePassword: env.AZURE_CLIENT_CERTIFICATE_PASSWORD || undefined,
+    clientSecret: env.AZURE_CLIENT_SECRET || undefined,
+    federatedTokenFile: env.AZURE_FEDERATED_TOKEN_FILE || undefined,
+    authorityHost: env.AZURE_AUTHORITY_HOST || undefined,
+  };
 }
 
 async function operatorCredential(config: CredentialConfig): Promise<TokenCredential> {

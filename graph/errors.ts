@@ -23,6 +23,11 @@ export interface GraphErrorInit {
    * (connection dropped or timed out after sending). Re-sending such a reset may reset the user twice.
    */
   ambiguous?: boolean;
+  /**
+   * The refusal concerns the tenant or the caller (a missing licence, permission or role), not the users
+   * the request named: every request of that kind would get the same answer, so the caller stops sending.
+   */
+  tenantWide?: boolean;
   cause?: unknown;
 }
 
@@ -33,6 +38,7 @@ export class GraphError extends Error {
   readonly requestId?: string;
   readonly retryAfterMs?: number;
   readonly ambiguous: boolean;
+  readonly tenantWide: boolean;
 
   constructor(message: string, init: GraphErrorInit) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -43,6 +49,7 @@ export class GraphError extends Error {
     this.requestId = init.requestId;
     this.retryAfterMs = init.retryAfterMs;
     this.ambiguous = init.ambiguous ?? false;
+    this.tenantWide = init.tenantWide ?? false;
   }
 }
 
@@ -91,11 +98,12 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** A one-line hint for the operator, by Graph status. */
 export function adviceFor(status: number | undefined, code: string): string {
   if (status === 403)
-    return 'the signed-in operator lacks the role to reset this user (see README: permissions)';
+    return 'the signed-in operator (or, app-only, the app) lacks the role or the permission to reset this user (see README: permissions)';
   if (status === 404) return 'check the userPrincipalName or id in the CSV';
   if (status === 400)
     return 'Graph refused the request; for a password policy error choose a stronger password or let Graph generate one';
   if (status === 401) return 'sign in again with `bulk-reset login`';
+  if (code === 'AppOnlyResetRefused') return 'an app-only credential can only run --method password-profile';
   if (code === 'Timeout') return 'Graph did not answer in time';
   return 'Graph or the network had trouble; it will be retried';
 }

@@ -10,7 +10,8 @@ import { writePrivateFile } from '../secrets/privateFile';
 import { usersSha256 } from './jobFiles';
 
 export type PlanDecision = 'reset' | 'skip';
-export type SkipReason = 'missing' | 'protected' | 'invalid' | 'duplicate';
+/** `unsupported`: the job's method cannot reset this user (a synced user, with `--method password-profile`). */
+export type SkipReason = 'missing' | 'protected' | 'invalid' | 'duplicate' | 'unsupported';
 
 /** One CSV row of the plan. */
 export interface PlannedUser {
@@ -49,6 +50,8 @@ export interface PlanSummary {
   protected: number;
   invalid: number;
   duplicate: number;
+  /** Users the plan's method cannot reset (absent in plans made before it was counted). */
+  unsupported?: number;
   /** Of the users found, how many are disabled, synced, or hold a directory role. */
   disabled: number;
   synced: number;
@@ -63,6 +66,13 @@ export interface PlanFile {
   summary: PlanSummary;
   /** {@link planHash} of the users whose decision is `reset`. */
   usersSha256: string;
+  /** The reset method the plan was made for (absent in plans made before it was asked). */
+  method?: 'reset-password' | 'password-profile';
+  /**
+   * What the token the plan was made with says: app-only or delegated, and the permissions the method
+   * needs that it does not carry. `identity` is absent when the token cannot be read (not a JWT).
+   */
+  permissions?: { identity?: 'app' | 'user'; missing: string[] };
 }
 
 /**

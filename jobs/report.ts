@@ -47,6 +47,14 @@ const CSV_COLUMNS = [
   'confirmedBy',
 ] as const satisfies readonly (keyof ResetOutcome)[];
 
+/** Added after CSV_COLUMNS in the reports of jobs with containment (`--confirm-compromised`) only. */
+const CONTAINMENT_COLUMNS = [
+  'confirmedCompromised',
+  'confirmedCompromisedReason',
+] as const satisfies readonly (keyof ResetOutcome)[];
+
+type ReportColumn = (typeof CSV_COLUMNS)[number] | (typeof CONTAINMENT_COLUMNS)[number];
+
 const FILE_MODE = 0o600;
 const DIRECTORY_MODE = 0o700;
 
@@ -207,11 +215,16 @@ export async function writeReport(
 ): Promise<ReportSummary> {
   const { entries, counts } = await indexLedger(ledgerPath);
   const total = entries.size;
+  const columns: readonly ReportColumn[] = header.containment
+    ? [...CSV_COLUMNS, ...CONTAINMENT_COLUMNS]
+    : CSV_COLUMNS;
 
   await writeAtomically(paths.csvPath, async function* () {
     // The BOM makes Excel read the file as UTF-8, so non-ASCII names are not mangled.
-    yield `\uFEFF${csvLine(CSV_COLUMNS)}\r\n`;
-    for await (const outcome of outcomesInRowOrder(ledgerPath, entries)) yield `${reportLine(outcome)}\r\n`;
+    yield `\uFEFF${csvLine(columns)}\r\n`;
+    for await (const outcome of outcomesInRowOrder(ledgerPath, entries)) {
+      yield `${reportLine(outcome, columns)}\r\n`;
+    }
   });
   await writeAtomically(paths.jsonPath, async function* () {
     yield `{\n  "job": ${JSON.stringify(header)},\n  "summary": ${JSON.stringify({ total, counts })},\n  "outcomes": [`;
@@ -225,8 +238,14 @@ export async function writeReport(
   return { total, counts, csvPath: paths.csvPath, jsonPath: paths.jsonPath };
 }
 
-function reportLine(outcome: ResetOutcome): string {
-  return csvLine(CSV_COLUMNS.map((column) => outcome[column]));
+function reportLine(outcome: ResetOutcome, columns: readonly ReportColumn[]): string {
+  // A yes/no cell reads `true` or `false`, as in the JSON report.
+  return csvLine(
+    columns.map((column) => {
+      const value = outcome[column];
+      return typeof value === 'boolean' ? String(value) : value;
+    }),
+  );
 }
 
 async function writeAtomically(path: string, content: () => AsyncIterable<string>): Promise<void> {

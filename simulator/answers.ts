@@ -14,6 +14,8 @@ export interface RequestContext {
   request: string;
   /** The v1.0 base URL as the caller named it (or the public base URL): what Graph puts in its links. */
   base: string;
+  /** The caller's token is app-only (see SimulatorOptions.token). */
+  appOnly: boolean;
   user?: UserState;
 }
 
@@ -94,6 +96,25 @@ export function accessDeniedAnswer(): Answer {
       message: 'Insufficient privileges to complete the operation.',
     },
   };
+}
+
+/** 403 as Graph refuses a call that takes no application permission, made with an app-only token. */
+export function appOnlyRefusedAnswer(): Answer {
+  return {
+    status: 403,
+    error: {
+      code: 'Authorization_RequestDenied',
+      message: 'This operation is not supported with application permissions; a signed-in user is required.',
+    },
+  };
+}
+
+/** 400 as Graph refuses to change what on-premises AD masters for a synced user. */
+export function onPremisesMasteredAnswer(): Answer {
+  return badRequestAnswer(
+    'Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.',
+    'Request_BadRequest',
+  );
 }
 
 export function notFoundUserAnswer(segment: string): Answer {

@@ -206,6 +206,7 @@ export async function startGraphSimulator(options: SimulatorOptions): Promise<Gr
       control: rawSegments[0] === '_sim',
       request: `${req.method ?? 'GET'} ${url.pathname}`,
       base: settings.publicBaseUrl ?? callerBase(req) ?? baseUrl,
+      appOnly: settings.caller.identity === 'app',
     };
     if (!ctx.control) state.requestStarted();
     try {

@@ -3,6 +3,7 @@
  * read (defaults filled in).
  */
 import type { FaultRates } from './faults';
+import { type TokenFacts, tokenFacts } from '../graph/tokenClaims';
 import {
   COUNTED_SCENARIOS,
   SCENARIOS,
@@ -23,7 +24,12 @@ export interface SimulatorOptions {
    * on 0.0.0.0 in a container named `simulator`: http://simulator:8080/v1.0). Default: host and port.
    */
   publicBaseUrl?: string;
-  /** Every request must carry `Authorization: Bearer <token>`, else 401 InvalidAuthenticationToken. */
+  /**
+   * Every request must carry `Authorization: Bearer <token>`, else 401 InvalidAuthenticationToken. A token
+   * that is a JWT (graph/tokenClaims' unsignedToken) says who calls: app-only (`roles`, no `scp`) or
+   * delegated (`scp`), and which permissions it carries; the simulator answers as Graph does for that
+   * caller. An opaque token is a delegated caller with every permission.
+   */
   token: string;
   /** Seconds sent in Retry-After on 202s, non-terminal polls, 429s and 503s; may be fractional. Default 1. */
   retryAfterSeconds?: number;
@@ -49,11 +55,19 @@ export interface SimulatorOptions {
   readBudget?: { reads: number; perSeconds: number };
   /** Random faults on every Graph request, on top of the scenarios (see {@link FaultRates}). Off by default. */
   faults?: FaultRates;
+  /**
+   * Identity Protection (`confirmCompromised`): `licensed: false` plays a tenant without Entra ID P2 (403
+   * for every request); `requestsPerSecond` is its limit, over which it answers 429 without Retry-After
+   * (default 1, Graph's per-tenant limit).
+   */
+  identityProtection?: { licensed?: boolean; requestsPerSecond?: number };
 }
 
 /** The options with their defaults filled in: what the routes read. */
 export interface SimulatorSettings {
   token: string;
+  /** What the token says of its caller (see SimulatorOptions.token). */
+  caller: TokenFacts;
   retryAfterSeconds: number;
   operationSeconds: number;
   latencyMs: number;
@@ -62,6 +76,7 @@ export interface SimulatorSettings {
   writeBudget: SimulatorOptions['writeBudget'];
   readBudget: SimulatorOptions['readBudget'];
   faults: FaultRates | undefined;
+  identityProtection: { licensed: boolean; requestsPerSecond: number };
   /** Without a trailing slash; undefined when links name the host the caller used. */
   publicBaseUrl: string | undefined;
 }
@@ -71,6 +86,7 @@ export function resolveOptions(options: SimulatorOptions): SimulatorSettings {
   validateOptions(options);
   return {
     token: options.token,
+    caller: tokenFacts(options.token),
     retryAfterSeconds: options.retryAfterSeconds ?? 1,
     operationSeconds: options.operationSeconds ?? 0,
     latencyMs: options.latencyMs ?? 0,
@@ -79,6 +95,10 @@ export function resolveOptions(options: SimulatorOptions): SimulatorSettings {
     writeBudget: options.writeBudget,
     readBudget: options.readBudget,
     faults: options.faults,
+    identityProtection: {
+      licensed: options.identityProtection?.licensed ?? true,
+      requestsPerSecond: options.identityProtection?.requestsPerSecond ?? 1,
+    },
     publicBaseUrl: options.publicBaseUrl?.replace(/\/+$/, ''),
   };
 }
@@ -106,6 +126,12 @@ function validateOptions(options: SimulatorOptions): void {
   const reads = options.readBudget;
   if (reads && !(reads.reads >= 1 && reads.perSeconds > 0)) {
     throw new TypeError('Graph simulator: readBudget needs reads >= 1 and perSeconds > 0');
+  }
+  const perSecond = options.identityProtection?.requestsPerSecond;
+  if (perSecond !== undefined && !(Number.isFinite(perSecond) && perSecond > 0)) {
+    throw new TypeError(
+      `Graph simulator: identityProtection.requestsPerSecond must be a positive number, got ${perSecond}`,
+    );
   }
   const faults = options.faults ?? {};
   for (const key of ['throttle', 'unavailable', 'drop', 'dropAfterApply', 'opFail'] as const) {

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { PASSWORD_METHOD_ID } from '../graph/client';
-import { generatePassword } from '../secrets/passwords';
+import { MAX_PASSWORD_LENGTH, generatePassword } from '../secrets/passwords';
+import { PASSWORD_PROFILE_PERMISSION } from '../graph/client';
 import { DEFAULT_GENERATED_PASSWORD_LENGTH } from '../workflows/types';
 import {
   type Answer,
@@ -15,7 +16,9 @@ import {
   GRAPH_CONTEXT,
   type RequestContext,
   accessDeniedAnswer,
+  appOnlyRefusedAnswer,
   badRequestAnswer,
+  onPremisesMasteredAnswer,
   notFoundUserAnswer,
   operationNotFoundAnswer,
   passwordRejectedAnswer,
@@ -34,7 +37,7 @@ import {
   stepAt,
   timestampStyleFor,
 } from './scenarios';
-import type { Operation, Simulation, UserState } from './state';
+import type { Operation, PasswordProfileWrite, Simulation, UserState } from './state';
 
 /** Graph's own query string on the `Location` of an accepted reset; a poll without it is not found. */
 const LOCATION_QUERY = 'aadgdc=SIM01&aadgsu=ssprprod-a';
@@ -45,7 +48,7 @@ const MAX_BODY_BYTES = 64 * 1024;
 
 type BodyResult = { ok: true; text: string } | { ok: false; tooLarge: true };
 
-async function readBody(req: IncomingMessage): Promise<BodyResult> {
+export async function readBody(req: IncomingMessage): Promise<BodyResult> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -112,6 +115,11 @@ export async function resetPassword(
   const { state, settings } = sim;
   const user = state.touchUser(ctx, segment);
   state.count(user, 'posts');
+  // As Graph: resetPassword takes delegated permissions only.
+  if (ctx.appOnly) {
+    await readBody(req);
+    return appOnlyRefusedAnswer();
+  }
   const read = await readNewPassword(req, methodId);
   if ('refused' in read) return read.refused;
   const { newPassword } = read;
@@ -213,6 +221,157 @@ export async function resetPassword(
     headers: { Location: location },
     retryAfterSeconds: scenario === 'noretry' ? undefined : settings.retryAfterSeconds,
   });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// PATCH /users/{id} with a passwordProfile
+
+/** The permissions that let a caller write a passwordProfile (the least privileged first). */
+const PROFILE_PERMISSIONS = [PASSWORD_PROFILE_PERMISSION, 'Directory.AccessAsUser.All'];
+
+/**
+ * Entra ID's complexity rule for a password an administrator sets: 8 to 256 characters, with three of
+ * the four kinds (upper case, lower case, digits, symbols). The banned-password list is the `badpw`
+ * scenario's to play.
+ */
+export function meetsPasswordPolicy(password: string): boolean {
+  if (password.length < 8 || password.length > MAX_PASSWORD_LENGTH) return false;
+  const kinds = [/[A-Z]/, /[a-z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((kind) => kind.test(password)).length;
+  return kinds >= 3;
+}
+
+type ProfileBody =
+  { ok: true; password: string; force?: boolean; forceWithMfa?: boolean } | { ok: false; refused: Answer };
+
+async function readPasswordProfile(req: IncomingMessage): Promise<ProfileBody> {
+  const body = await readBody(req);
+  if (!body.ok) {
+    return {
+      ok: false,
+      refused: {
+        status: 413,
+        error: { code: 'RequestEntityTooLarge', message: 'The request body is too large.' },
+      },
+    };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.text);
+  } catch {
+    parsed = undefined;
+  }
+  const profile =
+    typeof parsed === 'object' && parsed !== null
+      ? (parsed as Record<string, unknown>).passwordProfile
+      : undefined;
+  if (typeof profile !== 'object' || profile === null || Array.isArray(profile)) {
+    return {
+      ok: false,
+      refused: badRequestAnswer('The simulator answers PATCH /users/{id} with a passwordProfile only.'),
+    };
+  }
+  const fields = profile as Record<string, unknown>;
+  const flag = (name: string): boolean | undefined | 'bad' =>
+    fields[name] === undefined ? undefined : typeof fields[name] === 'boolean' ? fields[name] : 'bad';
+  const force = flag('forceChangePasswordNextSignIn');
+  const forceWithMfa = flag('forceChangePasswordNextSignInWithMfa');
+  if (typeof fields.password !== 'string' || force === 'bad' || forceWithMfa === 'bad') {
+    return {
+      ok: false,
+      refused: badRequestAnswer(
+        "Invalid value specified for property 'passwordProfile' of resource 'User'.",
+        'Request_BadRequest',
+      ),
+    };
+  }
+  return { ok: true, password: fields.password, force, forceWithMfa };
+}
+
+/**
+ * `PATCH /users/{id}` with `passwordProfile`: synchronous, 204 once the password is in place. As Graph: a
+ * caller whose token lacks the permission, or whose role may not touch an administrator (an app-only caller
+ * holds User Administrator here, which reaches no admin), gets 403; a user synced from on-premises gets 400 (its
+ * password is mastered there); a password the policy refuses gets 400. Faults, throttling and the write
+ * budget apply as to resetPassword, and the scenario's first answers (throttled, flaky, drop, dropafter).
+ */
+export async function updatePasswordProfile(
+  sim: Simulation,
+  ctx: RequestContext,
+  req: IncomingMessage,
+  segment: string,
+): Promise<Answer> {
+  const { state, settings } = sim;
+  const user = state.touchUser(ctx, segment);
+  const read = await readPasswordProfile(req);
+  const write: PasswordProfileWrite = {
+    ...(read.ok && read.force !== undefined && { forceChangePasswordNextSignIn: read.force }),
+    ...(read.ok &&
+      read.forceWithMfa !== undefined && { forceChangePasswordNextSignInWithMfa: read.forceWithMfa }),
+    appOnly: ctx.appOnly,
+    status: 0,
+  };
+  user.counters.profileWrites.push(write);
+  const answer = (result: Answer): Answer => {
+    write.status = result.drop ? 0 : result.status;
+    return result;
+  };
+  if (!read.ok) return answer(read.refused);
+  user.counters.passwordSupplied = true;
+  user.passwords?.received.push(read.password);
+
+  const { caller } = settings;
+  if (
+    caller.identity !== undefined &&
+    !caller.permissions.some((held) => PROFILE_PERMISSIONS.includes(held))
+  ) {
+    return answer(accessDeniedAnswer());
+  }
+  const fault = injectedFault(sim, user, 'post');
+  let dropAfterAccept = false;
+  if (fault === 'drop') {
+    if (nextDraw(sim, user, 'dropside') >= (settings.faults?.dropAfterApply ?? 0.5)) {
+      state.countFault('drop');
+      return answer(DROPPED);
+    }
+    dropAfterAccept = true;
+  } else if (fault) {
+    return answer(fault);
+  }
+  const waitSeconds = state.writeBudget?.take(performance.now()) ?? 0;
+  if (waitSeconds > 0) return answer(throttledAnswer(state, waitSeconds));
+
+  const scenario: ScenarioName = user.scenarioSpent ? 'ok' : user.scenario;
+  if (scenario === 'missing') return answer(notFoundUserAnswer(segment));
+  // An app holds User Administrator here, which reaches no administrator; an operator's token, every role.
+  if ((scenario === 'admin' && ctx.appOnly) || scenario === 'denied') return answer(accessDeniedAnswer());
+  if (scenario === 'synced') return answer(onPremisesMasteredAnswer());
+  if (scenario === 'badpw' || !meetsPasswordPolicy(read.password)) return answer(passwordRejectedAnswer());
+  const step = postStepFor(scenario, user.scenarioPosts++);
+  switch (step.kind) {
+    case 'refuse':
+      user.scenarioSpent = true;
+      return answer(refusalAnswer(step.refusal, segment));
+    case 'throttle':
+      return answer(throttledAnswer(state, settings.retryAfterSeconds));
+    case 'unavailable':
+      return answer(unavailableAnswer(settings.retryAfterSeconds));
+    case 'drop':
+      return answer(DROPPED);
+    case 'accept':
+      if (step.dropAfterAccept) dropAfterAccept = true;
+      break;
+  }
+  user.scenarioSpent = true;
+  user.passwords?.accepted.push(read.password);
+  state.applyNow(user);
+  if (dropAfterAccept) {
+    if (fault === 'drop') {
+      state.countFault('drop');
+      state.countFault('dropAfterApply');
+    }
+    return answer(DROPPED);
+  }
+  return answer({ status: 204, terminal: true });
 }
 
 // ---------------------------------------------------------------------------------------------------------

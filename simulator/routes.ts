@@ -16,7 +16,8 @@ import {
   throttledAnswer,
 } from './answers';
 import { readFault } from './faults';
-import { pollOperation, resetPassword } from './resets';
+import { pollOperation, resetPassword, updatePasswordProfile } from './resets';
+import { confirmCompromised } from './identityProtection';
 import { type Simulation, type UserState, fakeObjectId } from './state';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -56,12 +57,23 @@ export async function graphRoute(
 ): Promise<Answer> {
   const literal = (index: number, expected: string): boolean =>
     segments[index]?.toLowerCase() === expected.toLowerCase();
+  if (
+    segments.length === 4 &&
+    req.method === 'POST' &&
+    literal(0, 'v1.0') &&
+    literal(1, 'identityProtection') &&
+    literal(2, 'riskyUsers') &&
+    literal(3, 'confirmCompromised')
+  ) {
+    return confirmCompromised(sim, req);
+  }
   if (!literal(0, 'v1.0') || !literal(1, 'users') || segments.length < 3 || segments[2] === '') {
     return notFoundRouteAnswer(url);
   }
   const user = segments[2];
   const method = req.method ?? '';
   if (segments.length === 3 && method === 'GET') return getUser(sim, ctx, url, user);
+  if (segments.length === 3 && method === 'PATCH') return updatePasswordProfile(sim, ctx, req, user);
   if (
     segments.length === 5 &&
     method === 'GET' &&

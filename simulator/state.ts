@@ -9,6 +9,11 @@ import type { RequestContext } from './answers';
 import type { FaultChannel, FaultKind } from './faults';
 import type { SimulatorSettings } from './options';
 import {
+  type ConfirmCompromisedRequest,
+  type IdentityProtectionState,
+  emptyIdentityProtection,
+} from './identityProtection';
+import {
   type OperationStatus,
   type PollPlan,
   type ScenarioName,
@@ -42,6 +47,8 @@ export interface UserStats {
   revokes: number;
   /** User lookups: `GET /users/{id}` and its directory roles, throttled ones included. */
   gets: number;
+  /** passwordProfile PATCHes received, in order, with the flags each carried and Graph's answer. */
+  profileWrites: PasswordProfileWrite[];
   /**
    * Between the user's first request and the first answer after which its scenario has nothing new to
    * say: a terminal status, a permanent refusal, or the first of answers repeated for ever (`unknown`'s
@@ -70,6 +77,21 @@ export interface SimulatorStats {
   faults: Record<FaultKind, number>;
   /** The first EARLY_DETAILS_KEPT early requests: what came, how early, after which answer. */
   earlyDetails: EarlyRequest[];
+  /** Identity Protection: every confirmCompromised request, and how often each object id was confirmed. */
+  riskyUsers: {
+    requests: Omit<ConfirmCompromisedRequest, 'arrivedAtMs'>[];
+    confirmed: Record<string, number>;
+  };
+}
+
+/** One passwordProfile PATCH as the simulator saw it (never its password). */
+export interface PasswordProfileWrite {
+  forceChangePasswordNextSignIn?: boolean;
+  forceChangePasswordNextSignInWithMfa?: boolean;
+  /** The caller's token was app-only. */
+  appOnly: boolean;
+  /** The HTTP status answered (0 when the connection was dropped). */
+  status: number;
 }
 
 /** A request that came before the Retry-After of the answer its user got last. */
@@ -164,6 +186,7 @@ function emptyCounters(): UserCounters {
     passwordSupplied: false,
     revokes: 0,
     gets: 0,
+    profileWrites: [],
   };
 }
 
@@ -184,6 +207,7 @@ function emptyStats(): SimulatorStats {
     resetsApplied: 0,
     faults: { throttle: 0, unavailable: 0, drop: 0, dropAfterApply: 0, opFail: 0, outage: 0 },
     earlyDetails: [],
+    riskyUsers: { requests: [], confirmed: {} },
   };
 }
 
@@ -229,6 +253,8 @@ export class SimulatorState {
   readonly writeBudget: TokenBucket | undefined;
   /** The budget on user lookups, when the options set one. */
   readonly readBudget: TokenBucket | undefined;
+  /** confirmCompromised requests and the ids confirmed (not zeroed by resetCounters: it is tenant state). */
+  readonly identityProtection: IdentityProtectionState = emptyIdentityProtection();
 
   constructor(private readonly settings: SimulatorSettings) {
     const { writeBudget, readBudget } = settings;
@@ -348,7 +374,14 @@ export class SimulatorState {
 
   userStats(user: UserState): UserStats {
     this.settle(user);
-    return { user: user.name, id: user.id, scenario: user.scenario, ...user.counters, active: user.active };
+    return {
+      user: user.name,
+      id: user.id,
+      scenario: user.scenario,
+      ...user.counters,
+      profileWrites: user.counters.profileWrites.map((write) => ({ ...write })),
+      active: user.active,
+    };
   }
 
   allUserStats(): UserStats[] {
@@ -363,6 +396,14 @@ export class SimulatorState {
       responsesByStatus: { ...counters.responsesByStatus },
       faults: { ...counters.faults },
       earlyDetails: [...counters.earlyDetails],
+      riskyUsers: {
+        requests: this.identityProtection.requests.map(({ at, status, userIds }) => ({
+          at,
+          status,
+          userIds: [...userIds],
+        })),
+        confirmed: Object.fromEntries(this.identityProtection.confirmed),
+      },
       users: this.users.size,
     };
   }

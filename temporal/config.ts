@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { DEFAULT_GRAPH_BASE_URL } from '../graph/client';
-import type { CredentialConfig } from '../graph/credentials';
+import { type CredentialConfig, appCredentialFromEnv } from '../graph/credentials';
 import { PrivateFileError, readPrivateFileSync } from '../secrets/privateFile';
 import { type CodecKeySource, dataConverterFor, loadCodecKeys } from './codec';
 import { tracingPlugins } from './tracing';
@@ -100,6 +100,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     logFormat: parseLogFormat(env.BULK_RESET_LOG_FORMAT),
     credential: {
       graphToken: env.GRAPH_TOKEN || undefined,
+      app: appCredentialFromEnv(env),
       tenantId: env.AZURE_TENANT_ID,
       clientId: env.AZURE_CLIENT_ID,
       authDir: join(dataDir, 'auth'),

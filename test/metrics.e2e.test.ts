@@ -179,8 +179,13 @@ test('two workers expose metrics that move during a job and add up to the report
   expect(elapsedSeconds).toBeGreaterThanOrEqual((stats.posts - 2 * WRITES_PER_SECOND) / WRITES_PER_SECOND);
 
   // The SDK's own metrics come out of the same endpoints.
+  // A failed user's workflow ends Failed (so the Web UI shows it); every other started user completes.
+  const started = report.outcomes.filter((outcome) => outcome.startAttempts > 0);
+  const startedFailed = started.filter((outcome) => outcome.status === 'failed').length;
+  expect(startedFailed).toBeGreaterThan(0);
+  expect(sumOf(after, 'temporal_workflow_failed_total', { workflow_type: 'resetUser' })).toBe(startedFailed);
   expect(sumOf(after, 'temporal_workflow_completed_total', { workflow_type: 'resetUser' })).toBe(
-    report.outcomes.filter((outcome) => outcome.startAttempts > 0).length,
+    started.length - startedFailed,
   );
   expect(sumOf(after, 'temporal_activity_execution_latency_count')).toBeGreaterThan(0);
 

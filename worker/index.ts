@@ -11,7 +11,7 @@ import { Context } from '@temporalio/activity';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { TokenCredential } from '@azure/identity';
-import { createCredential } from '../graph/credentials';
+import { createCredential, isAppOnlyConfig } from '../graph/credentials';
 import { GraphClient } from '../graph/client';
 import { graphMetricsObserver } from '../graph/metrics';
 import {
@@ -61,6 +61,7 @@ export async function createWorker(
   const graph = new GraphClient({
     baseUrl: settings.graphBaseUrl,
     credential: credential ?? (await createCredential(settings.credential)),
+    appOnly: isAppOnlyConfig(settings.credential),
     observer: graphMetricsObserver(() => Context.current().metricMeter),
   });
   const connection = await connectWorker(settings.temporal);
@@ -101,7 +102,7 @@ export async function createWorker(
   const writes = await Worker.create({
     ...common,
     taskQueue: writeTaskQueue(settings.taskQueue),
-    // Only startReset is ever scheduled on this queue.
+    // Only the password writes (startReset, setPasswordProfile) and revocations are scheduled on this queue.
     activities,
     maxConcurrentActivityTaskExecutions: 100,
     // Enforced by the server across every worker polling this queue (they must all use the same value).

@@ -14,20 +14,37 @@ import {
   log,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  WorkflowExecutionAlreadyStartedError,
+} from '@temporalio/common';
 import type { Activities } from '../activities';
 import { countAmbiguousResends, countOutcomes } from './metrics';
-import { INHERITED_CHECK_RETRY, JOB_FILE_RETRY } from './waits';
+import { CONFIRM_RETRY, CONFIRM_SPACING_MS, INHERITED_CHECK_RETRY, JOB_FILE_RETRY } from './waits';
+import {
+  MAX_PENDING_CONFIRMATIONS,
+  batchDue,
+  confirmedOutcomes,
+  emptyContainment,
+  giveUpPending,
+  nextBatch,
+  notConfirmedOutcome,
+  settleBatch,
+} from './containment';
 import { resetUser, signInSignal, userFinishedSignal } from './resetUser';
 import {
   type BulkResetCarried,
   type BulkResetInput,
+  CONTAINMENT_REFUSED,
+  type ContainmentState,
   type ControlRequest,
   type InFlightUser,
   JOB_ID_SEARCH_ATTRIBUTE,
@@ -40,7 +57,9 @@ import {
   type UserRow,
   REFUSED_PAYLOAD_REASON,
   emptyCounts,
+  writeTaskQueue,
   isRefusedPayload,
+  outcomeOfFailedUser,
   refuseUnsealedInput,
   normaliseOperator,
   sameOperator,
@@ -142,6 +161,10 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   const inFlight = new Map<number, InFlightUser>((carried?.inFlight ?? []).map((user) => [user.row, user]));
   const buffered: ResetOutcome[] = [];
   let finishing = false;
+  // Containment (policy.confirmCompromised): succeeded outcomes wait here for their batch; see containment.ts.
+  const containment: ContainmentState | undefined = input.policy.confirmCompromised
+    ? (carried?.containment ?? emptyContainment())
+    : undefined;
 
   const usersNeedingSignIn = (): number => [...inFlight.values()].filter((user) => user.needsSignIn).length;
   const currentPhase = (): JobPhase => {
@@ -155,13 +178,18 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   let shownPhase: JobPhase | undefined;
   /** Keeps the phase search attribute current, so operators can find paused or waiting jobs. */
   const showPhase = (phase: JobPhase = currentPhase()): void => {
-    if (phase === shownPhase) return;
-    shownPhase = phase;
-    upsertSearchAttributes([
-      { key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId },
-      { key: JOB_PHASE_SEARCH_ATTRIBUTE, value: phase },
-    ]);
+    if (phase !== shownPhase) {
+      shownPhase = phase;
+      upsertSearchAttributes([
+        { key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId },
+        { key: JOB_PHASE_SEARCH_ATTRIBUTE, value: phase },
+      ]);
+    }
+    showDetails();
   };
+
+  /** The job's page in the Web UI says what it is and how far it got (no events: read by query). */
+  const showDetails = (): void => setCurrentDetails(jobDetails(progress(), csv.path));
 
   const progress = (): JobProgress => ({
     jobId,
@@ -268,9 +296,25 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     carried.counts[outcome.status] += 1;
     countOutcomes(outcome.status);
     countAmbiguousResends(outcome.ambiguousResends);
-    buffered.push(outcome);
+    if (containment && outcome.status === 'succeeded') holdForContainment(outcome);
+    else buffered.push(outcome);
+    showDetails();
     if (user.needsSignIn) showPhase();
   };
+  /** A succeeded user waits for its containment batch, unless no batch will be sent for it. */
+  const holdForContainment = (outcome: ResetOutcome): void => {
+    const state = containment as ContainmentState;
+    const givenUp = state.refused ?? (control.cancel ? cancelledBeforeConfirming() : undefined);
+    if (givenUp !== undefined) {
+      state.notConfirmed += 1;
+      buffered.push(notConfirmedOutcome(outcome, givenUp));
+      return;
+    }
+    state.pending.push(outcome);
+    state.pendingSinceMs ??= Date.now();
+  };
+  const cancelledBeforeConfirming = (): string =>
+    `the job was cancelled by ${control.cancel?.by ?? 'an operator'} before this user was confirmed compromised`;
   setHandler(userFinishedSignal, (outcome) => {
     if (isRefusedPayload(outcome)) {
       log.warn(`an outcome signal was ignored: ${REFUSED_PAYLOAD_REASON}`);
@@ -381,6 +425,64 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     showPhase();
   }
 
+  const containmentActivities = proxyActivities<Activities>({
+    summary: 'confirm a batch of reset users compromised in Identity Protection',
+    // One request per batch, counted against the tenant's write budget like every other write.
+    taskQueue: writeTaskQueue(workflowInfo().taskQueue),
+    // Up to CONFIRM_BATCH_SIZE user lookups (ten at a time) and the one request.
+    startToCloseTimeout: input.policy.requestTimeoutMs * 8 + 5_000,
+    // Given up after the users' own deadline (at least five minutes): its rows then say why.
+    scheduleToCloseTimeout: Math.max(input.policy.deadlineMs, 5 * 60_000),
+    retry: CONFIRM_RETRY,
+  });
+  let confirming: Promise<void> | undefined;
+  /** Batches ended so far in this run: the main loop's wait ends when one does. */
+  let batchesEnded = 0;
+  /** Sends the next batch, at least CONFIRM_SPACING_MS after the last one ended, and records its rows. */
+  const confirmBatch = async (): Promise<void> => {
+    const state = containment as ContainmentState;
+    const batch = nextBatch(state);
+    const waitMs = (state.lastSentAtMs ?? -Infinity) + CONFIRM_SPACING_MS - Date.now();
+    if (waitMs > 0) {
+      await sleep(waitMs, { summary: "keep to Identity Protection's one request a second" });
+    }
+    let outcomes: ResetOutcome[];
+    try {
+      const result = await containmentActivities.confirmCompromised({
+        users: batch.map(({ row, user }) => ({ row, user })),
+      });
+      outcomes = confirmedOutcomes(batch, result);
+    } catch (error) {
+      const failure = error instanceof ActivityFailure ? error.cause : error;
+      const message = failure instanceof Error ? failure.message : String(failure);
+      if (failure instanceof ApplicationFailure && failure.type === CONTAINMENT_REFUSED) {
+        state.refused = message;
+        log.warn(`containment refused for the whole job: ${message}`);
+      }
+      outcomes = batch.map((outcome) =>
+        notConfirmedOutcome(outcome, state.refused ?? `confirmCompromised failed: ${message}`),
+      );
+    }
+    state.lastSentAtMs = Date.now();
+    buffered.push(...settleBatch(state, outcomes, Date.now()));
+    if (state.refused !== undefined) buffered.push(...giveUpPending(state, state.refused, Date.now()));
+  };
+  /** Starts the next batch beside the main loop when one is due and none is on its way. */
+  const startConfirming = (): void => {
+    if (!containment || confirming) return;
+    if (control.cancel && containment.pending.length > 0) {
+      buffered.push(...giveUpPending(containment, cancelledBeforeConfirming(), Date.now()));
+      return;
+    }
+    if (!batchDue(containment, Date.now(), allReported())) return;
+    confirming = confirmBatch().finally(() => {
+      confirming = undefined;
+      batchesEnded += 1;
+    });
+  };
+  const holdingForContainment = (): boolean =>
+    containment !== undefined && (containment.pending.length > 0 || confirming !== undefined);
+
   const flush = async (): Promise<void> => {
     while (buffered.length > 0) {
       const batch = buffered.slice(0, FLUSH_SIZE);
@@ -399,8 +501,10 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     usersNeedingSignIn() === 0 &&
     inFlight.size < windowSize &&
     hasRowsLeft() &&
-    !shouldContinueAsNew();
-  const finished = () => !hasRowsLeft() && inFlight.size === 0;
+    !shouldContinueAsNew() &&
+    !(containment && containment.pending.length >= MAX_PENDING_CONFIRMATIONS);
+  const allReported = () => !hasRowsLeft() && inFlight.size === 0;
+  const finished = () => allReported() && !holdingForContainment();
   const cancelPending = () => control.cancel !== undefined && !control.cancelRecorded;
 
   const startUsers = async (): Promise<void> => {
@@ -439,6 +543,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
             policy: input.policy,
             polls: 'local',
             followThrough: true,
+            endState: 'outcome',
             ...(input.userMaxHistoryEvents !== undefined && { continueAsNewAt: input.userMaxHistoryEvents }),
             ...(input.policy.password?.mode === 'csv' && { csv }),
           },
@@ -449,15 +554,17 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
         staticSummary: `reset row ${target.row} of job ${jobId}`,
         typedSearchAttributes: [{ key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId }],
       });
-      // A user's workflow that ends without reporting (terminated, timed out) still gets an outcome.
+      // A user's workflow that ends without reporting (terminated, timed out) still gets an outcome. A
+      // failed user's workflow fails with its outcome, which the signal has normally brought already.
       handle
         .result()
         .catch((error: Error) =>
           settle(
-            endedWithoutOutcome(
-              target,
-              `the user's workflow ${workflowId} ended without an outcome: ${error.message}`,
-            ),
+            outcomeOfFailedUser(error) ??
+              endedWithoutOutcome(
+                target,
+                `the user's workflow ${workflowId} ended without an outcome: ${error.message}`,
+              ),
           ),
         );
     } catch (error) {
@@ -495,10 +602,13 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
 
   for (;;) {
     if (cancelPending()) await cancelRest();
+    startConfirming();
     await startUsers();
     if (buffered.length >= FLUSH_SIZE) await flush();
     if (finished()) break;
     if (shouldContinueAsNew()) {
+      // A batch on its way ends in this run; the users still waiting for one are carried.
+      if (confirming) await confirming;
       await flush();
       await condition(allHandlersFinished);
       // Reports that arrive after this are delivered to the new run: the user ids stay the same. One that
@@ -507,13 +617,29 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
         return continueAsNew<typeof bulkReset>({
           ...input,
           jobId,
-          carried: { ...state, inFlight: [...inFlight.values()], runs: state.runs + 1, control },
+          carried: {
+            ...state,
+            inFlight: [...inFlight.values()],
+            runs: state.runs + 1,
+            control,
+            ...(containment && { containment }),
+          },
         });
       }
       continue;
     }
-    const wake = () => canStartMore() || buffered.length >= FLUSH_SIZE || finished() || cancelPending();
-    if (buffered.length === 0) {
+    const endedBefore = batchesEnded;
+    const wake = () =>
+      canStartMore() ||
+      buffered.length >= FLUSH_SIZE ||
+      finished() ||
+      cancelPending() ||
+      batchesEnded !== endedBefore ||
+      (containment !== undefined && !confirming && batchDue(containment, Date.now(), allReported()));
+    // Held outcomes wake the loop now and then too: a batch that is not full falls due with time. A batch
+    // on its way wakes it when it ends.
+    const batchMayFallDue = containment !== undefined && !confirming && containment.pending.length > 0;
+    if (buffered.length === 0 && !batchMayFallDue) {
       await condition(wake);
     } else if (!(await condition(wake, FLUSH_INTERVAL_MS))) {
       await flush();
@@ -535,9 +661,41 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       cancelledBy: control.cancel?.by,
       cancelReason: control.cancel?.reason,
       retryOf: input.retryOf,
+      ...(containment && {
+        containment: {
+          confirmed: containment.confirmed,
+          notConfirmed: containment.notConfirmed,
+          ...(containment.refused !== undefined && { refused: containment.refused }),
+        },
+      }),
     },
   });
   showPhase('done');
   await condition(allHandlersFinished);
   return summary;
+}
+
+/**
+ * The job's current details in the Web UI (Markdown): the CSV, who started and approved it, and the
+ * outcome counts so far. No user's name.
+ */
+export function jobDetails(progress: JobProgress, csvPath: string): string {
+  const csvName = csvPath.split('/').pop() ?? csvPath;
+  const total = progress.total === undefined ? 'being read' : `${progress.total} rows`;
+  const counts = Object.entries(progress.counts)
+    .filter(([, count]) => count > 0)
+    .map(([status, count]) => `${status} ${count}`)
+    .join(', ');
+  const lines = [
+    `**${progress.phase}**: CSV \`${csvName}\`, ${total}; ${progress.done} done, ${progress.inFlight} in flight`,
+    `outcomes: ${counts || 'none yet'}`,
+    `started by ${progress.startedBy ?? 'unknown'}${progress.startedAt ? ` at ${progress.startedAt}` : ''}`,
+  ];
+  if (progress.approvedBy) lines.push(`approved by ${progress.approvedBy}`);
+  if (progress.cancelledBy) lines.push(`cancelled by ${progress.cancelledBy}`);
+  if (progress.counts.failed > 0)
+    lines.push(
+      `failed users (a Workflows filter): \`BulkResetJobId="${progress.jobId}" AND WorkflowType="resetUser" AND ExecutionStatus="Failed"\``,
+    );
+  return lines.join('\n\n');
 }

@@ -12,6 +12,7 @@ import {
   log,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   sleep,
   TemporalFailure,
   TimeoutFailure,
@@ -25,12 +26,14 @@ import type {
   ResetPolicy,
   ResetUserInput,
   SignInState,
+  StartResetInput,
   StartResetResult,
 } from './types';
 import {
   DEFAULT_MAX_SIGN_IN_HOLD_MS,
   PROTECTED_ACCOUNT,
   type ResetUserCarried,
+  USER_FAILED_TYPE,
   type SignInHoldState,
   refuseUnsealedInput,
   writeTaskQueue,
@@ -54,6 +57,16 @@ export const signInSignal = defineSignal<[SignInState]>('signIn');
 
 /** Graph's terminal statuses; anything else (`unknownFutureValue`, a new value) is never success. */
 const RUNNING_STATUSES = new Set(['notStarted', 'running']);
+
+/**
+ * The outcome's fields that say which Graph answer decided it (HTTP status, Graph code, request-id):
+ * every outcome decided by a Graph failure takes them from here.
+ */
+function graphFacts(
+  details: Pick<GraphFailureDetails, 'httpStatus' | 'graphCode' | 'requestId'> | undefined,
+): Pick<ResetOutcome, 'httpStatus' | 'graphCode' | 'requestId'> {
+  return { httpStatus: details?.httpStatus, graphCode: details?.graphCode, requestId: details?.requestId };
+}
 
 /** The Graph facts a failed activity carried, found anywhere in its cause chain. */
 function graphDetailsOf(error: unknown): { message: string; details?: GraphFailureDetails } {
@@ -97,15 +110,27 @@ function pollOperationWithin(
     : proxyActivities<Activities>(options);
 }
 
-/** One resetPassword POST, never retried by Temporal (see the start loop in runReset). */
-function startResetOnce(policy: ResetPolicy, row: number) {
-  return proxyActivities<Activities>({
-    summary: `resetPassword for row ${row}`,
+/**
+ * One password write, never retried by Temporal (see sendUntilAccepted): resetPassword's POST, or with
+ * `method: 'password-profile'` the passwordProfile PATCH, which carries the force-change flags.
+ */
+function sendWriteOnce(policy: ResetPolicy, row: number) {
+  const profile = policy.method === 'password-profile';
+  const activities = proxyActivities<Activities>({
+    summary: `${profile ? 'passwordProfile PATCH' : 'resetPassword'} for row ${row}`,
     // The write queue's dispatch rate is the tenant's write budget, shared by all workers.
     taskQueue: writeTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: policy.requestTimeoutMs + 5_000,
     retry: { maximumAttempts: 1 },
-  }).startReset;
+  });
+  return (request: StartResetInput): Promise<StartResetResult> =>
+    profile
+      ? activities.setPasswordProfile({
+          ...request,
+          forceChange: policy.forceChange ?? true,
+          ...(policy.forceChangeWithMfa && { forceChangeWithMfa: true }),
+        })
+      : activities.startReset(request);
 }
 
 interface StartFailure {
@@ -178,9 +203,7 @@ async function revokeSessionsAfterReset(
       status: 'succeeded',
       sessionsRevoked: false,
       reason: `the password was reset, but revoking the sign-in sessions failed: ${message}; revoke them by hand`,
-      httpStatus: details?.httpStatus,
-      graphCode: details?.graphCode,
-      requestId: details?.requestId,
+      ...graphFacts(details),
     };
   }
 }
@@ -407,6 +430,9 @@ const CANCELLED_WHILE_RUNNING = CANCELLED_WHEN['while-running'];
  * - Permanent Graph errors (400, 403, 404) end the user at once as `failed`, with Graph's code and request-id.
  * - A refused sign-in (401, or no token to be had) never fails the user: it waits (see SignInHold), tells
  *   the job, and the wait does not count toward the deadline nor as a request.
+ * - With `method: 'password-profile'` the write is a passwordProfile PATCH, sent by the same loop with the
+ *   same rules (one write unless no answer came, checked by the password-change time), and Graph's 204 is
+ *   the success: there is no operation to poll (see profileWritten).
  * - The outcome is signalled to the parent job (if any) and returned.
  */
 export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
@@ -446,7 +472,37 @@ export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
       );
     }
   }
+  setCurrentDetails(describeOutcome(input.jobId, outcome));
+  if (input.endState === 'outcome' && outcome.status === 'failed') {
+    // The Web UI colours and filters by how a workflow ended; the job already has the outcome (signal).
+    throw ApplicationFailure.create({
+      type: USER_FAILED_TYPE,
+      message: `row ${outcome.row} of job ${input.jobId} failed${outcomeCauseText(outcome)}`,
+      nonRetryable: true,
+      details: [outcome],
+    });
+  }
   return outcome;
+}
+
+/** ` (HTTP 403, Authorization_RequestDenied)`: what decided a failure, without the user's name. */
+function outcomeCauseText(outcome: ResetOutcome): string {
+  const parts = [
+    outcome.httpStatus !== undefined ? `HTTP ${outcome.httpStatus}` : undefined,
+    outcome.graphCode,
+  ].filter((part) => part !== undefined);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+
+/**
+ * The user's page in the Web UI (current details, read through the codec like everything else): the
+ * row, the outcome and what decided it. Never the user's name, which stays in the sealed input.
+ */
+function describeOutcome(jobId: string, outcome: ResetOutcome): string {
+  const lines = [`**${outcome.status}**: row ${outcome.row} of job \`${jobId}\`${outcomeCauseText(outcome)}`];
+  if (outcome.requestId) lines.push(`Graph request-id: ${outcome.requestId}`);
+  if (outcome.operationId) lines.push(`operation: ${outcome.operationId}`);
+  return lines.join('\n\n');
 }
 
 /**
@@ -517,7 +573,8 @@ class UserReset {
 /** Resets one user: its phases in order, each finishing the user or handing over to the next. */
 async function runReset(input: ResetUserInput): Promise<ResetOutcome> {
   const run = new UserReset(input);
-  return (await readBaseline(run)) ?? (await sendUntilAccepted(run)) ?? pollUntilDone(run);
+  const afterAccepted = input.policy.method === 'password-profile' ? profileWritten : pollUntilDone;
+  return (await readBaseline(run)) ?? (await sendUntilAccepted(run)) ?? afterAccepted(run);
 }
 
 /**
@@ -563,9 +620,7 @@ async function readBaseline(run: UserReset): Promise<ResetOutcome | undefined> {
       return finish({
         status: 'failed',
         reason: `Graph did not accept the reset before the deadline: ${baseline.failure.message}`,
-        httpStatus: baseline.failure.details?.httpStatus,
-        graphCode: baseline.failure.details?.graphCode,
-        requestId: baseline.failure.details?.requestId,
+        ...graphFacts(baseline.failure.details),
         retryable: true,
       });
     }
@@ -656,7 +711,7 @@ async function sendUntilAccepted(run: UserReset): Promise<ResetOutcome | undefin
     };
     try {
       // Never abandoned half-way: once sent, the request's answer is what tells whether Graph took it.
-      st.accepted = await CancellationScope.nonCancellable(() => startResetOnce(policy, target.row)(request));
+      st.accepted = await CancellationScope.nonCancellable(() => sendWriteOnce(policy, target.row)(request));
       if (st.accepted.previousAttemptUnsent) previousNeverLeft();
       st.resendCountedAmbiguous = false;
       st.deadlineMs += await signIn.release();
@@ -721,9 +776,8 @@ async function sendUntilAccepted(run: UserReset): Promise<ResetOutcome | undefin
               : failure.message,
           startAttempts: st.sends - st.unsentAttempts,
           ambiguousResends: st.ambiguousResends,
-          httpStatus: failure.details?.httpStatus,
+          ...graphFacts(failure.details),
           graphCode: failure.details?.graphCode ?? (failure.ambiguous ? 'Timeout' : undefined),
-          requestId: failure.details?.requestId,
           retryable: unconfirmed ? undefined : failure.retryable,
         });
       }
@@ -846,9 +900,7 @@ async function pollUntilDone(run: UserReset): Promise<ResetOutcome> {
       return finish({
         status: 'unconfirmed',
         reason: `Graph accepted the reset but its operation could not be read: ${message}; ${checkByHand}`,
-        httpStatus: details?.httpStatus,
-        graphCode: details?.graphCode,
-        requestId: details?.requestId,
+        ...graphFacts(details),
       });
     }
     st.deadlineMs += await signIn.release();
@@ -881,4 +933,17 @@ async function pollUntilDone(run: UserReset): Promise<ResetOutcome> {
     st.retryAfterMs = state.retryAfterMs;
     st.answersWithoutRetryAfter = st.retryAfterMs === undefined ? st.answersWithoutRetryAfter + 1 : 0;
   }
+}
+
+/**
+ * After Graph answered a passwordProfile PATCH with 204: the password is in place (the call is synchronous,
+ * there is no operation to poll), so the user succeeded; then the optional session revocation.
+ */
+async function profileWritten(run: UserReset): Promise<ResetOutcome> {
+  const { st, outcome, finish } = run;
+  const { target, policy } = run.input;
+  outcome.startAttempts = st.sends - st.unsentAttempts;
+  outcome.ambiguousResends = st.ambiguousResends;
+  if (!policy.revokeSessions) return finish({ status: 'succeeded' });
+  return finish(await revokeSessionsAfterReset(policy, st.deadlineMs, target.row, target.user));
 }

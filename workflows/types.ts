@@ -87,6 +87,13 @@ export interface ResetOutcome {
   retryable?: boolean;
   /** With the job's revoke option: whether the user's sign-in sessions were revoked after the reset. */
   sessionsRevoked?: boolean;
+  /**
+   * With the job's confirmCompromised option, on succeeded rows: whether Identity Protection was told the
+   * user is compromised (`confirmCompromised`). False comes with confirmedCompromisedReason.
+   */
+  confirmedCompromised?: boolean;
+  /** Why the user was not confirmed compromised (confirmedCompromised false). */
+  confirmedCompromisedReason?: string;
 }
 
 /** How one user's reset waits and when it gives up. All durations in milliseconds. */
@@ -110,7 +117,30 @@ export interface ResetPolicy {
    * `followThrough`); past it the user ends `failed` (retryable). Default DEFAULT_MAX_SIGN_IN_HOLD_MS.
    */
   maxSignInHoldMs?: number;
+  /**
+   * Containment: every user whose reset succeeded is confirmed compromised in Identity Protection, in
+   * batches sent by the job (see workflows/containment.ts). Absent in jobs started before it existed.
+   */
+  confirmCompromised?: true;
+  /**
+   * How the password is changed (absent: `reset-password`, so users started before this field replay as
+   * they ran). `password-profile` PATCHes the user's passwordProfile: synchronous, allowed app-only, the
+   * password always supplied by the worker (mode `generated` or `csv`).
+   */
+  method?: ResetMethod;
+  /** `password-profile`: the user must choose a new password at next sign-in (forceChangePasswordNextSignIn). */
+  forceChange?: boolean;
+  /** `password-profile`: the user must pass MFA before choosing it (forceChangePasswordNextSignInWithMfa). */
+  forceChangeWithMfa?: boolean;
 }
+
+/**
+ * - `reset-password`: Graph's resetPassword, a long-running operation polled to its end; delegated only.
+ * - `password-profile`: `PATCH /users/{id}` with a passwordProfile, answered 204 at once; delegated or app-only.
+ */
+export type ResetMethod = 'reset-password' | 'password-profile';
+
+export const RESET_METHODS: readonly ResetMethod[] = ['reset-password', 'password-profile'];
 
 /** How long a user waits in all for the operator's sign-in (`--sign-in-hold`) unless the job says otherwise. */
 export const DEFAULT_MAX_SIGN_IN_HOLD_MS = 2 * 60 * 60_000;
@@ -167,10 +197,46 @@ export interface ResetUserInput {
    * tells the two apart, so new users pay no marker and no search-attribute upsert for it.
    */
   polls?: 'local';
+  /**
+   * `outcome`: the workflow ends in the state that matches the outcome, so the Temporal Web UI colours
+   * and filters users by it: a `failed` user's workflow fails (USER_FAILED_TYPE, the outcome in its
+   * details); every other outcome completes. Absent in users started before this field, which complete
+   * whatever happened: the field, not a patch marker, tells them apart, and costs no event.
+   */
+  endState?: 'outcome';
   /** Continue as new at this many history events instead of USER_CONTINUE_AS_NEW_EVENTS (tests). */
   continueAsNewAt?: number;
   /** Where a continued run of this user's workflow picks up (continue-as-new, users with followThrough). */
   carried?: ResetUserCarried;
+}
+
+/**
+ * The failure type of a user's workflow that ended with a `failed` outcome (users started with
+ * `endState: 'outcome'`). Its first detail is the ResetOutcome. The Web UI lists a job's failed users with
+ * `BulkResetJobId="<job>" AND WorkflowType="resetUser" AND ExecutionStatus="Failed"`.
+ */
+export const USER_FAILED_TYPE = 'BulkResetUserFailed';
+
+/** The outcome a user's workflow failed with (USER_FAILED_TYPE), found in its failure; undefined otherwise. */
+export function outcomeOfFailedUser(error: unknown): ResetOutcome | undefined {
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    if (cause instanceof ApplicationFailure && cause.type === USER_FAILED_TYPE) {
+      const [outcome] = cause.details ?? [];
+      return isResetOutcome(outcome) ? outcome : undefined;
+    }
+  }
+  return undefined;
+}
+
+function isResetOutcome(value: unknown): value is ResetOutcome {
+  const candidate = value as Partial<ResetOutcome> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.row === 'number' &&
+    typeof candidate.status === 'string' &&
+    (OUTCOME_STATUSES as readonly string[]).includes(candidate.status)
+  );
 }
 
 /** A sign-in hold's progress, kept across continue-as-new. */
@@ -222,6 +288,12 @@ export interface StartResetInput {
   csv?: CsvReference;
 }
 
+/** One passwordProfile PATCH: a reset's request, with the flags the PATCH carries. */
+export interface SetPasswordProfileInput extends StartResetInput {
+  forceChange: boolean;
+  forceChangeWithMfa?: boolean;
+}
+
 /** Graph accepted the reset. Deliberately has no password field: a generated password never leaves the activity. */
 export interface StartResetResult {
   /** The operation URL exactly as Graph sent it; absent when Graph sent no Location. */
@@ -232,6 +304,33 @@ export interface StartResetResult {
   /** The previous request for this user provably never left a worker (see jobs/sendJournal). */
   previousAttemptUnsent?: true;
 }
+
+/** One user the job asks Identity Protection to confirm compromised: its row and the user as the CSV names it. */
+export interface ContainmentTarget {
+  row: number;
+  user: string;
+}
+
+export interface ConfirmCompromisedInput {
+  /** At most CONFIRM_BATCH_SIZE users, all of whose resets succeeded. */
+  users: ContainmentTarget[];
+}
+
+/** What one confirmCompromised batch did, per row: every row of the input is in exactly one list. */
+export interface ConfirmCompromisedResult {
+  confirmed: number[];
+  /** Rows left out of the request (the user could not be resolved, or is protected), with why. */
+  notConfirmed: { row: number; reason: string }[];
+  /** Graph's request-id of the confirmCompromised request, when one was sent. */
+  requestId?: string;
+}
+
+/**
+ * The failure type of a confirmCompromised Graph refused for the whole tenant or caller (no Entra ID P2
+ * licence, no IdentityRiskyUser.ReadWrite.All, no Security Administrator role): every batch would get the
+ * same answer, so the job sends no more and records the one reason on every row it concerns.
+ */
+export const CONTAINMENT_REFUSED = 'ContainmentRefused';
 
 export interface RevokeSessionsInput {
   user: string;
@@ -430,6 +529,22 @@ export interface BulkResetCarried {
   dispatched: number;
   runs: number;
   control: JobControl;
+  /** With confirmCompromised: succeeded outcomes waiting for their batch, and the counts so far. */
+  containment?: ContainmentState;
+}
+
+/** The job's containment state between runs (continue-as-new): small, as the pending list is bounded. */
+export interface ContainmentState {
+  /** Succeeded outcomes not yet confirmed; recorded to the ledger only once their batch has ended. */
+  pending: ResetOutcome[];
+  confirmed: number;
+  notConfirmed: number;
+  /** Set once Graph refused confirmCompromised for the whole job: nothing more is sent. */
+  refused?: string;
+  /** Workflow time the oldest pending outcome started waiting for a batch; absent when none waits. */
+  pendingSinceMs?: number;
+  /** Workflow time the last batch ended (the next waits at least CONFIRM_SPACING_MS after it). */
+  lastSentAtMs?: number;
 }
 
 export interface InFlightUser {
@@ -521,6 +636,15 @@ export interface JobRecord {
   cancelledBy?: string;
   cancelReason?: string;
   retryOf?: string;
+  /** With confirmCompromised: how many rows were confirmed, how many not, and the job-level refusal if any. */
+  containment?: ContainmentSummary;
+}
+
+export interface ContainmentSummary {
+  confirmed: number;
+  notConfirmed: number;
+  /** Graph's refusal of confirmCompromised for the whole job (licence, permission), in one sentence. */
+  refused?: string;
 }
 
 export interface JobSummary {
@@ -531,6 +655,8 @@ export interface JobSummary {
   reportJsonPath: string;
   startedAt: string;
   finishedAt: string;
+  /** With confirmCompromised: rows confirmed and not, and the job-level refusal if any. */
+  containment?: ContainmentSummary;
 }
 
 /** What the `progress` query answers. */

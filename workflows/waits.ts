@@ -77,3 +77,35 @@ export const JOB_FILE_RETRY = { initialInterval: '1 second', maximumInterval: '1
 
 /** How Temporal retries the job's look for inherited users that ended without reporting. */
 export const INHERITED_CHECK_RETRY = { initialInterval: '1 second', maximumInterval: '30 seconds' } as const;
+
+/**
+ * Identity Protection allows about one request per second per tenant, all apps together: a job's
+ * confirmCompromised batches are sent at least this far apart (the next one waits this long after the
+ * last one ended, retries included).
+ */
+export const CONFIRM_SPACING_MS = 1_000;
+
+/** Bounds of the wait after an Identity Protection 429, which never carries a Retry-After. */
+export const CONFIRM_BACKOFF: WaitBounds = { firstMs: 2_000, minMs: CONFIRM_SPACING_MS, maxMs: 60_000 };
+
+/**
+ * Exponential backoff with equal jitter, for a service that names no wait: half of backoffMs's wait for
+ * this try, plus a random share (`random` in [0, 1)) of the other half, never below `minMs`. The jitter
+ * keeps two jobs (or two tenants' workers) that were throttled together from retrying in step. The caller
+ * draws `random` (an activity, not workflow code).
+ */
+export function jitteredBackoffMs(tries: number, bounds: WaitBounds, random: number): number {
+  const full = backoffMs(undefined, tries, bounds);
+  const share = Math.min(Math.max(random, 0), 1);
+  return Math.max(bounds.minMs, Math.round(full / 2 + (full / 2) * share));
+}
+
+/**
+ * How Temporal retries a confirmCompromised batch when the activity names no wait of its own (the
+ * activity sets each retry's delay with jitteredBackoffMs after a 429).
+ */
+export const CONFIRM_RETRY = {
+  initialInterval: CONFIRM_BACKOFF.firstMs,
+  backoffCoefficient: 2,
+  maximumInterval: CONFIRM_BACKOFF.maxMs,
+} as const;

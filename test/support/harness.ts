@@ -81,7 +81,8 @@ export async function openStage(
   simulatorOptions: Partial<SimulatorOptions> = {},
   { writesPerSecond = 0, env: extraEnv = {} }: StageOptions = {},
 ): Promise<Stage> {
-  const token = randomBytes(18).toString('base64url');
+  // A test may give its own token (an app-only one, say: graph/tokenClaims' unsignedToken); else a random one.
+  const token = simulatorOptions.token ?? randomBytes(18).toString('base64url');
   const simulator = await startGraphSimulator({ retryAfterSeconds: 0.3, ...simulatorOptions, token });
   const dataDir = await mkdtemp(join(tmpdir(), 'bulk-reset-test-'));
   const env: NodeJS.ProcessEnv = {
