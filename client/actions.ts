@@ -17,9 +17,11 @@ import {
   type ControlOptions,
   DEFAULT_APPROVAL_TIMEOUT,
   type DemoOptions,
+  type ListOptions,
   type ReportOptions,
   type RetryOptions,
   type ScheduleCreateOptions,
+  type ScheduleDeleteOptions,
   type SimulateOptions,
   type StartOptions,
   type StatusOptions,
@@ -31,6 +33,7 @@ import { policyFromFlags, printCsvCheck, refuseAppOnlyResetPassword } from './jo
 import { decryptSecrets, newSecretsFilePath, passwordChoiceFromFlags } from './passwordFlags';
 import {
   DEFAULT_MAX_USERS,
+  UnknownJobError,
   checkCsv,
   controlJob,
   copyReport,
@@ -46,7 +49,8 @@ import { renderReportView, reportView } from './reports';
 import { retryFailed } from './retry';
 import { jobPaths } from '../jobs/jobFiles';
 import { scheduleCreateCommand, scheduleDeleteCommand, scheduleListCommand } from './schedules';
-import { runWatch, watchCommand } from './watch';
+import { type WatchResult, followJob, runWatch, watchCommand } from './watch';
+import { listCommand } from './list';
 import { startTracing, stopTracing } from '../temporal/tracing';
 
 /**
@@ -65,6 +69,21 @@ export async function run(command: string, act: (actions: Actions) => Promise<nu
   }
 }
 
+/**
+ * A `--json` answer: one JSON object, on one line of standard output, and nothing else there. Every
+ * message of a command run with --json goes to standard error.
+ */
+function printJson(value: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/** How a followed job ended, for a --json answer: its state, its summary or why it could not run, its exit code. */
+function endedJson(result: WatchResult): Record<string, unknown> {
+  return result.state === 'completed'
+    ? { state: result.state, summary: result.summary, exitCode: result.exitCode }
+    : { ...result };
+}
+
 async function start(csvPath: string, options: StartOptions): Promise<number> {
   if (options.approvalTimeout !== undefined && !options.requireApproval) {
     throw new UsageError('--approval-timeout goes with --require-approval');
@@ -75,7 +94,8 @@ async function start(csvPath: string, options: StartOptions): Promise<number> {
   const passwords = await passwordChoiceFromFlags(options, policy.method);
   for (const notice of passwords.notices) console.error(notice);
   const csv = await checkCsv(csvPath, 20, passwords.settings.mode === 'csv' ? 'require' : 'refuse');
-  printCsvCheck(csv, 'the report');
+  // On standard error: standard output holds the job id alone (or the --json answer), for a script.
+  printCsvCheck(csv, 'the report', process.stderr);
   if (csv.runnableRows === 0) throw new UsageError('no row of this CSV can be reset; nothing was started');
 
   const client = await createClient(settings);
@@ -93,10 +113,30 @@ async function start(csvPath: string, options: StartOptions): Promise<number> {
     policy: { ...policy, password: passwords.settings },
     secretsRecipient: passwords.recipientPem,
   });
-  console.log(jobId);
   if (options.requireApproval) {
     console.error(`job ${jobId} waits for another operator to run: bulk-reset approve ${jobId}`);
   }
+  if (options.json) {
+    const started = {
+      jobId,
+      csv: {
+        path: csv.path,
+        sha256: csv.sha256,
+        totalRows: csv.totalRows,
+        runnableRows: csv.runnableRows,
+        problemCount: csv.problemCount,
+      },
+      requiresApproval: options.requireApproval === true,
+    };
+    if (!options.wait) {
+      printJson(started);
+      return 0;
+    }
+    const result = await followJob(client, jobId, process.stderr);
+    printJson({ ...started, ...endedJson(result) });
+    return result.exitCode;
+  }
+  console.log(jobId);
   if (!options.wait) return 0;
   return watch(client, jobId);
 }
@@ -109,16 +149,15 @@ async function status(jobId: string, options: StatusOptions): Promise<number> {
   const settings = loadSettings();
   const client = await createClient(settings);
   const current = await jobState(client, jobId);
+  if (current.state === 'not-found') throw new UnknownJobError(jobId, settings.temporal.namespace);
   if (options.json) {
     console.log(JSON.stringify({ jobId, ...current }, null, 2));
   } else if (current.state === 'running') {
     console.log(formatProgress(current.progress));
   } else if (current.state === 'completed') {
     console.log(formatSummary(current.summary));
-  } else if (current.state === 'failed') {
-    console.log(`job ${jobId} could not run: ${current.message}`);
   } else {
-    console.log(`job ${jobId} not found in namespace ${settings.temporal.namespace}`);
+    console.log(`job ${jobId} could not run: ${current.message}`);
   }
   if (current.state === 'completed') return exitCodeFor(current.summary);
   return current.state === 'running' ? 0 : 2;
@@ -156,7 +195,8 @@ async function control(action: ControlAction, jobId: string, options: ControlOpt
     reason: options.reason,
     rowsSha256: shown,
   });
-  console.log(formatProgress(progress));
+  if (options.json) printJson({ jobId, action, progress });
+  else console.log(formatProgress(progress));
   return 0;
 }
 
@@ -194,12 +234,24 @@ async function retry(jobId: string, options: RetryOptions): Promise<number> {
     secretsFile,
   });
   if (!retried) {
-    console.log(
+    console.error(
       `job ${jobId} has no ${options.allFailed ? 'failed' : 'retryable failed'} rows: nothing to retry`,
     );
+    if (options.json) printJson({ retryOf: jobId, jobId: null, rows: 0 });
     return 0;
   }
-  console.log(`${retried.rows} rows of ${jobId} retried as:`);
+  // The message on standard error: standard output holds the new job id alone (or the --json answer).
+  console.error(`${retried.rows} rows of ${jobId} retried as:`);
+  if (options.json) {
+    const started = { retryOf: jobId, jobId: retried.jobId, rows: retried.rows };
+    if (!options.wait) {
+      printJson(started);
+      return 0;
+    }
+    const result = await followJob(client, retried.jobId, process.stderr);
+    printJson({ ...started, ...endedJson(result) });
+    return result.exitCode;
+  }
   console.log(retried.jobId);
   return options.wait ? watch(client, retried.jobId) : 0;
 }
@@ -312,11 +364,13 @@ export const actions: Actions = {
   secretsDecrypt: decryptSecrets,
   plan: (csvPath, options) => runPlan(loadSettings(), csvPath, options),
   status,
+  list: (options: ListOptions) => listCommand(loadSettings(), options),
   watch: (jobId) => watchCommand(loadSettings(), jobId),
   scheduleCreate: (csvPath, options: ScheduleCreateOptions) =>
     scheduleCreateCommand(loadSettings(), csvPath, options),
   scheduleList: () => scheduleListCommand(loadSettings()),
-  scheduleDelete: (scheduleId) => scheduleDeleteCommand(loadSettings(), scheduleId),
+  scheduleDelete: (scheduleId, options: ScheduleDeleteOptions) =>
+    scheduleDeleteCommand(loadSettings(), scheduleId, options),
   control,
   retry,
   report,

@@ -102,6 +102,7 @@ function startCommand() {
     )
     .argument('<users.csv>', 'the users: a userPrincipalName (or upn) column, or an id column (object ids)')
     .option('--wait', 'follow the job until it ends, then print its summary (exit code as for watch)')
+    .option('--json', JSON_HELP)
     .addOption(
       new Option(
         '--job-id <id>',
@@ -159,6 +160,22 @@ function planCommand() {
     );
 }
 
+/** `--json` on every command that starts or changes a job: what a runbook parses. */
+const JSON_HELP =
+  'print one JSON object on standard output and nothing else there (messages go to standard error)';
+
+function listCommand() {
+  return new Command('list')
+    .description(
+      "Recent jobs of this task queue, newest first: id, state (the running job's phase, or how it ended), " +
+        'who started it, when, and the counts by outcome.',
+    )
+    .addOption(
+      new Option('--limit <n>', 'show at most this many jobs').argParser(wholeNumber(1, 1_000)).default(20),
+    )
+    .option('--json', 'machine-readable: one JSON object, {"jobs": [...]}');
+}
+
 function statusCommand() {
   return new Command('status')
     .description("A job's progress, or its summary once it ended (exit code as for watch).")
@@ -189,7 +206,8 @@ function scheduleCreateCommand() {
         '--cron <expression>',
         'run at these times: five cron fields, UTC, like "0 3 * * 0" (or --every)',
       ),
-    );
+    )
+    .option('--json', JSON_HELP);
   return addJobFlags(command, 'policy').addOption(allowLargeOption());
 }
 
@@ -202,7 +220,8 @@ function scheduleListCommand() {
 function scheduleDeleteCommand() {
   return new Command('delete')
     .description('End a schedule; runs already going finish.')
-    .argument('<name>', "the schedule's --id");
+    .argument('<name>', "the schedule's --id")
+    .option('--json', JSON_HELP);
 }
 
 const CONTROLS = {
@@ -221,7 +240,8 @@ function controlCommand(action: ControlAction) {
   return new Command(action)
     .description(CONTROLS[action])
     .argument('<job>', 'the job id')
-    .option('--reason <text>', 'why, recorded with who did it');
+    .option('--reason <text>', 'why, recorded with who did it')
+    .option('--json', JSON_HELP);
 }
 
 function retryCommand() {
@@ -233,6 +253,7 @@ function retryCommand() {
     .argument('<job>', 'the finished job')
     .option('--all-failed', 'retry every failed row, refusals (403, 404, password policy) too')
     .option('--wait', 'follow the retry until it ends, then print its summary')
+    .option('--json', JSON_HELP)
     .option('--secrets-file <file>', 'a new secrets file, for a job that kept its passwords in one');
   return (
     addJobFlags(command, 'retried job')
@@ -344,6 +365,8 @@ export type StartOptions = OptionsOf<ReturnType<typeof startCommand>>;
 export type SecretsDecryptOptions = OptionsOf<ReturnType<typeof secretsDecryptCommand>>;
 export type PlanOptions = OptionsOf<ReturnType<typeof planCommand>>;
 export type StatusOptions = OptionsOf<ReturnType<typeof statusCommand>>;
+export type ListOptions = OptionsOf<ReturnType<typeof listCommand>>;
+export type ScheduleDeleteOptions = OptionsOf<ReturnType<typeof scheduleDeleteCommand>>;
 export type ScheduleCreateOptions = OptionsOf<ReturnType<typeof scheduleCreateCommand>>;
 export type ControlOptions = OptionsOf<ReturnType<typeof controlCommand>>;
 export type RetryOptions = OptionsOf<ReturnType<typeof retryCommand>>;
@@ -359,10 +382,11 @@ export interface Actions {
   secretsDecrypt(secretsPath: string, options: SecretsDecryptOptions): Promise<number>;
   plan(csvPath: string, options: PlanOptions): Promise<number>;
   status(jobId: string, options: StatusOptions): Promise<number>;
+  list(options: ListOptions): Promise<number>;
   watch(jobId: string): Promise<number>;
   scheduleCreate(csvPath: string, options: ScheduleCreateOptions): Promise<number>;
   scheduleList(): Promise<number>;
-  scheduleDelete(scheduleId: string): Promise<number>;
+  scheduleDelete(scheduleId: string, options: ScheduleDeleteOptions): Promise<number>;
   control(action: ControlAction, jobId: string, options: ControlOptions): Promise<number>;
   retry(jobId: string, options: RetryOptions): Promise<number>;
   report(jobId: string, options: ReportOptions): Promise<number>;
@@ -414,13 +438,16 @@ export function bulkResetProgram(perform: Perform): CommandUnknownOpts {
     ]),
     planCommand().action((csv, options) => perform('plan', (run) => run.plan(csv, options))),
     statusCommand().action((job, options) => perform('status', (run) => run.status(job, options))),
+    listCommand().action((options) => perform('list', (run) => run.list(options))),
     watchCommand().action((job) => perform('watch', (run) => run.watch(job))),
     group('schedule', 'Bulk resets on a timer, through Temporal Schedules.', [
       scheduleCreateCommand().action((csv, options) =>
         perform('schedule create', (run) => run.scheduleCreate(csv, options)),
       ),
       scheduleListCommand().action(() => perform('schedule list', (run) => run.scheduleList())),
-      scheduleDeleteCommand().action((name) => perform('schedule delete', (run) => run.scheduleDelete(name))),
+      scheduleDeleteCommand().action((name, options) =>
+        perform('schedule delete', (run) => run.scheduleDelete(name, options)),
+      ),
     ]),
     ...(Object.keys(CONTROLS) as ControlAction[]).map((action) =>
       controlCommand(action).action((job, options) =>
@@ -568,7 +595,8 @@ function overview(program: CommandUnknownOpts): string {
     'Prometheus endpoint), OTEL_EXPORTER_OTLP_ENDPOINT (OpenTelemetry traces).',
     '',
     'Exit codes: 0 every user succeeded (or was skipped), 1 some users failed, are unconfirmed or were',
-    'cancelled, 2 the job could not run or the command was wrong.',
+    'cancelled, 2 the job could not run, there is no such job (or, to pause, resume, cancel or approve,',
+    'it has finished), or the command was wrong. --json: one JSON object on standard output (README).',
     '',
   ].join('\n');
 }

@@ -173,14 +173,20 @@ export function policyFromFlags(values: JobFlagValues): Partial<ResetPolicy> {
   };
 }
 
-/** Prints what the CSV holds and its first problems; the caller refuses a CSV with nothing to reset. */
-export function printCsvCheck(csv: CsvCheck, problemsGoTo: string): void {
-  console.log(
-    `${csv.path}: ${csv.totalRows} rows, ${csv.runnableRows} to reset, ${csv.problemCount} skipped`,
-  );
-  for (const problem of csv.problems) console.log(`  row ${problem.row}: ${problem.reason}`);
+/**
+ * Prints what the CSV holds and its first problems, on `output` (standard error where standard output is
+ * kept for an id or a JSON answer); the caller refuses a CSV with nothing to reset.
+ */
+export function printCsvCheck(
+  csv: CsvCheck,
+  problemsGoTo: string,
+  output: NodeJS.WritableStream = process.stdout,
+): void {
+  const print = (line: string): void => void output.write(`${line}\n`);
+  print(`${csv.path}: ${csv.totalRows} rows, ${csv.runnableRows} to reset, ${csv.problemCount} skipped`);
+  for (const problem of csv.problems) print(`  row ${problem.row}: ${problem.reason}`);
   if (csv.problemCount > csv.problems.length) {
-    console.log(`  ... and ${csv.problemCount - csv.problems.length} more (all in ${problemsGoTo})`);
+    print(`  ... and ${csv.problemCount - csv.problems.length} more (all in ${problemsGoTo})`);
   }
 }
 

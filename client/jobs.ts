@@ -12,6 +12,7 @@ import {
   WorkflowFailedError,
   WorkflowIdConflictPolicy,
   WorkflowIdReusePolicy,
+  type WorkflowExecutionDescription,
   WorkflowNotFoundError,
 } from '@temporalio/client';
 import { scanUserCsv, sha256File } from '../jobs/csvReader';
@@ -273,8 +274,66 @@ export async function jobState(client: Client, jobId: string): Promise<JobState>
   }
 }
 
+/**
+ * An error about a job that says, in one sentence, what happened and what to do: printed as it is, never
+ * replaced by the SDK's text of a cause (see failureMessage). The CLI exits with 2.
+ */
+export class JobCommandError extends Error {
+  override name = 'JobCommandError';
+}
+
+/** No job has this id in the namespace: a typo, another namespace, or gone past retention. */
+export class UnknownJobError extends JobCommandError {
+  override name = 'UnknownJobError';
+  constructor(jobId: string, namespace: string) {
+    super(
+      `there is no job ${jobId} in namespace ${namespace}: check the id (bulk-reset list shows recent jobs) and ` +
+        `TEMPORAL_NAMESPACE; a job that ended longer ago than the namespace keeps closed workflows is gone`,
+    );
+  }
+}
+
+/** A pause, resume, cancel or approval of a job that has already ended. */
+export class JobFinishedError extends JobCommandError {
+  override name = 'JobFinishedError';
+  constructor(jobId: string, action: string, status: string) {
+    super(
+      `job ${jobId} has already finished (${status}): there is nothing to ${action}; ` +
+        `bulk-reset status ${jobId} shows how it ended, bulk-reset retry ${jobId} runs its failed rows again`,
+    );
+  }
+}
+
+/** Temporal's status of a closed workflow, in words (`completed`, `timed out`). */
+function statusWords(status: string): string {
+  return status.toLowerCase().replaceAll('_', ' ');
+}
+
+/**
+ * Checks that `jobId` names a bulk-reset job (not a user's workflow, not nothing) and answers its
+ * Temporal status (`RUNNING`, `COMPLETED`, ...). Refuses an unknown id with UnknownJobError.
+ */
+export async function describeJob(client: Client, jobId: string): Promise<string> {
+  let description: WorkflowExecutionDescription;
+  try {
+    description = await client.workflow.getHandle(jobId).describe();
+  } catch (error) {
+    // The SDK's `workflow not found for ID` is replaced by a sentence that says what to do.
+    if (error instanceof WorkflowNotFoundError) throw new UnknownJobError(jobId, client.options.namespace);
+    throw error;
+  }
+  if (description.type !== bulkReset.name) {
+    throw new JobCommandError(
+      `${jobId} is not a bulk-reset job but a ${description.type} workflow (a user's, if the id has a /): ` +
+        'give the job id (bulk-reset list shows recent jobs)',
+    );
+  }
+  return description.status.name;
+}
+
 /** The root cause's message: what actually went wrong, not Temporal's wrapping. */
 export function failureMessage(error: unknown): string {
+  if (error instanceof JobCommandError) return error.message;
   let current: unknown = error;
   while (current instanceof Error && current.cause instanceof Error) current = current.cause;
   if (error instanceof WorkflowFailedError && current instanceof Error) return current.message;
@@ -455,13 +514,17 @@ export async function controlJob(
   action: ControlAction,
   request: ControlRequest,
 ): Promise<JobProgress> {
+  const status = await describeJob(client, jobId);
+  if (status !== 'RUNNING') throw new JobFinishedError(jobId, action, statusWords(status));
   const handle = client.workflow.getHandle(jobId);
+  let refusal: unknown;
   try {
     return await handle.executeUpdate(CONTROL_UPDATES[action], { args: [request] });
   } catch (error) {
-    if (error instanceof WorkflowNotFoundError) {
-      throw new Error(`job ${jobId} not found, or already finished`, { cause: error });
-    }
-    throw new Error(`cannot ${action} job ${jobId}: ${failureMessage(error)}`, { cause: error });
+    refusal = error;
   }
+  // It may have ended between the look and the update.
+  const now = await describeJob(client, jobId);
+  if (now !== 'RUNNING') throw new JobFinishedError(jobId, action, statusWords(now));
+  throw new JobCommandError(`cannot ${action} job ${jobId}: ${failureMessage(refusal)}`);
 }

@@ -278,6 +278,8 @@ export interface ScheduleCreateFlags extends JobFlagValues {
   every?: string;
   cron?: string;
   allowLarge?: boolean;
+  /** One JSON object on standard output, every message on standard error. */
+  json?: boolean;
 }
 
 /** `bulk-reset schedule create <users.csv> --id NAME (--every 1h | --cron "0 3 * * 0") [job flags]`. */
@@ -297,7 +299,7 @@ export async function scheduleCreateCommand(
       ? { ...flagged, password: { mode: 'generated' as const, length: DEFAULT_GENERATED_PASSWORD_LENGTH } }
       : flagged;
   const csv = await checkCsv(csvPath);
-  printCsvCheck(csv, "each run's report");
+  printCsvCheck(csv, "each run's report", flags.json ? process.stderr : process.stdout);
   if (csv.runnableRows === 0) throw new Error('no row of this CSV can be reset; no schedule was created');
 
   const client = await createClient(settings);
@@ -310,6 +312,17 @@ export async function scheduleCreateCommand(
     windowSize: flags.window,
     policy,
   });
+  if (flags.json) {
+    process.stdout.write(
+      `${JSON.stringify({
+        scheduleId,
+        timing: timing.description,
+        nextRuns: nextRuns.map((time) => time.toISOString()),
+        csv: { path: csv.path, sha256: csv.sha256, runnableRows: csv.runnableRows },
+      })}\n`,
+    );
+    return 0;
+  }
   console.log(scheduleId);
   console.log(`  runs ${timing.description}; next: ${formatTimes(nextRuns.slice(0, 3))}`);
   console.log(`  each run is its own job, named ${scheduleId}-<time>; see bulk-reset schedule list`);
@@ -332,9 +345,17 @@ export async function scheduleListCommand(settings: Settings): Promise<number> {
 }
 
 /** `bulk-reset schedule delete <NAME>`. */
-export async function scheduleDeleteCommand(settings: Settings, scheduleId: string): Promise<number> {
+export async function scheduleDeleteCommand(
+  settings: Settings,
+  scheduleId: string,
+  options: { json?: boolean } = {},
+): Promise<number> {
   const client = await createClient(settings);
   const running = await deleteSchedule(client, settings.taskQueue, scheduleId);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ scheduleId, deleted: true, stillRunning: running })}\n`);
+    return 0;
+  }
   console.log(`schedule ${scheduleId} deleted; no further runs`);
   for (const jobId of running)
     console.log(`  still running, to the end: ${jobId} (bulk-reset watch ${jobId})`);

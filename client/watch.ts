@@ -9,7 +9,7 @@
 import type { Client } from '@temporalio/client';
 import type { JobProgress, JobSummary } from '../workflows/types';
 import { type Settings, createClient } from '../temporal/config';
-import { exitCodeFor, formatSummary, waitForJob } from './jobs';
+import { UnknownJobError, exitCodeFor, formatSummary, waitForJob } from './jobs';
 
 // ---------------------------------------------------------------------------------------------------------
 // Pure helpers: the live line, and the rate and time-left estimates behind it
@@ -103,43 +103,86 @@ export function resetsEnded(progress: Pick<JobProgress, 'counts'>): number {
   return counts.succeeded + counts.failed + counts.unconfirmed;
 }
 
-export type LiveProgress = Pick<JobProgress, 'phase' | 'total' | 'done' | 'inFlight' | 'counts'>;
+/** How a finished job's last line is labelled: never like a clean run when rows failed or were cancelled. */
+export type EndLabel = 'done' | 'done with failures' | 'cancelled';
+
+export type LiveProgress = Pick<JobProgress, 'total' | 'done' | 'inFlight' | 'counts'> & {
+  phase: JobProgress['phase'] | EndLabel;
+};
 
 export interface LiveLineOptions {
   rowsPerSecond?: number;
   /** Draw a bar with these glyphs; no bar when absent (plain log lines). */
   glyphs?: BarGlyphs;
   barWidth?: number;
+  /**
+   * The terminal's width: the line is made to fit it (a narrower bar, then fewer details) and keeps, in
+   * any case, the percent, the time left and the failed count. No limit when absent (log lines).
+   */
+  columns?: number;
 }
 
+/** The narrower bar tried when the full line does not fit. */
+const NARROW_BAR_WIDTH = 10;
+
 /**
- * `[running] ████████░░░░ 45% 18/40 · ETA 0:07 · 4.2 rows/s · 3 in flight · succeeded 15 · failed 2 · …`:
- * the time left comes early, so a narrow terminal that cuts the line keeps it.
+ * `[running] ████████░░░░ 45% 18/40 · ETA 0:07 · 4.2 rows/s · 3 in flight · succeeded 15 · failed 2 · …`.
+ * Given the terminal's width, the first of these that fits: the full line; with a narrower bar; without
+ * the bar; then the percent, time left and outcome counts (failed first, zero counts left out, the rate
+ * last), dropping details from the end. The percent, the time left and the failed count always stay.
  */
 export function formatLiveLine(progress: LiveProgress, options: LiveLineOptions = {}): string {
   const { total, done, counts } = progress;
   const fraction = total ? done / total : 0;
-  const head = [`[${progress.phase}]`];
-  if (options.glyphs) head.push(renderBar(fraction, options.barWidth ?? BAR_WIDTH, options.glyphs));
-  head.push(total ? `${Math.floor(fraction * 100)}%` : '--%', `${done}/${total ?? '?'}`);
   const moving = progress.phase === 'running' || progress.phase === 'cancelling';
   // Paused or waiting for approval, nothing moves: the time left is unknown, whatever the recent rate.
   const remainingMs =
     total === undefined
       ? undefined
       : estimateRemainingMs(total - done, moving ? options.rowsPerSecond : undefined);
-  const parts = [
-    head.join(' '),
-    `ETA ${formatEta(remainingMs)}`,
-    formatRate(options.rowsPerSecond),
-    `${progress.inFlight} in flight`,
-    `succeeded ${counts.succeeded}`,
-    `failed ${counts.failed}`,
-    `unconfirmed ${counts.unconfirmed}`,
-    `skipped ${counts.skipped}`,
+  const head = (barWidth: number | undefined): string => {
+    const words = [`[${progress.phase}]`];
+    if (options.glyphs && barWidth) words.push(renderBar(fraction, barWidth, options.glyphs));
+    words.push(total ? `${Math.floor(fraction * 100)}%` : '--%', `${done}/${total ?? '?'}`);
+    return words.join(' ');
+  };
+  const eta = `ETA ${formatEta(remainingMs)}`;
+  const rate = formatRate(options.rowsPerSecond);
+  const full = (barWidth: number | undefined): string => {
+    const parts = [
+      head(barWidth),
+      eta,
+      rate,
+      `${progress.inFlight} in flight`,
+      `succeeded ${counts.succeeded}`,
+      `failed ${counts.failed}`,
+      `unconfirmed ${counts.unconfirmed}`,
+      `skipped ${counts.skipped}`,
+    ];
+    if (counts.cancelled > 0) parts.push(`cancelled ${counts.cancelled}`);
+    return parts.join(' · ');
+  };
+  const line = full(options.barWidth ?? BAR_WIDTH);
+  const { columns } = options;
+  if (!columns || line.length < columns) return line;
+  // The compact forms: failed first, other counts only when not zero, the rate last; each shorter than
+  // the one before by the last detail; the shortest drops the row numbers too.
+  const details = [`failed ${counts.failed}`];
+  for (const status of ['unconfirmed', 'cancelled', 'succeeded', 'skipped'] as const) {
+    if (counts[status] > 0) details.push(`${status} ${counts[status]}`);
+  }
+  details.push(rate);
+  const candidates = [
+    full(NARROW_BAR_WIDTH),
+    full(undefined),
+    [head(NARROW_BAR_WIDTH), eta, ...details].join(' · '),
   ];
-  if (counts.cancelled > 0) parts.push(`cancelled ${counts.cancelled}`);
-  return parts.join(' · ');
+  for (let kept = details.length; kept >= 1; kept -= 1) {
+    candidates.push([head(undefined), eta, ...details.slice(0, kept)].join(' · '));
+  }
+  const percent = total ? `${Math.floor(fraction * 100)}%` : '--%';
+  candidates.push([`[${progress.phase}] ${percent}`, eta, details[0]].join(' · '));
+  return candidates.find((candidate) => candidate.length < columns) ?? candidates[candidates.length - 1];
 }
 
 /** Cuts a line to fit the terminal: a line that wraps can no longer be redrawn in place. */
@@ -148,20 +191,42 @@ export function fitToWidth(line: string, columns: number | undefined): string {
   return `${line.slice(0, columns - 2)}…`;
 }
 
-/** The last line drawn for a finished job: the bar full, nothing in flight. */
-function finishedLine(summary: JobSummary): LiveProgress {
-  return { phase: 'done', total: summary.total, done: summary.total, inFlight: 0, counts: summary.counts };
+/**
+ * How a finished job ended, in a word for its last line and `list`: `done` only when every row succeeded
+ * or was skipped; `cancelled` when rows were cancelled; else `done with failures` (failed or unconfirmed).
+ */
+export function endLabel(counts: JobSummary['counts']): EndLabel {
+  if (counts.cancelled > 0) return 'cancelled';
+  return counts.failed + counts.unconfirmed > 0 ? 'done with failures' : 'done';
+}
+
+/** The last line drawn for a finished job: nothing in flight, and labelled by how it ended. */
+export function finishedLine(summary: JobSummary): LiveProgress {
+  return {
+    phase: endLabel(summary.counts),
+    total: summary.total,
+    done: summary.total,
+    inFlight: 0,
+    counts: summary.counts,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Watching a job
 
+/** How a watched job ended: the final state, and the exit code it answers. */
+export type WatchResult = Awaited<ReturnType<typeof waitForJob>> & { exitCode: number };
+
 /**
- * Follows the job until it ends, drawing progress on `output` (standard error for the CLI); then prints
- * the summary on standard output and answers the exit code: 0 every row succeeded or was skipped, 1 some users failed, are
- * unconfirmed or were cancelled, 2 the job could not run or does not exist.
+ * Follows the job until it ends, drawing progress on `output` (standard error for the CLI), and answers
+ * how it ended with its exit code: 0 every row succeeded or was skipped, 1 some users failed, are
+ * unconfirmed or were cancelled, 2 the job could not run. An unknown job is refused (UnknownJobError).
  */
-export async function runWatch(client: Client, jobId: string, output: NodeJS.WriteStream): Promise<number> {
+export async function followJob(
+  client: Client,
+  jobId: string,
+  output: NodeJS.WriteStream,
+): Promise<WatchResult> {
   const { env } = process;
   // A dumb terminal (an editor's shell buffer) cannot erase a line: it gets the plain lines.
   const live = output.isTTY === true && env.TERM !== 'dumb';
@@ -171,7 +236,11 @@ export async function runWatch(client: Client, jobId: string, output: NodeJS.Wri
   let lastLoggedMs: number | undefined;
 
   const draw = (progress: LiveProgress): void => {
-    const line = formatLiveLine(progress, { rowsPerSecond: rate.rowsPerSecond(), glyphs });
+    const line = formatLiveLine(progress, {
+      rowsPerSecond: rate.rowsPerSecond(),
+      glyphs,
+      columns: output.columns,
+    });
     output.write(`\r\x1b[2K${fitToWidth(line, output.columns)}`);
     drawn = true;
   };
@@ -201,15 +270,20 @@ export async function runWatch(client: Client, jobId: string, output: NodeJS.Wri
 
   if (final.state === 'completed' && drawn) draw(finishedLine(final.summary));
   if (drawn) output.write('\n');
-  if (final.state === 'completed') {
-    // On standard output, apart from the progress: what a script keeps.
-    process.stdout.write(`${formatSummary(final.summary)}\n`);
-    return exitCodeFor(final.summary);
-  }
-  output.write(
-    final.state === 'failed' ? `job ${jobId} could not run: ${final.message}\n` : `job ${jobId} not found\n`,
-  );
-  return 2;
+  if (final.state === 'not-found') throw new UnknownJobError(jobId, client.options.namespace);
+  if (final.state === 'completed') return { ...final, exitCode: exitCodeFor(final.summary) };
+  output.write(`job ${jobId} could not run: ${final.message}\n`);
+  return { ...final, exitCode: 2 };
+}
+
+/**
+ * Follows the job (followJob), then prints its summary on standard output and answers its exit code.
+ */
+export async function runWatch(client: Client, jobId: string, output: NodeJS.WriteStream): Promise<number> {
+  const result = await followJob(client, jobId, output);
+  // On standard output, apart from the progress: what a script keeps.
+  if (result.state === 'completed') process.stdout.write(`${formatSummary(result.summary)}\n`);
+  return result.exitCode;
 }
 
 /** `bulk-reset watch <job>`. */

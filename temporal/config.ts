@@ -63,6 +63,17 @@ export interface Settings {
    * user's row to its workflow there. No links when unset.
    */
   webUi?: string;
+  /** How a worker writes its log: `text` (one line per record) or `json` (BULK_RESET_LOG_FORMAT=json). */
+  logFormat: 'text' | 'json';
+}
+
+/** BULK_RESET_LOG_FORMAT: `text` (the default) or `json`; anything else is refused, naming both. */
+function parseLogFormat(value: string | undefined): 'text' | 'json' {
+  const format = value?.trim().toLowerCase() || 'text';
+  if (format !== 'text' && format !== 'json') {
+    throw new Error(`BULK_RESET_LOG_FORMAT is "${value}": it must be text (the default) or json`);
+  }
+  return format;
 }
 
 /** Graph's published identity write budget: 3,000 writes per 150 s per app and tenant. */
@@ -92,6 +103,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     metrics: env.BULK_RESET_METRICS?.trim() || undefined,
     verboseLogs: ['1', 'true', 'yes'].includes(env.BULK_RESET_LOG_VERBOSE?.trim().toLowerCase() ?? ''),
     webUi: env.BULK_RESET_WEB_UI?.trim() || undefined,
+    logFormat: parseLogFormat(env.BULK_RESET_LOG_FORMAT),
     credential: {
       graphToken: env.GRAPH_TOKEN || undefined,
       app: appCredentialFromEnv(env),

@@ -18,21 +18,22 @@ describe('with a worker', () => {
     // Some users fail on purpose (denied, missing, ...): exit code 1 says "look at the report".
     expect(started.stderr).not.toContain('bulk-reset:');
     expect(started.code).toBe(1);
-    const jobId = started.stdout.split('\n').find((line) => line.startsWith('reset-'));
-    expect(jobId).toBeDefined();
-    expect(started.stdout).toContain(`${sample.rows.length} rows, 30 to reset, 5 skipped`);
-    expect(started.stdout).toMatch(/row \d+: duplicate of row 2/);
+    // The job id is standard output's first line; the CSV check is on standard error.
+    const jobId = started.stdout.split('\n')[0];
+    expect(jobId).toMatch(/^reset-/);
+    expect(started.stderr).toContain(`${sample.rows.length} rows, 30 to reset, 5 skipped`);
+    expect(started.stderr).toMatch(/row \d+: duplicate of row 2/);
     const succeeded = sample.rows.filter((row) => row.expected === 'succeeded').length;
     expect(started.stdout).toMatch(new RegExp(`succeeded\\s+${succeeded}\\n`));
 
-    const status = await cli(stage, 'status', jobId as string, '--json');
+    const status = await cli(stage, 'status', jobId, '--json');
     expect(status.code).toBe(1);
     const parsed = JSON.parse(status.stdout) as { state: string; summary: { total: number } };
     expect(parsed.state).toBe('completed');
     expect(parsed.summary.total).toBe(sample.rows.length);
 
     const out = join(stage.dataDir, 'copy.json');
-    const copied = await cli(stage, 'report', jobId as string, '--out', out, '--format', 'json');
+    const copied = await cli(stage, 'report', jobId, '--out', out, '--format', 'json');
     expect(copied.code).toBe(0);
     expect((await stat(out)).mode & 0o777).toBe(0o600);
     const report = await readJson<ReportJson>(out);
@@ -51,7 +52,7 @@ describe('with a worker', () => {
   test('status and report of an unknown job say so', async () => {
     const status = await cli(stage, 'status', 'reset-no-such-job');
     expect(status.code).toBe(2);
-    expect(status.stdout).toContain('not found');
+    expect(status.stderr).toContain('there is no job reset-no-such-job');
     const report = await cli(stage, 'report', 'reset-no-such-job', '--out', join(stage.dataDir, 'x.csv'));
     expect(report.code).toBe(2);
     expect(report.stderr).toContain('no report for job reset-no-such-job');

@@ -16,6 +16,7 @@ const COMMANDS = [
   'secrets decrypt',
   'plan',
   'status',
+  'list',
   'watch',
   'schedule create',
   'schedule list',

@@ -212,7 +212,7 @@ test("csv mode: each row's password is sent as written, an empty cell is an erro
     ...TIMINGS,
   );
   expect(started.stderr).toContain('WARNING: the new passwords come from the CSV');
-  expect(started.stdout).toMatch(/row 9: no newPassword value/);
+  expect(started.stderr).toMatch(/row 9: no newPassword value/);
   expect(started.code).toBe(1);
   const jobId = jobIdOf(started);
   const report = await expectReport(jobId, succeed, [denied]);

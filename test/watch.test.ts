@@ -5,15 +5,18 @@ import {
   ASCII_BAR,
   RateWindow,
   UNICODE_BAR,
+  type LiveProgress,
   barGlyphs,
+  endLabel,
   estimateRemainingMs,
+  finishedLine,
   fitToWidth,
   formatEta,
   formatLiveLine,
   renderBar,
   resetsEnded,
 } from '../client/watch';
-import { type JobProgress, emptyCounts } from '../workflows/types';
+import { type JobProgress, type JobSummary, emptyCounts } from '../workflows/types';
 
 describe('renderBar', () => {
   it('fills the bar in proportion and keeps its width', () => {
@@ -147,6 +150,70 @@ describe('formatLiveLine', () => {
   it('says it does not know the size yet while the CSV is being checked', () => {
     const line = formatLiveLine(progress({ phase: 'preparing', total: undefined }), { glyphs: UNICODE_BAR });
     expect(line.startsWith(`[preparing] ${'░'.repeat(24)} --% 0/? · ETA --:--`)).toBe(true);
+  });
+});
+
+describe('the live line on an 80-column terminal', () => {
+  const big = progress({
+    total: 100_000,
+    done: 45_123,
+    inFlight: 200,
+    counts: { succeeded: 40_000, failed: 4_321, unconfirmed: 802, skipped: 0, cancelled: 0 },
+  });
+
+  /** What runWatch draws: the line made to fit, then cut if it still would not. */
+  const drawn = (line: LiveProgress, columns: number) =>
+    fitToWidth(formatLiveLine(line, { rowsPerSecond: 37.5, glyphs: UNICODE_BAR, columns }), columns);
+
+  it('keeps the percent, the time left and the failed count, within the width', () => {
+    const line = drawn(big, 80);
+    expect(line.length).toBeLessThan(80);
+    expect(line).toContain('45%');
+    expect(line).toMatch(/ETA \d+:\d\d/);
+    expect(line).toContain('failed 4321');
+    expect(line).toContain('unconfirmed 802');
+    expect(line).not.toContain('…');
+  });
+
+  it('keeps them at 60 columns too, and while the job waits for approval', () => {
+    const line = drawn({ ...big, phase: 'awaiting-approval' }, 60);
+    expect(line.length).toBeLessThan(60);
+    expect(line).toContain('45%');
+    expect(line).toContain('ETA --:--');
+    expect(line).toContain('failed 4321');
+  });
+
+  it('draws the whole line, bar and all, where it fits', () => {
+    const small = progress({ done: 20, counts: { ...emptyCounts(), succeeded: 20 } });
+    expect(drawn(small, 200)).toBe(formatLiveLine(small, { rowsPerSecond: 37.5, glyphs: UNICODE_BAR }));
+  });
+});
+
+describe('the last line of a finished job', () => {
+  const summary = (counts: Partial<JobSummary['counts']>): JobSummary => ({
+    jobId: 'reset-test',
+    total: 40,
+    counts: { ...emptyCounts(), ...counts },
+    reportCsvPath: 'report.csv',
+    reportJsonPath: 'report.json',
+    startedAt: '2026-12-01T00:00:00.000Z',
+    finishedAt: '2026-12-01T00:01:00.000Z',
+  });
+
+  it('says done only when every row succeeded or was skipped', () => {
+    expect(formatLiveLine(finishedLine(summary({ succeeded: 38, skipped: 2 })))).toMatch(/^\[done\] 100% /);
+  });
+
+  it('says done with failures when users failed or are unconfirmed', () => {
+    const line = formatLiveLine(finishedLine(summary({ succeeded: 10, failed: 29, unconfirmed: 1 })));
+    expect(line).toMatch(/^\[done with failures\] /);
+    expect(line).toContain('failed 29');
+  });
+
+  it('says cancelled when rows were cancelled', () => {
+    const line = formatLiveLine(finishedLine(summary({ succeeded: 5, cancelled: 35 })));
+    expect(line).toMatch(/^\[cancelled\] /);
+    expect(endLabel(summary({ failed: 1, cancelled: 1 }).counts)).toBe('cancelled');
   });
 });
 

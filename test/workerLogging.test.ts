@@ -117,3 +117,52 @@ test('the worker prints one line per record by default, without the error text; 
   expect(verbose).toContain('user alice@contoso.com');
   expect(verbose).toMatch(/^\s+at /m);
 });
+
+test('the JSON log writes each record as one object on one line: time, level, message, job id, the ids, no error text', () => {
+  const meta = {
+    activityType: 'startReset',
+    workflowId: 'reset-1/user-0a1b2c',
+    attempt: 2,
+    taskToken: 'CiQwMWEy',
+    error: GRAPH_REFUSAL,
+  };
+  const text = printed(runtimeLogger('INFO', { format: 'json' }), 'warn', meta);
+  const lines = text.split('\n');
+  expect(lines).toHaveLength(2);
+  expect(JSON.parse(lines[0])).toEqual({
+    time: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/) as string,
+    level: 'WARN',
+    message: 'Activity failed',
+    jobId: 'reset-1',
+    activityType: 'startReset',
+    workflowId: 'reset-1/user-0a1b2c',
+    attempt: 2,
+    error: {
+      type: 'GraphPermanentError',
+      nonRetryable: true,
+      httpStatus: 403,
+      graphCode: 'Authorization_RequestDenied',
+    },
+  });
+  expect(text).not.toMatch(/alice|Insufficient|1f2e3d4c/);
+});
+
+test('a multi-line message is written on one line, in text and in JSON', () => {
+  const written = (logger: Logger): string => {
+    let text = '';
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      text += chunk.toString();
+      return true;
+    });
+    try {
+      logger.info('compiled\n  12 modules\n', { big: 10n });
+    } finally {
+      spy.mockRestore();
+    }
+    return text;
+  };
+  expect(written(runtimeLogger('INFO'))).toMatch(/\[INFO\] compiled \| 12 modules \{ big: 10n \}\n$/);
+  const json = written(runtimeLogger('INFO', { format: 'json' }));
+  expect(json.split('\n')).toHaveLength(2);
+  expect(JSON.parse(json)).toMatchObject({ message: 'compiled\n  12 modules\n', big: '10' });
+});

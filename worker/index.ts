@@ -159,20 +159,30 @@ export async function runWorker(settings: Settings, options: WorkerProcessOption
   const { metricsUrl } = installRuntime({
     metricsAddress: metricsAddress(options.metrics, { BULK_RESET_METRICS: settings.metrics }),
     verboseLogs: settings.verboseLogs,
+    logFormat: settings.logFormat,
   });
-  if (metricsUrl) console.log(`bulk-reset worker: Prometheus metrics at ${metricsUrl}`);
+  // The worker's own lines: as they always were in text, through the Runtime's logger (one JSON object
+  // each) when the log is JSON, so that every line of it parses.
+  const say = (level: 'INFO' | 'WARN', text: string, stream: 'stdout' | 'stderr' = 'stderr'): void => {
+    if (settings.logFormat === 'json') Runtime.instance().logger.log(level, `bulk-reset worker: ${text}`);
+    else if (stream === 'stdout') console.log(`bulk-reset worker: ${text}`);
+    else console.error(`bulk-reset worker: ${text}`);
+  };
+  if (metricsUrl) say('INFO', `Prometheus metrics at ${metricsUrl}`, 'stdout');
   if (settings.verboseLogs) {
-    console.error(
-      'bulk-reset worker: BULK_RESET_LOG_VERBOSE is set: the log shows errors in full, with user names, Graph messages and request-ids',
+    say(
+      'WARN',
+      'BULK_RESET_LOG_VERBOSE is set: the log shows errors in full, with user names, Graph messages and request-ids',
     );
   }
   const tracing = startTracing('bulk-reset-worker');
-  if (tracing) console.log(`bulk-reset worker: OpenTelemetry traces to ${tracing.endpoint}`);
+  if (tracing) say('INFO', `OpenTelemetry traces to ${tracing.endpoint}`, 'stdout');
   try {
     const group = await createWorker(settings);
     const drain = (signal: NodeJS.Signals): void => {
-      console.error(
-        `bulk-reset worker: ${signal} received, draining: taking no new tasks, letting activities in flight finish (up to ${SHUTDOWN_GRACE_MS / 1000} s); send ${signal} again to stop at once`,
+      say(
+        'INFO',
+        `${signal} received, draining: taking no new tasks, letting activities in flight finish (up to ${SHUTDOWN_GRACE_MS / 1000} s); send ${signal} again to stop at once`,
       );
       group.shutdown();
     };
@@ -184,7 +194,7 @@ export async function runWorker(settings: Settings, options: WorkerProcessOption
       process.off('SIGTERM', drain);
       process.off('SIGINT', drain);
     }
-    console.error('bulk-reset worker: drained and stopped');
+    say('INFO', 'drained and stopped');
   } finally {
     await tracing?.shutdown();
   }

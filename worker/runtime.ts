@@ -6,7 +6,7 @@
  * it never holds a failure's text, which the failure converter seals into a payload first.
  */
 import { type LogLevel, Runtime } from '@temporalio/worker';
-import { runtimeLogger } from './logging';
+import { type LogFormat, runtimeLogger } from './logging';
 import { prometheusTelemetry } from './metrics';
 
 export interface RuntimeChoice {
@@ -14,17 +14,24 @@ export interface RuntimeChoice {
   logLevel?: LogLevel;
   /** Print the SDK's records as they are, errors and stack traces included. */
   verboseLogs?: boolean;
+  /** Text lines, or one JSON object per line (BULK_RESET_LOG_FORMAT). */
+  logFormat?: LogFormat;
   /** `host:port` for the Prometheus endpoint; none when undefined. */
   metricsAddress?: string;
 }
 
 /** Installs the Runtime; returns the URL to scrape when there is a metrics endpoint. */
-export function installRuntime({ logLevel = 'INFO', verboseLogs = false, metricsAddress }: RuntimeChoice): {
+export function installRuntime({
+  logLevel = 'INFO',
+  verboseLogs = false,
+  logFormat = 'text',
+  metricsAddress,
+}: RuntimeChoice): {
   metricsUrl?: string;
 } {
   try {
     Runtime.install({
-      logger: runtimeLogger(logLevel, { verbose: verboseLogs }),
+      logger: runtimeLogger(logLevel, { verbose: verboseLogs, format: logFormat }),
       ...(metricsAddress && { telemetryOptions: { metrics: prometheusTelemetry(metricsAddress) } }),
     });
   } catch (error) {
