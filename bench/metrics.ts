@@ -1,5 +1,5 @@
 /** Numbers derived from what a side recorded. */
-import type { ProgressSample, SimulatorCounts } from './types';
+import type { FloorRatio, FloorResult, OrchestratorResult, ProgressSample, SimulatorCounts } from './types';
 import type { SimulatorStats } from '../simulator/graphSimulator';
 
 /** Span of the sliding window for the lowest sustained rate. */
@@ -73,4 +73,28 @@ export function perThousandUsers(seconds: number | undefined, users: number): nu
 export function ownCpuSeconds(): number {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1e6;
+}
+
+/** `part / whole`, or null when either is unknown or the whole is not above 0. */
+function ratio(part: number | undefined, whole: number | undefined): number | null {
+  if (part === undefined || whole === undefined || !Number.isFinite(part) || !(whole > 0)) return null;
+  return part / whole;
+}
+
+/**
+ * bulk-reset's figures divided by one floor's. Both ran the same users, so a ratio of CPU totals is the
+ * ratio of CPU per user; events add the users' workflows and the job's (or the parent's) share.
+ */
+export function floorRatio(orchestrator: OrchestratorResult, floor: FloorResult): FloorRatio {
+  return {
+    shape: floor.shape,
+    usersPerSecond: ratio(orchestrator.usersPerSecond, floor.usersPerSecond),
+    devServerCpuPerUser: ratio(orchestrator.cpuSeconds.devServer, floor.cpuSeconds.devServer),
+    workerCpuPerUser: ratio(orchestrator.cpuSeconds.worker, floor.cpuSeconds.worker),
+    eventsPerUser: ratio(
+      orchestrator.userHistory.average + orchestrator.parent.eventsPerUser,
+      floor.userHistory.average + floor.parent.eventsPerUser,
+    ),
+    peakWorkerRss: ratio(orchestrator.peakWorkerRssMb, floor.peakWorkerRssMb),
+  };
 }

@@ -87,8 +87,17 @@ function processTree(ancestor: number): { pids: number[]; descends: (pid: number
   return { pids, descends };
 }
 
-/** A descendant of `ancestor` whose command line contains every one of `words`. */
-export function findDescendant(ancestor: number, words: readonly string[]): number | undefined {
+/**
+ * A descendant of `ancestor` whose command line contains every one of `words`, other than those in
+ * `except` (a server already measured, still running beside a fresh one).
+ */
+export function findDescendant(
+  ancestor: number,
+  words: readonly string[],
+  except: ReadonlySet<number> = new Set(),
+): number | undefined {
   const { pids, descends } = processTree(ancestor);
-  return pids.find((pid) => descends(pid) && words.every((word) => commandLine(pid).includes(word)));
+  return pids.find(
+    (pid) => !except.has(pid) && descends(pid) && words.every((word) => commandLine(pid).includes(word)),
+  );
 }

@@ -1,6 +1,6 @@
 /** The Markdown a run prints: one table for time, one for cost, and a line per scenario's question. */
 import { perThousandUsers, windowFill } from './metrics';
-import type { BenchResult, HistoryFacts, RunResult, SideResult } from './types';
+import type { BenchResult, FloorRatio, HistoryFacts, RunResult, SideResult } from './types';
 
 const DASH = '–';
 
@@ -62,6 +62,82 @@ function costRow({ plan, orchestrator: orch, baseline: base }: RunResult, cpus: 
   ];
 }
 
+/** `0.64×`: a ratio to the floor. */
+function times(value: number | null): string {
+  return value === null ? DASH : `${number(value, 2)}×`;
+}
+
+/**
+ * Temporal's floor beside bulk-reset, for the runs that measured it: one table of each side's figures,
+ * one of bulk-reset's ratio to each floor. Empty when no run measured a floor.
+ */
+export function floorTables(runs: readonly RunResult[]): string[] {
+  const measured = runs.filter((run) => run.floors && run.floors.length > 0);
+  if (measured.length === 0) return [];
+  const perK = (seconds: number | undefined, users: number) => number(perThousandUsers(seconds, users), 1);
+  const sides = measured.flatMap(({ plan, orchestrator, floors = [] }) => [
+    ...floors.map((floor) => [
+      plan.label,
+      floor.shape,
+      number(floor.usersPerSecond),
+      perK(floor.cpuSeconds.devServer, plan.users),
+      perK(floor.cpuSeconds.worker, plan.users),
+      `${number(floor.userHistory.average)} + ${number(floor.parent.eventsPerUser)}`,
+      number(floor.peakWorkerRssMb, 0),
+      `${floor.succeeded}/${plan.users}`,
+    ]),
+    [
+      plan.label,
+      'bulk-reset',
+      number(orchestrator.usersPerSecond),
+      perK(orchestrator.cpuSeconds.devServer, plan.users),
+      perK(orchestrator.cpuSeconds.worker, plan.users),
+      `${number(orchestrator.userHistory.average)} + ${number(orchestrator.parent.eventsPerUser)}`,
+      number(orchestrator.peakWorkerRssMb, 0),
+      `${orchestrator.outcomes.succeeded}/${plan.users}`,
+    ],
+  ]);
+  const ratioRow = (label: string, ratio: FloorRatio) => [
+    label,
+    ratio.shape,
+    times(ratio.usersPerSecond),
+    times(ratio.devServerCpuPerUser),
+    times(ratio.workerCpuPerUser),
+    times(ratio.eventsPerUser),
+    times(ratio.peakWorkerRss),
+  ];
+  return [
+    table(
+      [
+        'run',
+        'side',
+        'users/s',
+        'dev server CPU s/1k',
+        'worker CPU s/1k',
+        'events/user (user + job)',
+        'worker peak RSS MB',
+        'succeeded',
+      ],
+      sides,
+    ),
+    '',
+    table(
+      [
+        'run',
+        'bulk-reset / floor',
+        'users/s',
+        'dev server CPU/user',
+        'worker CPU/user',
+        'events/user',
+        'worker peak RSS',
+      ],
+      measured.flatMap(({ plan, floorRatios = [] }) =>
+        floorRatios.map((ratio) => ratioRow(plan.label, ratio)),
+      ),
+    ),
+  ];
+}
+
 /** `TYPE ×n`, most frequent first. */
 function eventTypes(counts: Record<string, number>): string {
   return Object.entries(counts)
@@ -78,7 +154,16 @@ function percent(part: number, whole: number): string {
 function scenarioNotes(scenario: string, runs: RunResult[]): string[] {
   const notes: string[] = [];
   if (scenario === 'budget') {
-    for (const { plan, orchestrator, baseline } of runs) {
+    for (const { plan, orchestrator, baseline, floors } of runs) {
+      const floor = floors?.find((measured) => measured.shape === 'floor-shape');
+      if (floor) {
+        const target = Math.min(plan.writesPerSecond > 0 ? plan.writesPerSecond : 20, floor.usersPerSecond);
+        const achieved = orchestrator.simulator.resetsAccepted / orchestrator.wallSeconds;
+        notes.push(
+          `budget: ${number(achieved)} resets/s against min(${plan.writesPerSecond || 20}/s, floor-shape ${number(floor.usersPerSecond)} users/s) = ` +
+            `${number(target)}/s: ${percent(achieved, target)} of what this machine's Temporal allows`,
+        );
+      }
       const side = (name: string, result: SideResult) =>
         `${name} ${number(result.simulator.resetsAccepted / result.wallSeconds)} resets/s, ` +
         `${result.simulator.throttled} 429s (${percent(result.simulator.throttled, result.simulator.posts)} of ${result.simulator.posts} writes)`;
@@ -128,7 +213,7 @@ function scenarioNotes(scenario: string, runs: RunResult[]): string[] {
 
 function warnings(runs: RunResult[]): string[] {
   const found: string[] = [];
-  for (const { plan, orchestrator, baseline } of runs) {
+  for (const { plan, orchestrator, baseline, floors } of runs) {
     const sides: [string, SideResult | undefined][] = [
       ['orchestrator', orchestrator],
       ['baseline', baseline],
@@ -141,6 +226,14 @@ function warnings(runs: RunResult[]): string[] {
         );
       if (side.outcomes.succeeded !== plan.users)
         found.push(`${plan.label} ${name}: ${side.outcomes.succeeded}/${plan.users} succeeded`);
+    }
+    for (const floor of floors ?? []) {
+      if (floor.succeeded !== plan.users)
+        found.push(`${plan.label} ${floor.shape}: ${floor.succeeded}/${plan.users} succeeded`);
+      if (floor.simulator.earlyRequests > 0)
+        found.push(
+          `${plan.label} ${floor.shape}: ${floor.simulator.earlyRequests} requests before their Retry-After`,
+        );
     }
     const { report } = orchestrator;
     if (report.missing + report.repeated + report.unreadable > 0)
@@ -196,6 +289,15 @@ export function markdownReport(result: BenchResult): string {
       runs.map((run) => costRow(run, machine.cpus)),
     ),
   ];
+  const floor = floorTables(runs);
+  if (floor.length > 0) {
+    lines.push(
+      '',
+      "Temporal's floor (bench/floorWorkflows.ts), each side on a fresh dev server; ratios are bulk-reset's figure / the floor's:",
+      '',
+      ...floor,
+    );
+  }
   const scenarios = [...new Set(runs.map((run) => run.plan.scenario))];
   const notes = scenarios.flatMap((scenario) =>
     scenarioNotes(

@@ -19,13 +19,15 @@ import { PROJECT_ROOT, WAL_PRAGMAS, findTemporalCli, startDevServer } from '../t
 import { MAX_WINDOW_SIZE, formatProgress } from '../client/jobs';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { runBaseline } from './baseline';
+import { runFloor } from './floor';
+import { floorRatio } from './metrics';
 import { type Stage, runOrchestrator } from './orchestrator';
 import { startPostgresServer } from './postgresServer';
 import { cpuSeconds, findDescendant } from './processStats';
 import { markdownReport } from './report';
 import { type PlanOverrides, SCENARIOS, scenariosNamed } from './scenarios';
 import { startSimulatorProcess } from './simulatorProcess';
-import type { BenchResult, MachineFacts, RunPlan, RunResult } from './types';
+import type { BenchResult, FloorResult, MachineFacts, RunPlan, RunResult } from './types';
 
 const USAGE = `usage: node dist/bench/run.js --scenario <name|all> [--users N] [--window N] [--skip-baseline] [--store wal|rollback|memory|postgres]
 
@@ -196,6 +198,44 @@ async function runPlan(
   return { plan, orchestrator, baseline, wallRatio: orchestrator.wallSeconds / baseline.wallSeconds };
 }
 
+/**
+ * A plan with floors: each floor shape, then the orchestrator (and the baseline), one after another,
+ * each against a fresh Temporal server with the same settings and a fresh simulator, so that no side
+ * inherits another's history in the server's database.
+ */
+async function runWithFloors(
+  openStage: () => Promise<{ stage: Stage; close: () => Promise<void> }>,
+  plan: RunPlan,
+  tempDir: string,
+  skipBaseline: boolean,
+): Promise<RunResult> {
+  const floors: FloorResult[] = [];
+  for (const shape of plan.floors ?? []) {
+    const { stage, close } = await openStage();
+    try {
+      const token = randomBytes(18).toString('base64url');
+      // Temporal's capacity, not Graph's budget: the floor runs against Graph with no write budget.
+      const simulator = await startSimulatorProcess({ token, ...plan.simulator, writeBudget: undefined });
+      stage.defer(() => simulator.stop());
+      console.error(`[${plan.label}] ${shape}: ${plan.users} users, window ${plan.windowSize}`);
+      const floor = await runFloor(stage, { plan, shape, simulator, token });
+      console.error(
+        `[${plan.label}] ${shape}: ${floor.wallSeconds.toFixed(1)} s, ${floor.usersPerSecond.toFixed(1)} users/s`,
+      );
+      floors.push(floor);
+    } finally {
+      await close();
+    }
+  }
+  const { stage, close } = await openStage();
+  try {
+    const run = await runPlan(stage, plan, tempDir, skipBaseline);
+    return { ...run, floors, floorRatios: floors.map((floor) => floorRatio(run.orchestrator, floor)) };
+  } finally {
+    await close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const options = parseOptions(argv);
   if (!options) {
@@ -227,49 +267,83 @@ async function main(argv: string[]): Promise<number> {
 
     const startedAt = new Date();
     const store = STORES[options.store];
-    let server: { address: string; cpuSeconds?: () => number };
-    if (options.store === 'postgres') {
-      console.error('bench: starting the Temporal server on PostgreSQL (scripts/temporal-postgres.sh)');
-      const postgres = await startPostgresServer();
-      cleanup.defer(() => postgres.destroy());
-      server = postgres;
-    } else {
-      console.error(`bench: starting the Temporal dev server (${store.label})`);
-      const devServer = await startDevServer({
-        dbFilename: store.file ? join(tempDir, 'temporal.sqlite') : undefined,
-        sqlitePragmas: store.pragmas,
-      });
-      cleanup.defer(() => devServer.stop());
-      const pid = findDescendant(process.pid, ['server', 'start-dev']);
-      if (pid === undefined) console.error('bench: dev server process not found; its CPU is not measured');
-      server = {
-        address: devServer.address,
-        cpuSeconds: pid === undefined ? undefined : () => cpuSeconds(pid),
+    let servers = 0;
+    /** The dev servers running now, so that each stage measures its own. */
+    const serverPids = new Set<number>();
+    /**
+     * A Temporal server and a client of it, as a stage for a side. Each call starts a fresh dev server
+     * (its own SQLite file) with the same settings; the PostgreSQL-backed server is started once and
+     * shared, as starting it is slow.
+     */
+    let postgres: Promise<{ address: string; cpuSeconds?: () => number }> | undefined;
+    const openStage = async (): Promise<{ stage: Stage; close: () => Promise<void> }> => {
+      const steps = new Cleanup();
+      cleanup.defer(() => steps.run());
+      servers += 1;
+      let server: { address: string; cpuSeconds?: () => number };
+      if (options.store === 'postgres') {
+        postgres ??= (async () => {
+          console.error('bench: starting the Temporal server on PostgreSQL (scripts/temporal-postgres.sh)');
+          const started = await startPostgresServer();
+          cleanup.defer(() => started.destroy());
+          return started;
+        })();
+        server = await postgres;
+      } else {
+        console.error(`bench: starting the Temporal dev server (${store.label})`);
+        const devServer = await startDevServer({
+          dbFilename: store.file ? join(tempDir, `temporal-${servers}.sqlite`) : undefined,
+          sqlitePragmas: store.pragmas,
+        });
+        steps.defer(() => devServer.stop());
+        const pid = findDescendant(process.pid, ['server', 'start-dev'], serverPids);
+        if (pid !== undefined) {
+          serverPids.add(pid);
+          steps.defer(() => {
+            serverPids.delete(pid);
+            return Promise.resolve();
+          });
+        }
+        if (pid === undefined) console.error('bench: dev server process not found; its CPU is not measured');
+        server = {
+          address: devServer.address,
+          cpuSeconds: pid === undefined ? undefined : () => cpuSeconds(pid),
+        };
+      }
+      // The workers and this client must share the payload keys: one fresh key per invocation, given
+      // inline so that no key file outlives the benchmark.
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        TEMPORAL_ADDRESS: server.address,
+        TEMPORAL_NAMESPACE: 'default',
+        BULK_RESET_DATA_DIR: dataDir,
+        BULK_RESET_CODEC_KEYS: codecKeys,
       };
-    }
-    // The workers and this client must share the payload keys: one fresh key per invocation, given
-    // inline so that no key file outlives the benchmark.
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      TEMPORAL_ADDRESS: server.address,
-      TEMPORAL_NAMESPACE: 'default',
-      BULK_RESET_DATA_DIR: dataDir,
-      BULK_RESET_CODEC_KEYS: newCodecKeyLine(),
+      const client = await createClient(loadSettings(env));
+      steps.defer(() => client.connection.close());
+      const stage: Stage = {
+        client,
+        env,
+        serverCpuSeconds: server.cpuSeconds,
+        dataDir,
+        logDir,
+        downloadDir: tempDir,
+        defer: (step) => steps.defer(step),
+      };
+      return { stage, close: () => steps.run() };
     };
-    const client = await createClient(loadSettings(env));
-    cleanup.defer(() => client.connection.close());
-    const stage: Stage = {
-      client,
-      env,
-      serverCpuSeconds: server.cpuSeconds,
-      dataDir,
-      logDir,
-      downloadDir: tempDir,
-      defer: (step) => cleanup.defer(step),
-    };
+    const codecKeys = newCodecKeyLine();
+    let shared: Stage | undefined;
+    const sharedStage = async (): Promise<Stage> => (shared ??= (await openStage()).stage);
 
     const runs: RunResult[] = [];
-    for (const plan of plans) runs.push(await runPlan(stage, plan, tempDir, options.skipBaseline));
+    for (const plan of plans) {
+      runs.push(
+        plan.floors
+          ? await runWithFloors(openStage, plan, tempDir, options.skipBaseline)
+          : await runPlan(await sharedStage(), plan, tempDir, options.skipBaseline),
+      );
+    }
 
     const result: BenchResult = {
       scenario: options.scenario,

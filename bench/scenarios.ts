@@ -46,7 +46,23 @@ function single(
   ];
 }
 
+/** Both floor shapes (bench/floorWorkflows.ts), one activity first. */
+const BOTH_FLOORS: RunPlan['floors'] = ['floor-activity', 'floor-shape'];
+
 export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'floor',
+    quick: true,
+    about:
+      "Temporal's floor: a child with one activity, the bare shape, then bulk-reset, each on a fresh dev server; bulk-reset as a ratio to each",
+    plans: single('floor', {
+      users: 1_000,
+      windowSize: 200,
+      simulator: PLAIN_GRAPH,
+      writesPerSecond: 0,
+      floors: BOTH_FLOORS,
+    }),
+  },
   {
     name: 'ratio',
     quick: true,
@@ -100,6 +116,8 @@ export const SCENARIOS: readonly Scenario[] = [
       windowSize: 200,
       simulator: { ...PLAIN_GRAPH, writeBudget: { writes: 3_000, perSeconds: 150 } },
       writesPerSecond: 20,
+      // What Temporal alone can reach here: the target is min(20/s, this floor's users/s).
+      floors: ['floor-shape'],
     }),
   },
   {

@@ -24,6 +24,47 @@ export interface RunPlan {
   /** The worker's BULK_RESET_WRITES_PER_SECOND (Temporal's rate limit on the write queue); 0: none. */
   writesPerSecond: number;
   policy: ResetPolicy;
+  /**
+   * Temporal's floor measured in the same run (bench/floorWorkflows.ts), each shape and the orchestrator
+   * against a fresh Temporal server of the same settings; absent: no floor.
+   */
+  floors?: FloorShape[];
+}
+
+/** A minimal Temporal workflow shape measured as the floor bulk-reset is compared with. */
+export type FloorShape = 'floor-activity' | 'floor-shape';
+
+/** One floor shape's run: the same users, window and simulator settings as the orchestrator's. */
+export interface FloorResult {
+  shape: FloorShape;
+  wallSeconds: number;
+  usersPerSecond: number;
+  /** Outcomes the parent counted. */
+  succeeded: number;
+  failed: number;
+  simulator: SimulatorCounts;
+  cpuSeconds: { simulator: number; worker: number; workerStartup: number; devServer?: number };
+  /** VmHWM of the floor's worker process. */
+  peakWorkerRssMb: number;
+  /** History length of a sample of the users' workflows, spread evenly over the users. */
+  userHistory: { sampled: number; average: number };
+  /** The parent's runs (continue-as-new) and all their events together, per user. */
+  parent: { runs: number; eventsPerUser: number };
+}
+
+/**
+ * bulk-reset against one floor, each the orchestrator's figure divided by the floor's: users/s (1 is as
+ * fast as the floor, below 1 slower), CPU per user and events per user (1 is as cheap, above 1 dearer).
+ * Null where either side could not be measured.
+ */
+export interface FloorRatio {
+  shape: FloorShape;
+  usersPerSecond: number | null;
+  devServerCpuPerUser: number | null;
+  workerCpuPerUser: number | null;
+  /** (user + job events per user) / (user + parent events per user). */
+  eventsPerUser: number | null;
+  peakWorkerRss: number | null;
 }
 
 /** Users with an outcome, and users started but not finished, `seconds` after the side started. */
@@ -144,6 +185,9 @@ export interface RunResult {
   baseline?: SideResult;
   /** Orchestrator wall time / baseline wall time. */
   wallRatio?: number;
+  /** Temporal's floor, when the plan asked for it, and bulk-reset's ratio to each shape. */
+  floors?: FloorResult[];
+  floorRatios?: FloorRatio[];
 }
 
 export interface MachineFacts {

@@ -30,18 +30,19 @@ function exited(child: ChildProcess): Promise<void> {
 
 /**
  * Starts a worker and resolves once it polls `taskQueue`: what is measured after that is the job,
- * not the worker's start-up.
+ * not the worker's start-up. `args` are Node's: `bulk-reset worker` unless the floor's worker is asked for.
  */
 export async function startWorkerProcess(
   client: Client,
   env: NodeJS.ProcessEnv,
   taskQueue: string,
   logPath: string,
+  args: readonly string[] = [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), 'worker'],
 ): Promise<WorkerProcess> {
   const log = openSync(logPath, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), 'worker'], {
+    child = spawn(process.execPath, args, {
       env,
       stdio: ['ignore', log, log],
     });
