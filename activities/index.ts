@@ -5,6 +5,7 @@
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type WorkflowExecutionStatusName } from '@temporalio/client';
+import { readFile } from 'node:fs/promises';
 import type {
   CancelRowsInput,
   ConfirmCompromisedInput,
@@ -12,7 +13,6 @@ import type {
   EndedUserWorkflow,
   EndedUserWorkflowsInput,
   GraphFailureDetails,
-  JobSummary,
   PollOperationInput,
   PollOperationResult,
   PrepareJobInput,
@@ -32,7 +32,7 @@ import type {
 } from '../workflows/types';
 import { CsvInputError, readCsvPasswords, sha256File } from '../jobs/csvReader';
 import type { GraphClient } from '../graph/client';
-import { GraphError, adviceFor } from '../graph/errors';
+import { ALL_ADVICE, GraphError, adviceFor, reportHintFor } from '../graph/errors';
 import { isProtected, loadProtectedUsers } from '../jobs/protectedUsers';
 import { createWriteGuard } from '../graph/protectedWrites';
 import { createSendJournal, recordSendIntent, sendJournalPath, sendWasIntended } from '../jobs/sendJournal';
@@ -47,10 +47,19 @@ import {
   checkRowsUnchanged,
   claimJobFolder,
   jobPaths,
+  preparedRowKeys,
   prepareJobFiles,
   readRowsPage,
 } from '../jobs/jobFiles';
-import { appendOutcomes, writeReport } from '../jobs/report';
+import {
+  type ReportJson,
+  type ReportRowContext,
+  type ReportedJobSummary,
+  type WebUi,
+  appendOutcomes,
+  writeReport,
+} from '../jobs/report';
+import { userWorkflowId } from '../workflows/bulkReset';
 import { PlanFileError, readPlanFile } from '../jobs/planFile';
 import { generatePassword } from '../secrets/passwords';
 import {
@@ -64,6 +73,7 @@ import {
   type CsvReference,
   DEFAULT_GENERATED_PASSWORD_LENGTH,
   PROTECTED_ACCOUNT,
+  type PasswordMode,
 } from '../workflows/types';
 import { CONFIRM_BACKOFF, CONFIRM_SPACING_MS, jitteredBackoffMs } from '../workflows/waits';
 
@@ -75,6 +85,8 @@ export interface ActivityDependencies {
   protectedUsersPath?: string;
   /** The deployment's secret that keys user workflow ids (see jobFiles.userKey). */
   userKeySecret: Buffer;
+  /** The Temporal Web UI, when its address is known: the report links each user's workflow there. */
+  webUi?: WebUi;
 }
 
 /** A plan the worker cannot trust stops the job at once, with the plan file's own words. */
@@ -123,7 +135,13 @@ export function toActivityFailure(
   {
     retrySignIn = false,
     details: extra = {},
-  }: { retrySignIn?: boolean; details?: Pick<GraphFailureDetails, 'attempt' | 'previousAttemptUnsent'> } = {},
+    passwordMode,
+  }: {
+    retrySignIn?: boolean;
+    details?: Pick<GraphFailureDetails, 'attempt' | 'previousAttemptUnsent'>;
+    /** The job's password mode, where the call sends a password: the hint fits it. */
+    passwordMode?: PasswordMode;
+  } = {},
 ): unknown {
   if (!(error instanceof GraphError)) return error;
   const details: GraphFailureDetails = {
@@ -136,7 +154,7 @@ export function toActivityFailure(
     kind: error.kind,
   };
   const requestId = error.requestId ? `, request-id ${error.requestId}` : '';
-  const message = `user ${user}: ${error.message}${requestId}; ${adviceFor(error.status, error.code)}`;
+  const message = `user ${user}: ${error.message}${requestId}; ${adviceFor(error.status, error.code, passwordMode)}`;
   if (error.kind === 'permanent') {
     return ApplicationFailure.create({
       message,
@@ -269,6 +287,7 @@ export function createActivities({
   dataDir,
   protectedUsersPath,
   userKeySecret,
+  webUi,
 }: ActivityDependencies) {
   // Every write for a user goes through this check first, whatever the CSV, the plan or the preparation said.
   const writeTarget = createWriteGuard({ graph, protectedUsersPath });
@@ -368,7 +387,7 @@ export function createActivities({
       if (error instanceof SecretsFileError) {
         throw passwordFailure(`user ${user}: ${error.message}; nothing was sent`, 'SecretsFileUnusable');
       }
-      throw toActivityFailure(error, user, { details: { previousAttemptUnsent } });
+      throw toActivityFailure(error, user, { details: { previousAttemptUnsent }, passwordMode: mode });
     } finally {
       await secrets?.close();
     }
@@ -632,14 +651,43 @@ export function createActivities({
       }
     },
 
-    /** Writes the CSV and JSON report from the ledger. */
-    async writeReport({ jobId, csv, startedAt, record }: WriteReportInput): Promise<JobSummary> {
+    /**
+     * Writes the CSV and JSON report from the ledger: each row with its user's workflow id (and Web UI link),
+     * a hint in the job's password mode, and for a retry the original job's row numbers.
+     */
+    async writeReport({ jobId, csv, startedAt, record }: WriteReportInput): Promise<ReportedJobSummary> {
       const paths = await ownedJobPaths(dataDir, jobId);
       const finishedAt = new Date().toISOString();
+      const keys = await preparedRowKeys(paths);
+      // No password settings means Graph generated the passwords; no settings at all, the mode is unknown.
+      const mode = record?.settings && (record.settings.policy.password?.mode ?? 'graph');
+      const originalRows = record?.retryOf ? await originalRowsOf(dataDir, record.retryOf) : undefined;
+      const context: ReportRowContext = {
+        workflowIdOf: (outcome) => {
+          const key = keys.get(outcome.row);
+          // Rows recorded without their user's workflow running (skipped, cancelled before it started) have none.
+          const started =
+            outcome.startedAt !== undefined ||
+            ['succeeded', 'failed', 'unconfirmed'].includes(outcome.status);
+          return key && started
+            ? userWorkflowId(jobId, {
+                row: outcome.row,
+                user: outcome.user,
+                idKind: 'userPrincipalName',
+                key,
+              })
+            : undefined;
+        },
+        webUi,
+        hintFor: (outcome) => reportHintFor(outcome, mode),
+        knownHints: ALL_ADVICE,
+        originalRowOf: originalRows && ((outcome) => originalRows.get(outcome.user.toLowerCase())),
+      };
       const summary = await writeReport(
         paths.ledger,
         { csvPath: paths.reportCsv, jsonPath: paths.reportJson },
         { jobId, csvPath: csv.path, csvSha256: csv.sha256, startedAt, finishedAt, ...record },
+        context,
       );
       return {
         jobId,
@@ -650,9 +698,34 @@ export function createActivities({
         startedAt,
         finishedAt,
         ...(record?.containment && { containment: record.containment }),
-      };
+        // Beyond JobSummary: the job's result carries it to `start --wait`, `watch` and `status`.
+        failuresByCause: summary.failuresByCause,
+      } satisfies ReportedJobSummary;
     },
   };
+}
+
+/**
+ * A retry's users by their row in the original job's report, which already carries the first job's row
+ * numbers when the original was itself a retry. A user is in a job once (duplicates are skipped), so the
+ * user names the row. Undefined when the original's report cannot be read: the retry keeps its own rows.
+ */
+async function originalRowsOf(
+  dataDir: string,
+  originalJobId: string,
+): Promise<Map<string, number> | undefined> {
+  let report: ReportJson;
+  try {
+    report = JSON.parse(await readFile(jobPaths(dataDir, originalJobId).reportJson, 'utf8')) as ReportJson;
+  } catch {
+    return undefined;
+  }
+  const rows = new Map<string, number>();
+  for (const outcome of report.outcomes) {
+    if (outcome.user !== '' && !rows.has(outcome.user.toLowerCase()))
+      rows.set(outcome.user.toLowerCase(), outcome.row);
+  }
+  return rows;
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -40,7 +40,9 @@ import {
   formatSummary,
   jobState,
   startJob,
+  writeReportFile,
 } from './jobs';
+import { renderReportView, reportView } from './reports';
 import { retryFailed } from './retry';
 import { jobPaths } from '../jobs/jobFiles';
 import { scheduleCreateCommand, scheduleDeleteCommand, scheduleListCommand } from './schedules';
@@ -124,10 +126,23 @@ async function status(jobId: string, options: StatusOptions): Promise<number> {
 
 async function report(jobId: string, options: ReportOptions): Promise<number> {
   const settings = loadSettings();
-  const written = await copyReport(settings.dataDir, jobId, options.out, options.format, {
-    replace: options.force === true,
+  const replace = options.force === true;
+  const webUiUrl = options.webUi ?? settings.webUi;
+  const statuses = options.status ?? [];
+  if (!options.final && statuses.length === 0 && webUiUrl === undefined) {
+    console.log(await copyReport(settings.dataDir, jobId, options.out, options.format, { replace }));
+    return 0;
+  }
+  // A view: the final outcomes, some statuses, or links to the Web UI, built from the JSON reports.
+  const view = await reportView(settings.dataDir, jobId, {
+    final: options.final === true,
+    statuses,
+    webUi: webUiUrl === undefined ? undefined : { url: webUiUrl, namespace: settings.temporal.namespace },
   });
-  console.log(written);
+  for (const retryId of view.unfinished) {
+    console.error(`retry ${retryId} has no report yet (still running?): its rows keep their earlier outcome`);
+  }
+  console.log(await writeReportFile(options.out, renderReportView(view, options.format), { replace }));
   return 0;
 }
 

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, type CommandUnknownOpts, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { JOB_ID_PATTERN } from '../jobs/jobFiles';
+import { OUTCOME_STATUSES, type OutcomeStatus } from '../workflows/types';
 import { addJobFlags, allowLargeOption, duration, wholeNumber } from './jobFlags';
 import { addPasswordFlags } from './passwordFlags';
 import { RESET_METHODS } from '../workflows/types';
@@ -40,6 +41,33 @@ function jobId(text: string): string {
 }
 
 const port = wholeNumber(0, 65_535);
+
+/** `--status failed,unconfirmed --status cancelled`: repeatable, each a comma list of outcomes. */
+function outcomeStatuses(text: string, previous: OutcomeStatus[] = []): OutcomeStatus[] {
+  const statuses = text
+    .split(',')
+    .map((status) => status.trim().toLowerCase())
+    .filter((status) => status !== '');
+  const unknown = statuses.filter((status) => !(OUTCOME_STATUSES as readonly string[]).includes(status));
+  if (statuses.length === 0 || unknown.length > 0) {
+    throw new InvalidArgumentError(`An outcome is one of ${OUTCOME_STATUSES.join(', ')}.`);
+  }
+  return [...new Set([...previous, ...(statuses as OutcomeStatus[])])];
+}
+
+/** `--web-ui`: an http(s) address. */
+function webUiAddress(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InvalidArgumentError("It must be the Web UI's address, like http://localhost:8233.");
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError('It must be an http:// or https:// address.');
+  }
+  return text;
+}
 
 function atLeastOne(text: string): number {
   const value = Number(text);
@@ -216,14 +244,26 @@ function retryCommand() {
 function reportCommand() {
   return new Command('report')
     .description(
-      "Copy a job's report to a new file of mode 0600 (one row per CSV row: outcome, reason, Graph's codes).",
+      "Copy a job's report to a new file of mode 0600 (one row per CSV row: outcome, short reason, hint, " +
+        "retryable, the user's workflow id, Graph's codes).",
     )
     .argument('<job>', 'the job id')
     .addOption(new Option('--out <file>', 'where to copy it').makeOptionMandatory())
     .addOption(
       new Option('--format <format>', 'the report to copy').choices(['csv', 'json'] as const).default('csv'),
     )
-    .option('--force', 'replace an existing file (a symbolic link is refused, never followed)');
+    .option('--force', 'replace an existing file (a symbolic link is refused, never followed)')
+    .option('--final', "each user's last outcome across the job and its retries (one row per original row)")
+    .option(
+      '--status <outcomes>',
+      'only rows with these outcomes: a comma list, repeatable (succeeded, failed, unconfirmed, skipped, cancelled)',
+      outcomeStatuses,
+    )
+    .option(
+      '--web-ui <url>',
+      "link each row to its user's workflow in this Temporal Web UI (default: BULK_RESET_WEB_UI)",
+      webUiAddress,
+    );
 }
 
 function workerCommand() {

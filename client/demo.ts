@@ -55,6 +55,8 @@ export async function runDemo({ users, exitWhenDone }: DemoOptions): Promise<num
   settings.temporal.address = server.address;
   settings.graphBaseUrl = simulator.baseUrl;
   settings.credential.graphToken = token;
+  // The report links each user's row to its workflow in this Web UI.
+  settings.webUi = server.uiUrl;
   const worker = await createWorker(settings);
   const workerRun = worker.run();
   let stopping: Promise<void> | undefined;

@@ -16,7 +16,8 @@ import {
 } from '@temporalio/client';
 import { scanUserCsv, sha256File } from '../jobs/csvReader';
 import { JOB_ID_PATTERN, jobPaths } from '../jobs/jobFiles';
-import { PrivateFileError, writePrivateFile } from '../secrets/privateFile';
+import type { FailureCause, ReportedJobSummary } from '../jobs/report';
+import { type PrivateContent, PrivateFileError, writePrivateFile } from '../secrets/privateFile';
 import {
   approveUpdate,
   bulkReset,
@@ -316,9 +317,21 @@ export async function copyReport(
       `no report for job ${jobId} in ${paths.dir}: the job may still be running (see \`bulk-reset status ${jobId}\`) or ran against another data folder (BULK_RESET_DATA_DIR)`,
     );
   }
+  return writeReportFile(out, createReadStream(source), { replace });
+}
+
+/**
+ * Writes a report the operator asked for to `out`, a new file of mode 0600 (see secrets/privateFile): an
+ * existing file only with `replace` (`--force`), a symbolic link never. Answers the absolute path.
+ */
+export async function writeReportFile(
+  out: string,
+  content: PrivateContent,
+  { replace = false }: { replace?: boolean } = {},
+): Promise<string> {
   const target = resolve(out);
   try {
-    await writePrivateFile(target, createReadStream(source), { replace });
+    await writePrivateFile(target, content, { replace });
   } catch (error) {
     if (error instanceof PrivateFileError && error.problem === 'exists') {
       // No `cause`: the CLI prints the innermost cause, and this message says what to do.
@@ -352,19 +365,57 @@ export function formatProgress(progress: JobProgress, elapsedMs?: number): strin
   return `[${progress.phase}] ${parts.join(' · ')}`;
 }
 
-export function formatSummary(summary: JobSummary): string {
+/**
+ * The job's end: counts, how long it took, the failures by cause with what to do about each (from jobs
+ * whose report groups them, see jobs/report failuresByCause), and where the report is.
+ */
+export function formatSummary(summary: ReportedJobSummary): string {
   const { counts } = summary;
+  const duration = formatDuration(summary.startedAt, summary.finishedAt);
   return [
-    `job ${summary.jobId}: ${summary.total} rows`,
+    `job ${summary.jobId}: ${summary.total} rows${duration ? ` in ${duration}` : ''}`,
     `  succeeded   ${counts.succeeded}`,
     `  failed      ${counts.failed}`,
     `  unconfirmed ${counts.unconfirmed}`,
     `  skipped     ${counts.skipped}`,
     `  cancelled   ${counts.cancelled}`,
     ...containmentLines(summary),
+    ...formatFailureCauses(summary.failuresByCause ?? []),
     `report: ${summary.reportCsvPath}`,
     `        ${summary.reportJsonPath}`,
   ].join('\n');
+}
+
+/**
+ * `failures by cause:` then one line per cause: how many rows, the cause, what to do, the first rows.
+ * Nothing when no row failed. Names no user and no Graph message: a summary may go to a shared log.
+ */
+export function formatFailureCauses(causes: readonly FailureCause[]): string[] {
+  if (causes.length === 0) return [];
+  const width = Math.max(...causes.map(({ count }) => String(count).length));
+  return [
+    'failures by cause:',
+    ...causes.map(({ cause, count, retryable, whatToDo, rows }) => {
+      const more = count > rows.length ? ', …' : '';
+      const passing = retryable > 0 ? ` (${retryable} retryable)` : '';
+      return `  ${String(count).padStart(width)} ${cause}${passing}: ${whatToDo} (rows ${rows.join(', ')}${more})`;
+    }),
+  ];
+}
+
+/** `1:05` or `1:02:03` from two ISO times; undefined when either is missing or unreadable. */
+export function formatDuration(
+  startedAt: string | undefined,
+  finishedAt: string | undefined,
+): string | undefined {
+  if (!startedAt || !finishedAt) return undefined;
+  const ms = Date.parse(finishedAt) - Date.parse(startedAt);
+  if (!Number.isFinite(ms) || ms < 0) return undefined;
+  const totalSeconds = Math.round(ms / 1_000);
+  const hours = Math.floor(totalSeconds / 3_600);
+  const minutes = Math.floor((totalSeconds % 3_600) / 60);
+  const seconds = String(totalSeconds % 60).padStart(2, '0');
+  return hours > 0 ? `${hours}:${String(minutes).padStart(2, '0')}:${seconds}` : `${minutes}:${seconds}`;
 }
 
 /** With --confirm-compromised: how many succeeded users Identity Protection was told of, and any refusal. */

@@ -403,3 +403,23 @@ export async function preparedUserKeys(paths: JobPaths): Promise<Map<string, str
   const { rows } = await readRowsPage(paths.rows, 0, Number.MAX_SAFE_INTEGER);
   return new Map(rows.map((row) => [row.user.toLowerCase(), row.key]));
 }
+
+/**
+ * Each runnable row's key (see userKey) by its row number: what names the row's workflow. Read in pages;
+ * the map holds a number and a 32-character key per runnable row.
+ */
+export async function preparedRowKeys(paths: JobPaths): Promise<Map<number, string>> {
+  const keys = new Map<number, string>();
+  try {
+    await stat(paths.rows);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return keys;
+    throw error;
+  }
+  for (let offset: number | undefined = 0; offset !== undefined;) {
+    const page = await readRowsPage(paths.rows, offset, 10_000);
+    for (const row of page.rows) keys.set(row.row, row.key);
+    offset = page.exhausted ? undefined : page.nextByteOffset;
+  }
+  return keys;
+}

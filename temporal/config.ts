@@ -58,6 +58,11 @@ export interface Settings {
    * (BULK_RESET_LOG_VERBOSE=1); by default they are summarised (see worker/logging).
    */
   verboseLogs: boolean;
+  /**
+   * The Temporal Web UI's address (BULK_RESET_WEB_UI, like `http://localhost:8233`): reports link each
+   * user's row to its workflow there. No links when unset.
+   */
+  webUi?: string;
 }
 
 /** Graph's published identity write budget: 3,000 writes per 150 s per app and tenant. */
@@ -86,6 +91,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     },
     metrics: env.BULK_RESET_METRICS?.trim() || undefined,
     verboseLogs: ['1', 'true', 'yes'].includes(env.BULK_RESET_LOG_VERBOSE?.trim().toLowerCase() ?? ''),
+    webUi: env.BULK_RESET_WEB_UI?.trim() || undefined,
     credential: {
       graphToken: env.GRAPH_TOKEN || undefined,
       app: appCredentialFromEnv(env),

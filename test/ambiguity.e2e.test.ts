@@ -3,15 +3,10 @@
  * lastPasswordChangeDateTime, sees that the reset landed, and does not send it again. One that was lost
  * before Graph took it is sent again, counted and marked. The check costs a one-poll user one event.
  */
-import { checkCsv, startJob, waitForJob } from '../client/jobs';
-import {
-  FAST_POLICY,
-  openStage,
-  readJson,
-  type ReportJson,
-  type Stage,
-  userWorkflowIdOf,
-} from './support/harness';
+import { FAST_POLICY, openStage, type Stage, userWorkflowIdOf } from './support/harness';
+import { resetsSeen } from './support/groundTruth';
+import { runJob as runStageJob } from './support/jobs';
+import { upnCsv } from './support/users';
 
 let stage: Stage;
 
@@ -23,40 +18,25 @@ afterEach(async () => {
 async function runJob(users: string[], simulator: Parameters<typeof openStage>[0] = {}) {
   stage = await openStage({ retryAfterSeconds: 0.3, ...simulator });
   await stage.startWorker();
-  const csv = await checkCsv(await stage.writeCsv('users.csv', `userPrincipalName\n${users.join('\n')}\n`));
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+  const { jobId, summary, report } = await runStageJob(stage, 'users.csv', upnCsv(users), {
     windowSize: 10,
     policy: FAST_POLICY,
   });
-  const final = await waitForJob(stage.client, jobId, () => undefined, 300);
-  if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
-  const report = await readJson<ReportJson>(final.summary.reportJsonPath);
   const byUser = new Map(report.outcomes.map((outcome) => [outcome.user, outcome]));
-  return { jobId, final, report, byUser };
+  return { jobId, summary, report, byUser };
 }
 
 test('a reset applied before its connection dropped is confirmed by the password-change time and never re-sent', async () => {
   const landed = ['dropafter.a@contoso.test', 'dropafter.b@contoso.test', 'dropafter.c@contoso.test'];
   const lost = ['drop.a@contoso.test', 'drop.b@contoso.test'];
   const plain = 'ok.a@contoso.test';
-  const { jobId, final, byUser } = await runJob([...landed, ...lost, plain]);
-  expect(final.summary.counts).toMatchObject({ succeeded: 6, failed: 0, unconfirmed: 0 });
+  const { jobId, summary, byUser } = await runJob([...landed, ...lost, plain]);
+  expect(summary.counts).toMatchObject({ succeeded: 6, failed: 0, unconfirmed: 0 });
 
   for (const user of landed) {
     const outcome = byUser.get(user);
-    const seen = stage.simulator.user(user);
     // Ground truth: Graph took exactly one reset for this user and applied it.
-    expect({
-      user,
-      posts: seen?.posts,
-      accepted: seen?.resetsAccepted,
-      applied: seen?.resetsApplied,
-    }).toEqual({
-      user,
-      posts: 1,
-      accepted: 1,
-      applied: 1,
-    });
+    expect(resetsSeen(stage.simulator, user)).toEqual({ user, posts: 1, accepted: 1, applied: 1 });
     expect(outcome).toMatchObject({
       status: 'succeeded',
       confirmedBy: 'passwordChange',
@@ -65,21 +45,10 @@ test('a reset applied before its connection dropped is confirmed by the password
       polls: 0,
     });
     expect(outcome?.reason).toContain('lastPasswordChangeDateTime');
-    expect(seen?.polls).toBe(0);
+    expect(stage.simulator.user(user)?.polls).toBe(0);
   }
   for (const user of lost) {
-    const seen = stage.simulator.user(user);
-    expect({
-      user,
-      posts: seen?.posts,
-      accepted: seen?.resetsAccepted,
-      applied: seen?.resetsApplied,
-    }).toEqual({
-      user,
-      posts: 2,
-      accepted: 1,
-      applied: 1,
-    });
+    expect(resetsSeen(stage.simulator, user)).toEqual({ user, posts: 2, accepted: 1, applied: 1 });
     expect(byUser.get(user)).toMatchObject({ status: 'succeeded', startAttempts: 2, ambiguousResends: 1 });
     expect(byUser.get(user)?.confirmedBy).toBeUndefined();
   }
@@ -103,18 +72,7 @@ test('a dropped reset whose operation is still running is waited for, not sent a
   const users = ['dropafter.slow1@contoso.test', 'dropafter.slow2@contoso.test'];
   const { byUser } = await runJob(users, { operationSeconds: 0.6 });
   for (const user of users) {
-    const seen = stage.simulator.user(user);
-    expect({
-      user,
-      posts: seen?.posts,
-      accepted: seen?.resetsAccepted,
-      applied: seen?.resetsApplied,
-    }).toEqual({
-      user,
-      posts: 1,
-      accepted: 1,
-      applied: 1,
-    });
+    expect(resetsSeen(stage.simulator, user)).toEqual({ user, posts: 1, accepted: 1, applied: 1 });
     expect(byUser.get(user)).toMatchObject({ status: 'succeeded', confirmedBy: 'passwordChange' });
   }
 });
@@ -124,12 +82,7 @@ test('an accepted reset whose operation failed is re-sent after the check, and t
   // not confirm it; the resend's operation fails too and the user ends failed, with the resend counted.
   const user = 'dropafter.failing@contoso.test';
   const { byUser } = await runJob([user], { faults: { opFail: 1, seed: 'ambiguity' } });
-  const seen = stage.simulator.user(user);
-  expect({ posts: seen?.posts, accepted: seen?.resetsAccepted, applied: seen?.resetsApplied }).toEqual({
-    posts: 2,
-    accepted: 2,
-    applied: 0,
-  });
+  expect(resetsSeen(stage.simulator, user)).toEqual({ user, posts: 2, accepted: 2, applied: 0 });
   expect(byUser.get(user)).toMatchObject({ status: 'failed', startAttempts: 2, ambiguousResends: 1 });
   expect(byUser.get(user)?.confirmedBy).toBeUndefined();
 });

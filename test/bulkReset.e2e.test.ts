@@ -4,32 +4,16 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
-import { checkCsv, startJob, waitForJob } from '../client/jobs';
+import { checkCsv } from '../client/jobs';
 import { EXPECTED_POSTS, sampleCsv } from '../simulator/sampleUsers';
 import { progressQuery } from '../workflows';
-import {
-  FAST_POLICY,
-  openStage,
-  readableText,
-  readJson,
-  type ReportJson,
-  type Stage,
-  waitUntil,
-  userWorkflowIdOf,
-} from './support/harness';
+import { FAST_POLICY, readableText, useStage, waitUntil, userWorkflowIdOf } from './support/harness';
+import { expectOneOutcomePerRow, expectedCounts } from './support/groundTruth';
+import { finishedJob, startStageJob } from './support/jobs';
 
 const WINDOW = 20;
 
-let stage: Stage;
-
-beforeAll(async () => {
-  stage = await openStage({ retryAfterSeconds: 0.3 });
-  await stage.startWorker();
-});
-
-afterAll(async () => {
-  await stage?.close();
-});
+const stage = useStage({ retryAfterSeconds: 0.3 });
 
 test('a 300-user CSV with every scenario, duplicates and mistakes: one right outcome per row, one reset per user', async () => {
   const sample = sampleCsv(300);
@@ -41,35 +25,27 @@ test('a 300-user CSV with every scenario, duplicates and mistakes: one right out
   expect(csv.runnableRows).toBe(300);
 
   // A small history limit makes the job continue as new several times on the way.
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+  const jobId = await startStageJob(stage, csv, {
     windowSize: WINDOW,
     policy: FAST_POLICY,
     maxHistoryEvents: 400,
   });
-  const final = await waitForJob(stage.client, jobId, () => undefined, 500);
-  if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
+  const { summary, report } = await finishedJob(stage, jobId, 500);
 
-  // The report: one row per CSV row, each with the outcome its scenario calls for.
-  const report = await readJson<ReportJson>(final.summary.reportJsonPath);
-  expect(report.outcomes.map((outcome) => outcome.row)).toEqual(sample.rows.map((row) => row.row));
+  // The report: one row per CSV row, each with the outcome its scenario calls for, and a reason where
+  // the row did not succeed.
+  expectOneOutcomePerRow(report, sample.rows);
   for (const [index, expected] of sample.rows.entries()) {
     const outcome = report.outcomes[index];
-    expect({ row: outcome.row, user: outcome.user, status: outcome.status }).toEqual({
-      row: expected.row,
-      user: expected.user,
-      status: expected.expected,
-    });
     if (expected.reasonMentions) expect(outcome.reason).toContain(expected.reasonMentions);
     if (outcome.status !== 'succeeded') expect(outcome.reason).toBeTruthy();
   }
-  const expectedCounts = { succeeded: 0, failed: 0, unconfirmed: 0, skipped: 0, cancelled: 0 };
-  for (const row of sample.rows) expectedCounts[row.expected] += 1;
-  expect(final.summary.counts).toEqual(expectedCounts);
+  expect(summary.counts).toEqual(expectedCounts(sample.rows));
   expect(report.summary.total).toBe(sample.rows.length);
 
   // The CSV report holds the same rows.
   const csvReport = parse<Record<string, string>>(
-    (await readFile(final.summary.reportCsvPath, 'utf8')).replace(/^\uFEFF/, ''),
+    (await readFile(summary.reportCsvPath, 'utf8')).replace(/^\uFEFF/, ''),
     { columns: true },
   );
   expect(csvReport.map((line) => Number(line.row))).toEqual(sample.rows.map((row) => row.row));

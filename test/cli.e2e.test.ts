@@ -5,36 +5,16 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkCsv, startJob, waitForJob } from '../client/jobs';
 import { sampleCsv } from '../simulator/sampleUsers';
-import { type ReportJson, type Stage, openStage, readJson } from './support/harness';
+import { FAST_CLI_WAITS, type ReportJson, openStage, readJson, useStage } from './support/harness';
 import { cli } from './support/harness';
 
 describe('with a worker', () => {
-  let stage: Stage;
-
-  beforeAll(async () => {
-    stage = await openStage({ retryAfterSeconds: 0.2 });
-    await stage.startWorker();
-  });
-
-  afterAll(async () => {
-    await stage?.close();
-  });
+  const stage = useStage({ retryAfterSeconds: 0.2 });
 
   test('start --wait prints the job id and the summary, status repeats it, report --out copies it', async () => {
     const sample = sampleCsv(30, { duplicateEvery: 10, invalidEvery: 15 });
     const csvPath = await stage.writeCsv('users.csv', sample.text);
-    const started = await cli(
-      stage,
-      'start',
-      csvPath,
-      '--wait',
-      '--window',
-      '5',
-      '--min-wait',
-      '100ms',
-      '--default-wait',
-      '200ms',
-    );
+    const started = await cli(stage, 'start', csvPath, '--wait', '--window', '5', ...FAST_CLI_WAITS);
     // Some users fail on purpose (denied, missing, ...): exit code 1 says "look at the report".
     expect(started.stderr).not.toContain('bulk-reset:');
     expect(started.code).toBe(1);

@@ -139,6 +139,16 @@ const MISTAKES: [string[], string, string][] = [
   [['schedule', 'create', 'users.csv', '--every', '1h'], "required option '--id <name>'", 'not specified'],
   [['plan', 'users.csv', '--concurrency', '100'], "'--concurrency <n>'", 'a whole number from 1 to 64'],
   [['report', 'reset-x', '--out', 'x.csv', '--format', 'xml'], "'--format <format>'", 'csv, json'],
+  [
+    ['report', 'reset-x', '--out', 'x.csv', '--status', 'failed,done'],
+    "'--status <outcomes>'",
+    'one of succeeded, failed, unconfirmed, skipped, cancelled',
+  ],
+  [
+    ['report', 'reset-x', '--out', 'x.csv', '--web-ui', 'ftp://ui'],
+    "'--web-ui <url>'",
+    'http:// or https://',
+  ],
   [['status', 'reset-x', 'reset-y'], "too many arguments for 'status'", 'Expected 1 argument'],
 ];
 

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { usersSha256 } from '../jobs/jobFiles';
-import { checkCsv, controlJob, startJob, waitForJob } from '../client/jobs';
+import { controlJob, waitForJob } from '../client/jobs';
 import { retryFailed } from '../client/retry';
-import { sampleCsv } from '../simulator/sampleUsers';
+import type { ScenarioName } from '../simulator/graphSimulator';
 import { JOB_ID_SEARCH_ATTRIBUTE, type JobProgress } from '../workflows/types';
 import {
   FAST_POLICY,
@@ -18,47 +18,35 @@ import {
   progressOf as progressOfJob,
   readJson,
   type ReportJson,
-  type Stage,
+  useStage,
   waitUntil,
 } from './support/harness';
+import { postsTo } from './support/groundTruth';
+import { finishedJob, runJob, startAwaitingApproval, startStageJob, writeCheckedCsv } from './support/jobs';
+import { oneScenarioCsv, upnCsv } from './support/users';
 
-let stage: Stage;
-
-beforeAll(async () => {
-  stage = await openStage({ retryAfterSeconds: 0.4 });
-  await stage.startWorker();
-});
-
-afterAll(async () => {
-  await stage?.close();
-});
+const stage = useStage({ retryAfterSeconds: 0.4 });
 
 function progressOf(jobId: string): Promise<JobProgress> {
   return progressOfJob(stage, jobId);
 }
 
-async function finished(jobId: string) {
-  const final = await waitForJob(stage.client, jobId, () => undefined, 200);
-  if (final.state !== 'completed') throw new Error(`job ${jobId} did not complete: ${JSON.stringify(final)}`);
-  return {
-    summary: final.summary,
-    report: await readJson<ReportJson & { job: Record<string, unknown> }>(final.summary.reportJsonPath),
-  };
+function finished(jobId: string) {
+  return finishedJob<ReportJson & { job: Record<string, unknown> }>(stage, jobId);
 }
 
-async function csvOf(name: string, users: number, scenario: 'ok' | 'slow' = 'slow') {
-  return checkCsv(
-    await stage.writeCsv(name, sampleCsv(users, { scenario, duplicateEvery: 0, invalidEvery: 0 }).text),
-  );
+/** A checked CSV of `users` sample users of one scenario (under `domain`, when given). */
+async function csvOf(name: string, users: number, scenario: ScenarioName = 'slow', domain?: string) {
+  return writeCheckedCsv(stage, name, oneScenarioCsv(users, scenario, domain).text);
 }
 
 function postsOf(users: string[]): number {
-  return users.reduce((sum, user) => sum + (stage.simulator.user(user)?.posts ?? 0), 0);
+  return postsTo(stage.simulator, users);
 }
 
 test('pause starts no new user while those in flight finish; resume carries on to the end', async () => {
   const csv = await csvOf('pause.csv', 60);
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+  const jobId = await startStageJob(stage, csv, {
     windowSize: 10,
     policy: FAST_POLICY,
   });
@@ -68,9 +56,7 @@ test('pause starts no new user while those in flight finish; resume carries on t
   expect(paused.phase).toBe('paused');
   await waitUntil('the users in flight have finished', async () => (await progressOf(jobId)).inFlight === 0);
   const held = await progressOf(jobId);
-  const users = sampleCsv(60, { scenario: 'slow', duplicateEvery: 0, invalidEvery: 0 }).rows.map(
-    (row) => row.user,
-  );
+  const users = oneScenarioCsv(60, 'slow').rows.map((row) => row.user);
   const postsWhenHeld = postsOf(users);
   expect(held.done).toBeLessThan(60);
   expect(postsWhenHeld).toBe(held.dispatched);
@@ -86,13 +72,8 @@ test('pause starts no new user while those in flight finish; resume carries on t
 });
 
 test('cancel ends the job: users never started are reported as cancelled, nothing is lost', async () => {
-  const csv = await checkCsv(
-    await stage.writeCsv(
-      'cancel.csv',
-      sampleCsv(80, { scenario: 'slow', duplicateEvery: 0, invalidEvery: 0, domain: 'cancel.test' }).text,
-    ),
-  );
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+  const csv = await csvOf('cancel.csv', 80, 'slow', 'cancel.test');
+  const jobId = await startStageJob(stage, csv, {
     windowSize: 5,
     policy: FAST_POLICY,
   });
@@ -123,21 +104,7 @@ test('cancel ends the job: users never started are reported as cancelled, nothin
 });
 
 test('a job that needs approval waits; its starter cannot approve it, another operator can', async () => {
-  const csv = await checkCsv(
-    await stage.writeCsv(
-      'approval.csv',
-      sampleCsv(5, { scenario: 'ok', duplicateEvery: 0, invalidEvery: 0, domain: 'approval.test' }).text,
-    ),
-  );
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
-    policy: FAST_POLICY,
-    startedBy: 'alice@ops',
-    approvalTimeoutMs: 120_000,
-  });
-  await waitUntil(
-    'the job waits for approval',
-    async () => (await progressOf(jobId)).phase === 'awaiting-approval',
-  );
+  const jobId = await startAwaitingApproval(stage, await csvOf('approval.csv', 5, 'ok', 'approval.test'));
   await expect(controlJob(stage.client, jobId, 'approve', { by: 'ALICE@ops' })).rejects.toThrow(
     /cannot also approve/,
   );
@@ -152,13 +119,8 @@ test('a job that needs approval waits; its starter cannot approve it, another op
 });
 
 test('a job nobody approves in time ends with every row cancelled and nothing sent', async () => {
-  const csv = await checkCsv(
-    await stage.writeCsv(
-      'unapproved.csv',
-      sampleCsv(4, { scenario: 'ok', duplicateEvery: 0, invalidEvery: 0, domain: 'unapproved.test' }).text,
-    ),
-  );
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+  const csv = await csvOf('unapproved.csv', 4, 'ok', 'unapproved.test');
+  const jobId = await startStageJob(stage, csv, {
     startedBy: 'alice@ops',
     approvalTimeoutMs: 1_500,
   });
@@ -173,9 +135,9 @@ test('retry starts a new job with exactly the rows that failed for a passing rea
   // Denied users are refused by Graph: failed, not retryable.
   const text =
     'userPrincipalName\nthrottled.r1@retry.test\nthrottled.r2@retry.test\ndenied.r3@retry.test\nok.r4@retry.test\n';
-  const csv = await checkCsv(await stage.writeCsv('retry.csv', text));
+  const csv = await writeCheckedCsv(stage, 'retry.csv', text);
   const policy = { ...FAST_POLICY, minWaitMs: 400, deadlineMs: 300, revokeSessions: true };
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, { windowSize: 3, policy });
+  const jobId = await startStageJob(stage, csv, { windowSize: 3, policy });
   const first = await finished(jobId);
   expect(first.report.outcomes.map((outcome) => [outcome.user, outcome.status, outcome.retryable])).toEqual([
     ['throttled.r1@retry.test', 'failed', true],
@@ -215,13 +177,8 @@ test('retry starts a new job with exactly the rows that failed for a passing rea
 });
 
 test('with --revoke-sessions each reset user has their sign-in sessions revoked once', async () => {
-  const csv = await checkCsv(
-    await stage.writeCsv(
-      'revoke.csv',
-      sampleCsv(6, { scenario: 'ok', duplicateEvery: 0, invalidEvery: 0, domain: 'revoke.test' }).text,
-    ),
-  );
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+  const csv = await csvOf('revoke.csv', 6, 'ok', 'revoke.test');
+  const jobId = await startStageJob(stage, csv, {
     policy: { ...FAST_POLICY, revokeSessions: true },
   });
   const { report } = await finished(jobId);
@@ -233,7 +190,7 @@ test('with --revoke-sessions each reset user has their sign-in sessions revoked 
 
 test('a job from a plan runs exactly the planned users, and refuses a plan that does not match the CSV', async () => {
   const csvText = 'userPrincipalName\nok.p1@plan.test\nok.p2@plan.test\nok.p3@plan.test\n';
-  const csv = await checkCsv(await stage.writeCsv('plan.csv', csvText));
+  const csv = await writeCheckedCsv(stage, 'plan.csv', csvText);
   const planFile = async (name: string, users: string[]) => {
     const path = `${stage.dataDir}/${name}`;
     const plan = {
@@ -249,9 +206,7 @@ test('a job from a plan runs exactly the planned users, and refuses a plan that 
   };
 
   const good = await planFile('good-plan.json', ['ok.p1@plan.test', 'OK.P2@plan.test']);
-  const planned = await finished(
-    await startJob(stage.client, stage.settings.taskQueue, csv, { policy: FAST_POLICY, planPath: good }),
-  );
+  const planned = await finished(await startStageJob(stage, csv, { policy: FAST_POLICY, planPath: good }));
   expect(planned.report.outcomes.map((outcome) => [outcome.user, outcome.status])).toEqual([
     ['ok.p1@plan.test', 'succeeded'],
     ['ok.p2@plan.test', 'succeeded'],
@@ -261,7 +216,7 @@ test('a job from a plan runs exactly the planned users, and refuses a plan that 
   expect(stage.simulator.user('ok.p3@plan.test')).toBeUndefined();
 
   const stale = await planFile('stale-plan.json', ['ok.p1@plan.test', 'ok.gone@plan.test']);
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+  const jobId = await startStageJob(stage, csv, {
     policy: FAST_POLICY,
     planPath: stale,
   });
@@ -272,13 +227,8 @@ test('a job from a plan runs exactly the planned users, and refuses a plan that 
 });
 
 test('jobs and their users can be found by the BulkResetJobId search attribute', async () => {
-  const csv = await checkCsv(
-    await stage.writeCsv(
-      'search.csv',
-      sampleCsv(7, { scenario: 'ok', duplicateEvery: 0, invalidEvery: 0, domain: 'search.test' }).text,
-    ),
-  );
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, { policy: FAST_POLICY });
+  const csv = await csvOf('search.csv', 7, 'ok', 'search.test');
+  const jobId = await startStageJob(stage, csv, { policy: FAST_POLICY });
   await finished(jobId);
   const found = async () => {
     const ids: string[] = [];
@@ -296,10 +246,10 @@ test('jobs and their users can be found by the BulkResetJobId search attribute',
 
 test('a job larger than the blast-radius limit is refused unless asked for', async () => {
   const csv = await csvOf('large.csv', 12, 'ok');
-  await expect(startJob(stage.client, stage.settings.taskQueue, csv, { maxUsers: 10 })).rejects.toThrow(
+  await expect(startStageJob(stage, csv, { maxUsers: 10 })).rejects.toThrow(
     /12 users, more than the limit of 10.*--allow-large/,
   );
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+  const jobId = await startStageJob(stage, csv, {
     maxUsers: 10,
     allowLarge: true,
     policy: FAST_POLICY,
@@ -317,16 +267,12 @@ test('accounts on the protected list are never reset, even when the CSV names th
   );
   try {
     await guarded.startWorker();
-    const csv = await checkCsv(
-      await guarded.writeCsv(
-        'guarded.csv',
-        'userPrincipalName\nok.one@protected.test\nOK.BreakGlass@protected.test\n',
-      ),
+    const { report } = await runJob(
+      guarded,
+      'guarded.csv',
+      upnCsv(['ok.one@protected.test', 'OK.BreakGlass@protected.test']),
+      { policy: FAST_POLICY },
     );
-    const jobId = await startJob(guarded.client, guarded.settings.taskQueue, csv, { policy: FAST_POLICY });
-    const final = await waitForJob(guarded.client, jobId, () => undefined, 200);
-    if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
-    const report = await readJson<ReportJson>(final.summary.reportJsonPath);
     expect(report.outcomes.map((outcome) => [outcome.user, outcome.status])).toEqual([
       ['ok.one@protected.test', 'succeeded'],
       ['OK.BreakGlass@protected.test', 'skipped'],

@@ -3,28 +3,12 @@
  * in the others, never quoted in a reason, and read by the worker only from the file the job was started on.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { CsvInputError, type ScannedRow, readCsvPasswords, scanUserCsv } from '../jobs/csvReader';
+import { csvFilesForTests } from './support/csvFiles';
 
-let directory: string;
-let count = 0;
-
-beforeAll(async () => {
-  directory = await mkdtemp(join(tmpdir(), 'csv-passwords-'));
-});
-
-afterAll(async () => {
-  await rm(directory, { recursive: true, force: true });
-});
-
-async function fixture(text: string): Promise<string> {
-  count += 1;
-  const path = join(directory, `users-${count}.csv`);
-  await writeFile(path, text);
-  return path;
-}
+/** Writes a CSV file for one test; the folder is removed after the last. */
+const fixture = csvFilesForTests('csv-passwords-');
 
 async function scan(path: string, passwordColumn: 'require' | 'refuse' | 'ignore'): Promise<ScannedRow[]> {
   const rows: ScannedRow[] = [];

@@ -23,21 +23,10 @@ import {
   type CsvScanOptions,
   type ScannedRow,
 } from '../jobs/csvReader';
+import { prng } from './support/prng';
 
 const BASE_SEED = Number(process.env.CSV_FUZZ_SEED ?? 20251123) >>> 0;
 const NAME = 'fuzz.csv';
-
-/** mulberry32: small, fast and good enough to drive generators. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The seed of one case: the base seed mixed with the family and case number. */
 function caseSeed(family: number, index: number): number {

@@ -1,6 +1,3 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   CsvInputError,
   scanUserCsv,
@@ -9,24 +6,12 @@ import {
   type CsvScanOptions,
   type ScannedRow,
 } from '../jobs/csvReader';
+import { csvFilesForTests } from './support/csvFiles';
+import { prng } from './support/prng';
+import { rejectionOf } from './support/rejection';
 
-let directory: string;
-let fixtureCount = 0;
-
-beforeAll(async () => {
-  directory = await mkdtemp(join(tmpdir(), 'csv-reader-'));
-});
-
-afterAll(async () => {
-  await rm(directory, { recursive: true, force: true });
-});
-
-async function fixture(content: string | Buffer): Promise<string> {
-  fixtureCount += 1;
-  const path = join(directory, `users-${fixtureCount}.csv`);
-  await writeFile(path, content);
-  return path;
-}
+/** Writes a CSV file for one test; the folder is removed after the last. */
+const fixture = csvFilesForTests('csv-reader-');
 
 async function scan(content: string | Buffer, options?: CsvScanOptions): Promise<ScannedRow[]> {
   const rows: ScannedRow[] = [];
@@ -35,13 +20,7 @@ async function scan(content: string | Buffer, options?: CsvScanOptions): Promise
 }
 
 async function scanError(content: string | Buffer, options?: CsvScanOptions): Promise<CsvInputError> {
-  try {
-    await scan(content, options);
-  } catch (error) {
-    expect(error).toBeInstanceOf(CsvInputError);
-    return error as CsvInputError;
-  }
-  throw new Error('expected the scan to fail');
+  return rejectionOf(scan(content, options), CsvInputError, 'the scan');
 }
 
 const ALICE_ID = '6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b';
@@ -474,18 +453,6 @@ describe('sha256File', () => {
 });
 
 describe('scanUserCsv: generated files', () => {
-  /** mulberry32: a small seeded PRNG, so a failure can be reproduced from the seed. */
-  function prng(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = state;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
   it.each([1, 42, 20240611])(
     'gives every non-blank row of 500 random rows exactly one disposition, in order (seed %i)',
     async (seed) => {

@@ -4,35 +4,26 @@
  */
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { checkCsv, startJob, waitForJob } from '../client/jobs';
+import type { StartJobOptions } from '../client/jobs';
 import type { ResetOutcome } from '../workflows/types';
 import { createWorker } from '../worker';
 import {
   FAST_POLICY,
-  openStage,
-  readJson,
   type ReportJson,
   type RunningWorker,
-  type Stage,
+  useStage,
   userWorkflowIdOf,
   waitUntil,
   workflowBundle,
 } from './support/harness';
+import { finishedJob, startStageJob, writeCheckedCsv } from './support/jobs';
+import { upnCsv } from './support/users';
 
-let stage: Stage;
-
-beforeAll(async () => {
-  stage = await openStage({ retryAfterSeconds: 0.2 });
-});
-
-afterAll(async () => {
-  await stage?.close();
-});
+// Each test (or describe block) starts the worker it needs.
+const stage = useStage({ retryAfterSeconds: 0.2 }, { worker: false });
 
 async function reportOf(jobId: string): Promise<ReportJson> {
-  const final = await waitForJob(stage.client, jobId, () => undefined, 200);
-  if (final.state !== 'completed') throw new Error(`job ${jobId} did not complete: ${JSON.stringify(final)}`);
-  return readJson<ReportJson>(final.summary.reportJsonPath);
+  return (await finishedJob(stage, jobId)).report;
 }
 
 /**
@@ -64,8 +55,8 @@ test('a reset request lost before it left the worker is not counted as sent, nor
   const worker = await createWorker(stage.settings, { workflowBundle: await workflowBundle() }, credential);
   const running = worker.run();
   try {
-    const csv = await checkCsv(await stage.writeCsv('lost.csv', `userPrincipalName\n${user}\n`));
-    const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+    const csv = await writeCheckedCsv(stage, 'lost.csv', upnCsv([user]));
+    const jobId = await startStageJob(stage, csv, {
       policy: { ...FAST_POLICY, requestTimeoutMs: 2_000 },
     });
     const report = await reportOf(jobId);
@@ -85,10 +76,10 @@ test('a reset request lost before it left the worker is not counted as sent, nor
 async function runUsers(
   name: string,
   users: string[],
-  options: Parameters<typeof startJob>[3] = {},
+  options: StartJobOptions = {},
 ): Promise<{ jobId: string; byUser: Map<string, ResetOutcome> }> {
-  const csv = await checkCsv(await stage.writeCsv(`${name}.csv`, `userPrincipalName\n${users.join('\n')}\n`));
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+  const csv = await writeCheckedCsv(stage, `${name}.csv`, upnCsv(users));
+  const jobId = await startStageJob(stage, csv, {
     ...options,
     policy: { ...FAST_POLICY, ...options.policy },
   });
@@ -190,8 +181,8 @@ describe('with a worker', () => {
 
   test("a user's workflow completes with its outcome even when its job is gone", async () => {
     const user = 'pollunknown20.g@follow.test';
-    const csv = await checkCsv(await stage.writeCsv('gone.csv', `userPrincipalName\n${user}\n`));
-    const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, { policy: FAST_POLICY });
+    const csv = await writeCheckedCsv(stage, 'gone.csv', upnCsv([user]));
+    const jobId = await startStageJob(stage, csv, { policy: FAST_POLICY });
     await waitUntil('the user is polling', () =>
       Promise.resolve((stage.simulator.user(user)?.polls ?? 0) > 0),
     );

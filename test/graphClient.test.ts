@@ -1,5 +1,3 @@
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { MockActivityEnvironment } from '@temporalio/testing';
 
 import { StaticTokenCredential } from '../graph/credentials';
@@ -8,6 +6,8 @@ import { GraphError } from '../graph/errors';
 import { createActivities } from '../activities/index';
 import { startGraphSimulator, type GraphSimulator } from '../simulator/graphSimulator';
 import type { StartResetResult } from '../workflows/types';
+import { freePort } from './support/ports';
+import { rejectionOf } from './support/rejection';
 
 const TOKEN = 'graph-client-test-token';
 /** Fractional on purpose: Graph sends values like this, and they must survive to the millisecond. */
@@ -29,22 +29,7 @@ afterAll(async () => {
 
 /** The GraphError a call failed with; fails the test when the call succeeds or throws anything else. */
 async function graphFailure(call: Promise<unknown>): Promise<GraphError> {
-  try {
-    await call;
-  } catch (error) {
-    expect(error).toBeInstanceOf(GraphError);
-    return error as GraphError;
-  }
-  throw new Error('expected the Graph call to fail');
-}
-
-/** A localhost port nothing listens on: taken from the OS, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-  return port;
+  return rejectionOf(call, GraphError, 'the Graph call');
 }
 
 describe('GraphClient.startPasswordReset', () => {
@@ -383,7 +368,7 @@ describe('GraphClient errors', () => {
   });
 
   it('marks a refused connection as transient but not ambiguous: nothing was sent', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const offline = new GraphClient({
       baseUrl: `http://127.0.0.1:${port}/v1.0`,
       credential: new StaticTokenCredential(TOKEN),

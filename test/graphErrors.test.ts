@@ -1,4 +1,11 @@
-import { GraphError, adviceFor, kindForStatus, parseGraphErrorBody } from '../graph/errors';
+import {
+  ALL_ADVICE,
+  GraphError,
+  adviceFor,
+  kindForStatus,
+  parseGraphErrorBody,
+  reportHintFor,
+} from '../graph/errors';
 
 describe('kindForStatus', () => {
   it.each([400, 403, 404])('ends the reset at once on %i (permanent)', (status) => {
@@ -114,6 +121,58 @@ describe('adviceFor', () => {
   it('gives different advice for different permanent failures', () => {
     const advice = new Set([400, 401, 403, 404].map((status) => adviceFor(status, 'x')));
     expect(advice.size).toBe(4);
+  });
+
+  it('fits a password-policy refusal to where the password came from, never telling a graph-mode job to let Graph generate one', () => {
+    const graph = adviceFor(400, 'PasswordPolicyViolation', 'graph');
+    const generated = adviceFor(400, 'PasswordPolicyViolation', 'generated');
+    const csv = adviceFor(400, 'PasswordPolicyViolation', 'csv');
+    expect(graph).not.toMatch(/let Graph generate/);
+    expect(graph).toContain('--password generated');
+    expect(generated).toContain('--password-length');
+    expect(csv).toContain('newPassword column');
+    expect(new Set([graph, generated, csv]).size).toBe(3);
+    // Other statuses do not depend on the mode.
+    expect(adviceFor(403, 'x', 'csv')).toBe(adviceFor(403, 'x'));
+  });
+
+  it('lists every hint it gives, in every mode, for the report to take off recorded reasons', () => {
+    for (const mode of ['graph', 'generated', 'csv', undefined] as const)
+      for (const status of [400, 401, 403, 404, 429, undefined])
+        expect(ALL_ADVICE).toContain(adviceFor(status, 'TooManyRequests', mode));
+    expect(ALL_ADVICE).toContain(adviceFor(undefined, 'Timeout'));
+    expect(ALL_ADVICE).toContain(adviceFor(undefined, 'AppOnlyResetRefused'));
+  });
+});
+
+describe('reportHintFor', () => {
+  const refused = {
+    status: 'failed',
+    httpStatus: 400,
+    graphCode: 'PasswordPolicyViolation',
+    retryable: false,
+  };
+
+  it("gives a refusal adviceFor's hint in the job's password mode", () => {
+    expect(reportHintFor(refused, 'generated')).toBe(adviceFor(400, 'PasswordPolicyViolation', 'generated'));
+  });
+
+  it('sends passing trouble to `bulk-reset retry` instead of promising a retry that the ended job will not make', () => {
+    const throttled = { status: 'failed', httpStatus: 429, graphCode: 'TooManyRequests', retryable: true };
+    expect(reportHintFor(throttled, 'graph')).toContain('bulk-reset retry');
+    expect(reportHintFor(throttled, 'graph')).not.toMatch(/will be retried/);
+  });
+
+  it('tells an operation that failed in Graph apart from passing trouble', () => {
+    const hint = reportHintFor({ status: 'failed', graphCode: 'failed', retryable: false }, 'graph');
+    expect(hint).toContain('operation failed');
+    expect(hint).not.toMatch(/will be retried/);
+  });
+
+  it('gives no hint to rows that did not fail, nor to failures Graph did not decide (their reason says what to do)', () => {
+    expect(reportHintFor({ status: 'succeeded' }, 'graph')).toBeUndefined();
+    expect(reportHintFor({ status: 'skipped', httpStatus: 400 }, 'graph')).toBeUndefined();
+    expect(reportHintFor({ status: 'failed', retryable: false }, 'graph')).toBeUndefined();
   });
 });
 

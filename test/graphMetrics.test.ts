@@ -6,19 +6,11 @@ import type { MetricMeter, MetricTags } from '@temporalio/common';
 import { StaticTokenCredential } from '../graph/credentials';
 import { type GraphExchange, GraphClient } from '../graph/client';
 import { GRAPH_METRICS, graphMetricsObserver } from '../graph/metrics';
-import { type GraphSimulator, startGraphSimulator } from '../simulator/graphSimulator';
+import { useSimulator } from './support/simulators';
 
 const TOKEN = 'graph-metrics-test-token';
 
-let sim: GraphSimulator;
-
-beforeAll(async () => {
-  sim = await startGraphSimulator({ token: TOKEN, retryAfterSeconds: 0.25 });
-});
-
-afterAll(async () => {
-  await sim.close();
-});
+const sim = useSimulator({ token: TOKEN, retryAfterSeconds: 0.25 });
 
 function observedClient(observer: (exchange: GraphExchange) => void): GraphClient {
   return new GraphClient({ baseUrl: sim.baseUrl, credential: new StaticTokenCredential(TOKEN), observer });

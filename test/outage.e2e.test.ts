@@ -7,34 +7,27 @@
  * minutes: `BULK_RESET_OUTAGE_SECONDS=120 npx jest dist/test/outage.e2e.test.js`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { checkCsv, jobState, startJob, waitForJob } from '../client/jobs';
-import { FAST_POLICY, openStage, readJson, type ReportJson, type Stage, waitUntil } from './support/harness';
+import { jobState } from '../client/jobs';
+import { FAST_POLICY, useStage, waitUntil } from './support/harness';
+import { allSucceeded } from './support/groundTruth';
+import { finishedJob, startStageJob, writeCheckedCsv } from './support/jobs';
+import { numberedUsers, upnCsv } from './support/users';
 
 const OUTAGE_SECONDS = Number(process.env.BULK_RESET_OUTAGE_SECONDS ?? 20);
 const USERS = 60;
 const WINDOW = 15;
 
-let stage: Stage;
-
-beforeAll(async () => {
-  stage = await openStage({ retryAfterSeconds: 1, operationSeconds: 0.5 });
-  await stage.startWorker();
-});
-
-afterAll(async () => {
-  await stage?.close();
-});
+const stage = useStage({ retryAfterSeconds: 1, operationSeconds: 0.5 });
 
 function users(prefix: string, count: number): string {
-  const names = Array.from({ length: count }, (_, index) => `${prefix}.u${index + 1}@contoso.test`);
-  return `userPrincipalName\n${names.join('\n')}\n`;
+  return upnCsv(numberedUsers(prefix, count));
 }
 
 test(
   `Graph answers 503 for ${OUTAGE_SECONDS} s mid-job: users wait and continue, and only a deadline shorter than the outage fails`,
   async () => {
-    const patient = await checkCsv(await stage.writeCsv('patient.csv', users('ok', USERS)));
-    const patientJob = await startJob(stage.client, stage.settings.taskQueue, patient, {
+    const patient = await writeCheckedCsv(stage, 'patient.csv', users('ok', USERS));
+    const patientJob = await startStageJob(stage, patient, {
       windowSize: WINDOW,
       policy: { ...FAST_POLICY, deadlineMs: (OUTAGE_SECONDS + 180) * 1000 },
     });
@@ -48,8 +41,8 @@ test(
     const outageStarted = Date.now();
     // A second job begins during the outage with a deadline shorter than it.
     const hastyDeadlineMs = Math.min(5_000, (OUTAGE_SECONDS * 1000) / 2);
-    const hasty = await checkCsv(await stage.writeCsv('hasty.csv', users('hasty', 5)));
-    const hastyJob = await startJob(stage.client, stage.settings.taskQueue, hasty, {
+    const hasty = await writeCheckedCsv(stage, 'hasty.csv', users('hasty', 5));
+    const hastyJob = await startStageJob(stage, hasty, {
       windowSize: 5,
       policy: { ...FAST_POLICY, deadlineMs: hastyDeadlineMs },
     });
@@ -72,16 +65,8 @@ test(
     expect(atEnd.faults.outage).toBeGreaterThan(0);
     expect(doneAtEnd.state).toBe('running');
 
-    const final = await waitForJob(stage.client, patientJob, () => undefined, 500);
-    if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
-    expect(final.summary.counts).toEqual({
-      succeeded: USERS,
-      failed: 0,
-      unconfirmed: 0,
-      skipped: 0,
-      cancelled: 0,
-    });
-    const report = await readJson<ReportJson>(final.summary.reportJsonPath);
+    const { summary, report } = await finishedJob(stage, patientJob, 500);
+    expect(summary.counts).toEqual(allSucceeded(USERS));
     for (const outcome of report.outcomes) {
       const seen = stage.simulator.user(outcome.user);
       expect({ user: outcome.user, applied: seen?.resetsApplied, accepted: seen?.resetsAccepted }).toEqual({
@@ -100,10 +85,7 @@ test(
     expect(stage.simulator.stats().earlyRequests).toBe(0);
 
     // The job whose deadline was shorter than the outage: failed, retryable, and nothing reset.
-    const hastyFinal = await waitForJob(stage.client, hastyJob, () => undefined, 500);
-    if (hastyFinal.state !== 'completed')
-      throw new Error(`job did not complete: ${JSON.stringify(hastyFinal)}`);
-    const hastyReport = await readJson<ReportJson>(hastyFinal.summary.reportJsonPath);
+    const { summary: hastySummary, report: hastyReport } = await finishedJob(stage, hastyJob, 500);
     expect(hastyReport.outcomes).toHaveLength(5);
     for (const outcome of hastyReport.outcomes) {
       const seen = stage.simulator.user(outcome.user);
@@ -119,7 +101,7 @@ test(
         expect(outcome.reason).toMatch(/after 5 s|deadline/);
       }
     }
-    expect(hastyFinal.summary.counts.succeeded).toBe(0);
+    expect(hastySummary.counts.succeeded).toBe(0);
   },
   (OUTAGE_SECONDS + 400) * 1000,
 );

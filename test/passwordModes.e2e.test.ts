@@ -11,7 +11,6 @@ import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../temporal/devServer';
 import { EncryptionCodec, loadCodecKeys } from '../temporal/codec';
-import { waitForJob } from '../client/jobs';
 import { hasEveryClass } from '../secrets/passwords';
 import { readCurrentSecrets } from '../secrets/secretsFile';
 import {
@@ -26,6 +25,8 @@ import {
   waitUntil,
   userWorkflowIdOf,
 } from './support/harness';
+import { finishedJob } from './support/jobs';
+import { upnCsv } from './support/users';
 
 let stage: Stage;
 let worker: ChildProcess;
@@ -110,10 +111,7 @@ async function expectReport(jobId: string, succeeded: string[], failed: string[]
 
 test('graph mode: Graph generates each password; the secrets file keeps the one Graph applied last', async () => {
   const { succeed, denied } = usersFor('graph');
-  const csvPath = await stage.writeCsv(
-    'graph.csv',
-    `userPrincipalName\n${[...succeed, denied].join('\n')}\n`,
-  );
+  const csvPath = await stage.writeCsv('graph.csv', upnCsv([...succeed, denied]));
   const secretsPath = join(stage.dataDir, 'graph-secrets.jsonl');
   const started = await run('start', csvPath, '--wait', '--secrets-file', secretsPath, ...TIMINGS);
   expect(started.code).toBe(1); // the denied user failed
@@ -130,10 +128,7 @@ test('graph mode: Graph generates each password; the secrets file keeps the one 
 
 test('generated mode: a unique CSPRNG password per user is sent, sealed to the recipient in the secrets file', async () => {
   const { succeed, denied } = usersFor('generated');
-  const csvPath = await stage.writeCsv(
-    'generated.csv',
-    `userPrincipalName\n${[...succeed, denied].join('\n')}\n`,
-  );
+  const csvPath = await stage.writeCsv('generated.csv', upnCsv([...succeed, denied]));
   const secretsPath = join(stage.dataDir, 'generated-secrets.jsonl');
   const started = await run(
     'start',
@@ -254,7 +249,7 @@ test('a newPassword column outside csv mode is refused before anything starts', 
 
 test('a secrets file others can read stops every reset before it is sent', async () => {
   const users = ['ok.h.open@contoso.test', 'ok.i.open@contoso.test'];
-  const csvPath = await stage.writeCsv('open.csv', `userPrincipalName\n${users.join('\n')}\n`);
+  const csvPath = await stage.writeCsv('open.csv', upnCsv(users));
   const secretsPath = join(stage.dataDir, 'open-secrets.jsonl');
   // Approval holds the job after it prepared (and created the secrets file), before any reset.
   const started = await run(
@@ -282,10 +277,8 @@ test('a secrets file others can read stops every reset before it is sent', async
   cliOutput.push(approved.stdout, approved.stderr);
   expect(approved.code).toBe(0);
 
-  const final = await waitForJob(stage.client, jobId, () => undefined, 200);
-  if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
-  expect(final.summary.counts).toMatchObject({ succeeded: 0, failed: 2 });
-  const report = await readJson<ReportJson>(final.summary.reportJsonPath);
+  const { summary, report } = await finishedJob(stage, jobId);
+  expect(summary.counts).toMatchObject({ succeeded: 0, failed: 2 });
   for (const outcome of report.outcomes) {
     expect(outcome.reason).toMatch(/has mode 0644.*nothing was sent/);
     expect(outcome.startAttempts).toBe(1);

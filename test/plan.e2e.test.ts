@@ -2,37 +2,12 @@
  * `bulk-reset plan` as an operator runs it: its own process, real HTTP to the Graph simulator, real
  * files. A plan reads the directory and writes nothing to it.
  */
-import { execFile } from 'node:child_process';
 import { access, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { usersSha256 } from '../jobs/jobFiles';
-import { PROJECT_ROOT } from '../temporal/devServer';
 import { checkCsv } from '../client/jobs';
 import { type PlanFile, planHash } from '../jobs/planFile';
-import { type Stage, openStage, readJson } from './support/harness';
-
-const run = promisify(execFile);
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CliResult> {
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), ...args],
-      { env },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
+import { type Stage, openStage, readJson, runCli as cli } from './support/harness';
 
 const CSV = [
   'userPrincipalName,displayName',

@@ -7,7 +7,7 @@
  * Opt-in, because the server has to be built first (scripts/ensure-temporal-server.sh):
  *   BULK_RESET_TEST_POSTGRES=1 npx jest dist/test/postgres.e2e.test.js
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +17,8 @@ import { PROJECT_ROOT } from '../temporal/devServer';
 import { EXPECTED_POSTS, sampleCsv } from '../simulator/sampleUsers';
 import type { bulkReset } from '../workflows';
 import { FAST_POLICY, openStage, readJson, type ReportJson, type Stage, waitUntil } from './support/harness';
+import { expectOneOutcomePerRow, expectedCounts } from './support/groundTruth';
+import { spawnWorkerProcess } from './support/workerProcess';
 
 const ENABLED = process.env.BULK_RESET_TEST_POSTGRES === '1';
 const SCRIPT = join(PROJECT_ROOT, 'scripts', 'temporal-postgres.sh');
@@ -43,7 +45,6 @@ if (!ENABLED) {
   test.skip('on a real Temporal server on PostgreSQL (skipped: set BULK_RESET_TEST_POSTGRES=1, see README)', () => {});
 } else {
   let stage: Stage;
-  const workers: ChildProcess[] = [];
 
   beforeAll(async () => {
     if (!existsSync(SERVER_BINARY)) {
@@ -55,35 +56,17 @@ if (!ENABLED) {
     stage = await openStage({ retryAfterSeconds: 0.3 }, { env: { TEMPORAL_ADDRESS: address } });
   }, 400_000);
 
+  // Worker processes still running are killed by support/workerProcess, before this closes the stage.
   afterAll(async () => {
-    for (const worker of workers)
-      if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
     await stage?.close();
     await temporalPostgres('stop');
   }, 120_000);
-
-  /** `bulk-reset worker` in its own process, as an operator runs it; its SDK identity is `<pid>@<host>`. */
-  const spawnWorker = (): ChildProcess => {
-    const worker = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), 'worker'], {
-      env: stage.env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let errors = '';
-    worker.stderr?.on('data', (chunk: Buffer) => {
-      errors = `${errors}${chunk.toString()}`.slice(-4_000);
-    });
-    worker.on('exit', (code) => {
-      if (code !== null && code !== 0) console.error(`worker ${worker.pid} exited with ${code}:\n${errors}`);
-    });
-    workers.push(worker);
-    return worker;
-  };
 
   test('a 300-user job on two worker processes survives a Temporal server restart with one right outcome per row', async () => {
     const sample = sampleCsv(USERS);
     const csv = await checkCsv(await stage.writeCsv('users.csv', sample.text));
     expect(csv.runnableRows).toBe(USERS);
-    const pool = [spawnWorker(), spawnWorker()];
+    const pool = [spawnWorkerProcess(stage), spawnWorkerProcess(stage)];
     const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
       windowSize: WINDOW,
       policy: { ...FAST_POLICY, deadlineMs: 300_000 },
@@ -119,18 +102,8 @@ if (!ENABLED) {
 
     // Every row: exactly one outcome, the one its scenario calls for.
     const report = await readJson<ReportJson>(summary.reportJsonPath);
-    expect(report.outcomes.map((outcome) => outcome.row)).toEqual(sample.rows.map((row) => row.row));
-    for (const [index, expected] of sample.rows.entries()) {
-      const outcome = report.outcomes[index];
-      expect({ row: outcome.row, user: outcome.user, status: outcome.status }).toEqual({
-        row: expected.row,
-        user: expected.user,
-        status: expected.expected,
-      });
-    }
-    const expectedCounts = { succeeded: 0, failed: 0, unconfirmed: 0, skipped: 0, cancelled: 0 };
-    for (const row of sample.rows) expectedCounts[row.expected] += 1;
-    expect(summary.counts).toEqual(expectedCounts);
+    expectOneOutcomePerRow(report, sample.rows);
+    expect(summary.counts).toEqual(expectedCounts(sample.rows));
 
     // Ground truth, user by user: the POSTs and accepted resets the scenario calls for, and more only
     // where the outcome counts an ambiguous resend beyond the scenario's own (a request cut off by the

@@ -108,6 +108,16 @@ describe('report --out', () => {
 });
 
 describe('the codec key file', () => {
+  /** A codec key file `file` that is a symbolic link to `real`, which holds `original`. */
+  async function codecKeysBehindLink(): Promise<{ real: string; original: string; file: string }> {
+    const real = join(directory, 'real-codec-keys');
+    const original = `${newCodecKeyLine()}\n`;
+    await writeFile(real, original, { mode: 0o600 });
+    const file = join(directory, 'codec-keys');
+    await symlink(real, file);
+    return { real, original, file };
+  }
+
   test('is refused when others can read it, with the chmod to run', async () => {
     const file = join(directory, 'codec-keys');
     await writeFile(file, `${newCodecKeyLine()}\n`, { mode: 0o600 });
@@ -116,11 +126,7 @@ describe('the codec key file', () => {
   });
 
   test('is not rotated through a symbolic link: the file it points to keeps its keys', async () => {
-    const real = join(directory, 'real-codec-keys');
-    const original = `${newCodecKeyLine()}\n`;
-    await writeFile(real, original, { mode: 0o600 });
-    const file = join(directory, 'codec-keys');
-    await symlink(real, file);
+    const { real, original, file } = await codecKeysBehindLink();
 
     await expect(rotateCodecKey(file)).rejects.toThrow('symbolic link');
     expect(await readFile(real, 'utf8')).toBe(original);
@@ -128,11 +134,7 @@ describe('the codec key file', () => {
   });
 
   test('codec-key rotate through a symbolic link exits 2 and changes nothing', async () => {
-    const real = join(directory, 'real-codec-keys');
-    const original = `${newCodecKeyLine()}\n`;
-    await writeFile(real, original, { mode: 0o600 });
-    const file = join(directory, 'codec-keys');
-    await symlink(real, file);
+    const { real, original, file } = await codecKeysBehindLink();
 
     const result = await bulkReset({ BULK_RESET_CODEC_KEY_FILE: file }, 'codec-key', 'rotate');
     expect(result.code).toBe(2);

@@ -9,6 +9,7 @@ import {
   parseProtectedUsers,
 } from '../jobs/protectedUsers';
 import { loadSettings } from '../temporal/config';
+import { rejectionOf } from './support/rejection';
 
 const BREAK_GLASS_ID = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
 
@@ -30,13 +31,7 @@ async function listFile(name: string, text: string): Promise<string> {
 
 /** The error a load failed with; fails the test when the load succeeds. */
 async function loadFailure(path: string): Promise<ProtectedUsersError> {
-  try {
-    await loadProtectedUsers(path);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProtectedUsersError);
-    return error as ProtectedUsersError;
-  }
-  throw new Error('expected the protected list to be refused');
+  return rejectionOf(loadProtectedUsers(path), ProtectedUsersError, 'loading the protected list');
 }
 
 describe('loadProtectedUsers', () => {

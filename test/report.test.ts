@@ -2,7 +2,21 @@ import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { appendOutcomes, readLedger, summarise, writeReport, type ReportHeader } from '../jobs/report';
+import {
+  type ReportHeader,
+  type ReportRow,
+  appendOutcomes,
+  causeOf,
+  failuresByCause,
+  finalRows,
+  readLedger,
+  reportRow,
+  rowsWithStatus,
+  shortReason,
+  summarise,
+  webUiLink,
+  writeReport,
+} from '../jobs/report';
 import type { ResetOutcome } from '../workflows/types';
 
 let directory: string;
@@ -133,6 +147,10 @@ describe('writeReport', () => {
     expect(summary).toEqual({
       total: 4,
       counts: { succeeded: 0, failed: 1, unconfirmed: 1, skipped: 1, cancelled: 1 },
+      failuresByCause: [
+        expect.objectContaining({ cause: 'Authorization_RequestDenied', count: 1, rows: [2] }),
+        expect.objectContaining({ cause: 'other', kind: 'reasonClass', count: 1, rows: [3] }),
+      ],
       ...paths,
     });
   });
@@ -145,6 +163,10 @@ describe('writeReport', () => {
       'user',
       'status',
       'reason',
+      'hint',
+      'retryable',
+      'workflowId',
+      'webUiLink',
       'operationId',
       'polls',
       'startAttempts',
@@ -162,6 +184,10 @@ describe('writeReport', () => {
       user: 'user2@contoso.com',
       status: 'failed',
       reason: "'-403 refused, with a comma",
+      hint: '',
+      retryable: '',
+      workflowId: '',
+      webUiLink: '',
       operationId: 'op-1',
       polls: '3',
       startAttempts: '2',
@@ -220,13 +246,69 @@ describe('writeReport', () => {
   });
 
   it('writes the JSON report with the job header, the summary and every outcome unaltered', async () => {
-    const { paths } = await writeAwkwardReport();
+    const { paths, summary } = await writeAwkwardReport();
     const report = JSON.parse(await readFile(paths.jsonPath, 'utf8')) as unknown;
     expect(report).toEqual({
       job: header,
-      summary: { total: 4, counts: { succeeded: 0, failed: 1, unconfirmed: 1, skipped: 1, cancelled: 1 } },
+      summary: {
+        total: 4,
+        counts: { succeeded: 0, failed: 1, unconfirmed: 1, skipped: 1, cancelled: 1 },
+        failuresByCause: summary.failuresByCause,
+      },
       outcomes: [awkward[1], awkward[2], awkward[3], awkward[0]],
     });
+  });
+
+  it("adds each row's hint, workflow id and Web UI link, the original row of a retry, and keeps a shortened reason's full text", async () => {
+    const ledger = join(directory, 'ledger.jsonl');
+    const recorded =
+      'user u3@contoso.com: Graph answered 403 Authorization_RequestDenied: Insufficient privileges., request-id r-3; the hint';
+    await appendOutcomes(ledger, [
+      outcome(2, { user: 'u2@contoso.com' }),
+      outcome(3, {
+        user: 'u3@contoso.com',
+        status: 'failed',
+        reason: recorded,
+        httpStatus: 403,
+        graphCode: 'Authorization_RequestDenied',
+        requestId: 'r-3',
+        retryable: false,
+      }),
+      outcome(4, { user: 'u4@contoso.com', status: 'skipped', reason: 'duplicate of row 2', polls: 0 }),
+    ]);
+    const paths = { csvPath: join(directory, 'r.csv'), jsonPath: join(directory, 'r.json') };
+    const originalRows = new Map([
+      ['u2@contoso.com', 7],
+      ['u3@contoso.com', 10],
+    ]);
+    await writeReport(ledger, paths, header, {
+      workflowIdOf: (row) => (row.status === 'skipped' ? undefined : `job-1/user-k${row.row}`),
+      webUi: { url: 'http://ui.test:8233/', namespace: 'prod ns' },
+      hintFor: (row) => (row.status === 'failed' ? 'the hint' : undefined),
+      knownHints: ['the hint'],
+      originalRowOf: (row) => originalRows.get(row.user),
+    });
+    const report = JSON.parse(await readFile(paths.jsonPath, 'utf8')) as { outcomes: ReportRow[] };
+    expect(report.outcomes.map((row) => [row.row, row.csvRow, row.workflowId])).toEqual([
+      [7, 2, 'job-1/user-k2'],
+      [10, 3, 'job-1/user-k3'],
+      [4, undefined, undefined],
+    ]);
+    expect(report.outcomes[1]).toMatchObject({
+      reason: 'Insufficient privileges.',
+      detail: recorded,
+      hint: 'the hint',
+      webUiLink: 'http://ui.test:8233/namespaces/prod%20ns/workflows/job-1%2Fuser-k3',
+    });
+    // A reason with nothing to take off is left as it was, without a detail.
+    expect(report.outcomes[2]).toMatchObject({ reason: 'duplicate of row 2' });
+    expect(report.outcomes[2].detail).toBeUndefined();
+    const csv = parse<Record<string, string>>(await readFile(paths.csvPath), { bom: true, columns: true });
+    expect(csv.map((row) => [row.row, row.retryable, row.hint])).toEqual([
+      ['7', '', ''],
+      ['10', 'false', 'the hint'],
+      ['4', '', ''],
+    ]);
   });
 
   it('writes both files 0600 and leaves no temporary files behind', async () => {
@@ -286,5 +368,150 @@ describe('a large ledger', () => {
     expect(report.outcomes.map((item) => item.row)).toEqual(
       Array.from({ length: rows }, (_, index) => index + 2),
     );
+  });
+});
+
+describe('shortReason', () => {
+  const refusal = (reason: string, fields: Partial<ResetOutcome> = {}): ResetOutcome =>
+    outcome(2, {
+      user: 'alice@contoso.com',
+      status: 'failed',
+      reason,
+      httpStatus: 404,
+      graphCode: 'Request_ResourceNotFound',
+      requestId: '1f2e-3d4c',
+      ...fields,
+    });
+  const hints = [
+    'check the userPrincipalName or id in the CSV',
+    'Graph or the network had trouble; it will be retried',
+  ];
+
+  it("keeps Graph's message and drops the user, status, code, request-id and the hint the hint column gives", () => {
+    const recorded =
+      "user alice@contoso.com: Graph answered 404 Request_ResourceNotFound: Resource 'alice@contoso.com' does not exist., request-id 1f2e-3d4c; check the userPrincipalName or id in the CSV";
+    expect(shortReason(refusal(recorded), hints)).toBe("Resource 'alice@contoso.com' does not exist.");
+  });
+
+  it("keeps what happened around a Graph answer (a deadline), without the answer's repeated parts", () => {
+    const recorded =
+      'Graph did not accept the reset before the deadline: user alice@contoso.com: Graph answered 429 TooManyRequests: Too many requests., request-id r-9; Graph or the network had trouble; it will be retried';
+    const short = shortReason(
+      refusal(recorded, { httpStatus: 429, graphCode: 'TooManyRequests', requestId: 'r-9' }),
+      hints,
+    );
+    expect(short).toBe('Graph did not accept the reset before the deadline: Too many requests.');
+  });
+
+  it('says what kind of answer it was when nothing else is left', () => {
+    const recorded =
+      'user alice@contoso.com: Graph answered 404 Request_ResourceNotFound, request-id 1f2e-3d4c';
+    expect(shortReason(refusal(recorded), hints)).toBe('Graph refused it and gave no message');
+  });
+
+  it("leaves a reason without Graph's parts as it is, whatever characters the user has", () => {
+    const reason = "protected: Graph's identity of this user (id 42) is on the protected list";
+    expect(shortReason(outcome(2, { user: 'a+b(c)@x.test', status: 'skipped', reason }), hints)).toBe(reason);
+  });
+});
+
+describe('failures by cause', () => {
+  const failed = (row: number, fields: Partial<ReportRow>): ReportRow =>
+    outcome(row, { status: 'failed', ...fields });
+
+  it('groups failed and unconfirmed rows by Graph code, else by the class of the reason, largest first', () => {
+    const rows: ReportRow[] = [
+      failed(2, { graphCode: 'Authorization_RequestDenied', hint: 'get the role', retryable: false }),
+      failed(3, { graphCode: 'TooManyRequests', hint: 'retry', retryable: true }),
+      failed(4, { graphCode: 'Authorization_RequestDenied', hint: 'get the role', retryable: false }),
+      outcome(5, {
+        status: 'unconfirmed',
+        reason: 'a reset request got no answer; it may have been applied',
+      }),
+      failed(6, {
+        reason: "the operator's sign-in was refused for 2 h (--sign-in-hold); the reset was not sent",
+      }),
+      outcome(7, { status: 'cancelled', reason: 'cancelled by bob' }),
+      outcome(8, { status: 'skipped', reason: 'duplicate of row 2' }),
+      outcome(9),
+    ];
+    const causes = failuresByCause(rows);
+    expect(
+      causes.map(({ cause, kind, count, retryable, rows: sample }) => [
+        cause,
+        kind,
+        count,
+        retryable,
+        sample,
+      ]),
+    ).toEqual([
+      ['Authorization_RequestDenied', 'graphCode', 2, 0, [2, 4]],
+      ['no-answer', 'reasonClass', 1, 0, [5]],
+      ['sign-in', 'reasonClass', 1, 0, [6]],
+      ['TooManyRequests', 'graphCode', 1, 1, [3]],
+    ]);
+    // What to do: the rows' own hint for a Graph code, the class's advice otherwise.
+    expect(causes[0].whatToDo).toBe('get the role');
+    expect(causes[1].whatToDo).toMatch(/lastPasswordChangeDateTime/);
+    expect(causes[2].whatToDo).toContain('bulk-reset login');
+    // Counted from the rows: the groups add up to the failed and unconfirmed rows.
+    expect(causes.reduce((sum, cause) => sum + cause.count, 0)).toBe(5);
+  });
+
+  it('keeps a few rows of each cause, not all of them', () => {
+    const many = Array.from({ length: 50 }, (_, index) => failed(index + 2, { graphCode: 'X' }));
+    const [cause] = failuresByCause(many);
+    expect(cause.count).toBe(50);
+    expect(cause.rows).toEqual([2, 3, 4, 5, 6]);
+  });
+
+  it('reads the class from the full reason when the short one lost it', () => {
+    expect(
+      causeOf({ reason: 'x', detail: 'Graph did not accept the reset before the deadline: x' }).cause,
+    ).toBe('deadline');
+    expect(causeOf({ reason: 'something new' }).cause).toBe('other');
+  });
+});
+
+describe('views of finished reports', () => {
+  const original = {
+    jobId: 'job-1',
+    outcomes: [
+      outcome(2),
+      outcome(3, { status: 'failed', retryable: true }),
+      outcome(4, { status: 'failed', retryable: false }),
+      outcome(5, { status: 'failed', retryable: true }),
+    ],
+  };
+
+  it("gives each user's last outcome across a job and its retries, one row per original row, with the job it comes from", () => {
+    const first = {
+      jobId: 'retry-1',
+      outcomes: [outcome(3, { status: 'failed', retryable: true }), outcome(5)],
+    };
+    const second = { jobId: 'retry-2', outcomes: [outcome(3), outcome(99)] };
+    const rows = finalRows(original, [first, second]);
+    expect(rows.map((row) => [row.row, row.status, row.job])).toEqual([
+      [2, 'succeeded', 'job-1'],
+      [3, 'succeeded', 'retry-2'],
+      [4, 'failed', 'job-1'],
+      [5, 'succeeded', 'retry-1'],
+    ]);
+  });
+
+  it('keeps only rows with the statuses asked for, every row when none is asked', () => {
+    expect(rowsWithStatus(original.outcomes, ['failed']).map((row) => row.row)).toEqual([3, 4, 5]);
+    expect(rowsWithStatus(original.outcomes, ['succeeded', 'failed'])).toHaveLength(4);
+    expect(rowsWithStatus(original.outcomes, [])).toHaveLength(4);
+    expect(rowsWithStatus(original.outcomes, ['cancelled'])).toEqual([]);
+  });
+
+  it("links a workflow in the Web UI, its id encoded whole, whatever the address's trailing slash", () => {
+    expect(webUiLink({ url: 'https://temporal.example.com', namespace: 'default' }, 'job-1/user-ab')).toBe(
+      'https://temporal.example.com/namespaces/default/workflows/job-1%2Fuser-ab',
+    );
+    expect(
+      reportRow(outcome(2), { workflowIdOf: () => 'j/u', webUi: { url: 'http://x/', namespace: 'n' } }),
+    ).toMatchObject({ workflowId: 'j/u', webUiLink: 'http://x/namespaces/n/workflows/j%2Fu' });
   });
 });

@@ -9,8 +9,9 @@ import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client
 import { jobPaths } from '../jobs/jobFiles';
 import { jobState } from '../client/jobs';
 import { sampleCsv } from '../simulator/sampleUsers';
-import { type ReportJson, type Stage, openStage, readJson } from './support/harness';
+import { FAST_CLI_WAITS, type ReportJson, readJson, useStage } from './support/harness';
 import { cli } from './support/harness';
+import { oneScenarioCsv } from './support/users';
 
 /** Asks until `check` answers something, or fails after `timeoutMs` saying what it waited for. */
 async function eventually<T>(
@@ -32,19 +33,10 @@ const runIdPattern = (scheduleId: string) =>
   new RegExp(`^${scheduleId}-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`);
 
 describe('bulk-reset schedule', () => {
-  let stage: Stage;
-
-  beforeAll(async () => {
-    stage = await openStage({ retryAfterSeconds: 0.2 });
-    await stage.startWorker();
-  });
-
-  afterAll(async () => {
-    await stage?.close();
-  });
+  const stage = useStage({ retryAfterSeconds: 0.2 });
 
   test('each run is its own job with its own report, resets each user once, and delete removes the schedule', async () => {
-    const sample = sampleCsv(5, { scenario: 'ok', duplicateEvery: 0, invalidEvery: 0 });
+    const sample = oneScenarioCsv(5, 'ok');
     const users = sample.rows.map((row) => row.user);
     const csvPath = await stage.writeCsv('rotation.csv', sample.text);
     const scheduleId = `rotation-${randomBytes(3).toString('hex')}`;
@@ -60,10 +52,7 @@ describe('bulk-reset schedule', () => {
       '3s',
       '--window',
       '5',
-      '--min-wait',
-      '100ms',
-      '--default-wait',
-      '200ms',
+      ...FAST_CLI_WAITS,
     );
     expect(created.stderr).toBe('');
     expect(created.code).toBe(0);
@@ -135,12 +124,7 @@ describe('bulk-reset schedule', () => {
   });
 
   test('a run whose CSV changed after the schedule was created stops before any reset and pauses the schedule', async () => {
-    const sample = sampleCsv(3, {
-      scenario: 'ok',
-      duplicateEvery: 0,
-      invalidEvery: 0,
-      domain: 'changed.test',
-    });
+    const sample = oneScenarioCsv(3, 'ok', 'changed.test');
     const csvPath = await stage.writeCsv('changing.csv', sample.text);
     const scheduleId = `changing-${randomBytes(3).toString('hex')}`;
     const created = await cli(stage, 'schedule', 'create', csvPath, '--id', scheduleId, '--every', '1h');

@@ -6,30 +6,22 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { checkCsv, startJob, waitForJob } from '../client/jobs';
 import { EncryptionCodec, loadCodecKeys } from '../temporal/codec';
 import { PROJECT_ROOT } from '../temporal/devServer';
 import {
   type ReportJson,
-  type Stage,
   cli,
   decodedText,
   openStage,
   readJson,
   readableText,
+  useStage,
   userWorkflowIdOf,
 } from './support/harness';
+import { finishedJob, startStageJob, writeCheckedCsv } from './support/jobs';
+import { upnCsv } from './support/users';
 
-let stage: Stage;
-
-beforeAll(async () => {
-  stage = await openStage({ retryAfterSeconds: 0.2 });
-  await stage.startWorker();
-});
-
-afterAll(async () => {
-  await stage?.close();
-});
+const stage = useStage({ retryAfterSeconds: 0.2 });
 
 test('histories hold only ciphertext: no user, password, token or Graph message in plain text', async () => {
   const users = [
@@ -37,13 +29,12 @@ test('histories hold only ciphertext: no user, password, token or Graph message 
     'denied.bob.secret@contoso.test',
     'slow.carol.secret@contoso.test',
   ];
-  const csv = await checkCsv(await stage.writeCsv('secret.csv', `userPrincipalName\n${users.join('\n')}\n`));
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+  const csv = await writeCheckedCsv(stage, 'secret.csv', upnCsv(users));
+  const jobId = await startStageJob(stage, csv, {
     policy: { minWaitMs: 100, defaultWaitMs: 200, maxWaitMs: 1_000 },
   });
-  const final = await waitForJob(stage.client, jobId, () => undefined, 200);
-  if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
-  expect(final.summary.counts).toMatchObject({ succeeded: 2, failed: 1 });
+  const { summary } = await finishedJob(stage, jobId);
+  expect(summary.counts).toMatchObject({ succeeded: 2, failed: 1 });
 
   const histories = [
     await stage.client.workflow.getHandle(jobId).fetchHistory(),
@@ -90,7 +81,7 @@ test('worker and CLI logs name no user and hold no Graph message or request-id; 
   let cliOutput: string;
   let refusalsSent: number;
   try {
-    const csvPath = await logStage.writeCsv('logs.csv', `userPrincipalName\n${users.join('\n')}\n`);
+    const csvPath = await logStage.writeCsv('logs.csv', upnCsv(users));
     const started = await cli(
       logStage,
       ...['start', csvPath, '--wait', '--min-wait', '100ms', '--default-wait', '200ms', '--max-wait', '2s'],

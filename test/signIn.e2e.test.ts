@@ -5,19 +5,14 @@
  */
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { StaticTokenCredential } from '../graph/credentials';
-import { checkCsv, startJob, waitForJob } from '../client/jobs';
+import { startJob } from '../client/jobs';
 import { createWorker } from '../worker';
 import { progressQuery } from '../workflows';
 import { JOB_PHASE_SEARCH_ATTRIBUTE, type JobProgress } from '../workflows/types';
-import {
-  FAST_POLICY,
-  openStage,
-  readJson,
-  type ReportJson,
-  type Stage,
-  waitUntil,
-  workflowBundle,
-} from './support/harness';
+import { FAST_POLICY, useStage, waitUntil, workflowBundle } from './support/harness';
+import { allSucceeded } from './support/groundTruth';
+import { finishedJob, startStageJob, writeCheckedCsv } from './support/jobs';
+import { upnCsv } from './support/users';
 
 const USERS = 40;
 const WINDOW = 10;
@@ -25,17 +20,8 @@ const WINDOW = 10;
 const DEADLINE_MS = 15_000;
 const REVOKED_FOR_MS = 20_000;
 
-let stage: Stage;
-
-beforeAll(async () => {
-  // Each reset takes a few seconds at Graph, so users are caught both sending and polling.
-  stage = await openStage({ retryAfterSeconds: 0.5, operationSeconds: 2 });
-  await stage.startWorker();
-});
-
-afterAll(async () => {
-  await stage?.close();
-});
+// Each reset takes a few seconds at Graph, so users are caught both sending and polling.
+const stage = useStage({ retryAfterSeconds: 0.5, operationSeconds: 2 });
 
 async function control(action: 'revoke-token' | 'restore-token'): Promise<void> {
   const response = await fetch(`${new URL(stage.simulator.baseUrl).origin}/_sim/${action}`, {
@@ -47,8 +33,8 @@ async function control(action: 'revoke-token' | 'restore-token'): Promise<void> 
 
 test('a token that stops working mid-job holds the job (needs-sign-in), fails nobody, and the job finishes once it works again', async () => {
   const users = Array.from({ length: USERS }, (_, index) => `signin${index}@contoso.com`);
-  const csv = await checkCsv(await stage.writeCsv('users.csv', `userPrincipalName\n${users.join('\n')}\n`));
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+  const csv = await writeCheckedCsv(stage, 'users.csv', upnCsv(users));
+  const jobId = await startStageJob(stage, csv, {
     windowSize: WINDOW,
     policy: { ...FAST_POLICY, deadlineMs: DEADLINE_MS },
   });
@@ -87,17 +73,9 @@ test('a token that stops working mid-job holds the job (needs-sign-in), fails no
 
   // What `bulk-reset login` does for a real tenant: the token works again. No other command.
   await control('restore-token');
-  const final = await waitForJob(stage.client, jobId, () => undefined, 500);
-  if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
-  expect(final.summary.counts).toEqual({
-    succeeded: USERS,
-    failed: 0,
-    unconfirmed: 0,
-    skipped: 0,
-    cancelled: 0,
-  });
+  const { summary, report } = await finishedJob(stage, jobId, 500);
+  expect(summary.counts).toEqual(allSucceeded(USERS));
 
-  const report = await readJson<ReportJson>(final.summary.reportJsonPath);
   expect(report.outcomes.map((outcome) => outcome.status)).toEqual(users.map(() => 'succeeded'));
   // Requests refused with 401 were never applied and are not counted as attempts.
   expect(report.outcomes.every((outcome) => outcome.startAttempts === 1)).toBe(true);
@@ -136,7 +114,7 @@ test('a token source that says sign-in required holds the job the same way, and 
   const running = worker.run();
   try {
     const users = Array.from({ length: 20 }, (_, index) => `expiring${index}@contoso.com`);
-    const csv = await checkCsv(await stage.writeCsv('expiring.csv', `upn\n${users.join('\n')}\n`));
+    const csv = await writeCheckedCsv(stage, 'expiring.csv', upnCsv(users, 'upn'));
     const acceptedBefore = stage.simulator.stats().resetsAccepted;
     const jobId = await startJob(stage.client, settings.taskQueue, csv, {
       windowSize: 5,
@@ -162,9 +140,8 @@ test('a token source that says sign-in required holds the job the same way, and 
     expect(credential.refusals).toBeGreaterThan(0);
 
     credential.signedIn = true;
-    const final = await waitForJob(stage.client, jobId, () => undefined, 500);
-    if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
-    expect(final.summary.counts.succeeded).toBe(users.length);
+    const { summary } = await finishedJob(stage, jobId, 500);
+    expect(summary.counts.succeeded).toBe(users.length);
     for (const user of users) expect(stage.simulator.user(user)?.resetsAccepted).toBe(1);
     expect(stage.simulator.stats().resetsAccepted - acceptedBefore).toBe(users.length);
   } finally {

@@ -8,21 +8,14 @@ import { StaticTokenCredential } from '../graph/credentials';
 import { GraphClient } from '../graph/client';
 import { GraphError } from '../graph/errors';
 import { SIGN_IN_REQUIRED, createActivities, toActivityFailure } from '../activities/index';
-import { startGraphSimulator, type GraphSimulator } from '../simulator/graphSimulator';
 import { isSignInRequired } from '../workflows/resetUser';
 import type { StartResetResult } from '../workflows/types';
+import { useSimulator } from './support/simulators';
+import { rejectionOf } from './support/rejection';
 
 const TOKEN = 'sign-in-test-token';
 
-let sim: GraphSimulator;
-
-beforeAll(async () => {
-  sim = await startGraphSimulator({ token: TOKEN, retryAfterSeconds: 0.1 });
-});
-
-afterAll(async () => {
-  await sim.close();
-});
+const sim = useSimulator({ token: TOKEN, retryAfterSeconds: 0.1 });
 
 function activitiesWith(credential: ConstructorParameters<typeof GraphClient>[0]['credential']) {
   return createActivities({
@@ -33,13 +26,7 @@ function activitiesWith(credential: ConstructorParameters<typeof GraphClient>[0]
 }
 
 async function activityError(run: () => Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ApplicationFailure);
-    return error as ApplicationFailure;
-  }
-  throw new Error('expected the activity to fail');
+  return rejectionOf(run(), ApplicationFailure, 'the activity');
 }
 
 function asActivityFailure(cause: Error): ActivityFailure {

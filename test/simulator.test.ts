@@ -3,13 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   SCENARIOS,
   scenarioFor,
-  startGraphSimulator,
   type GraphSimulator,
   type ScenarioName,
-  type SimulatorOptions,
   type SimulatorStats,
   type UserStats,
 } from '../simulator/graphSimulator';
+import { simulatorPerTest } from './support/simulators';
 
 const TOKEN = 'simulator-test-token';
 const PASSWORD_METHOD_ID = '28c10230-6103-485e-b985-444c60001490';
@@ -41,18 +40,7 @@ interface CallOptions {
   headers?: Record<string, string>;
 }
 
-let running: GraphSimulator[] = [];
-
-afterEach(async () => {
-  await Promise.all(running.map((simulator) => simulator.close()));
-  running = [];
-});
-
-async function start(options: Partial<SimulatorOptions> = {}): Promise<GraphSimulator> {
-  const simulator = await startGraphSimulator({ token: TOKEN, retryAfterSeconds: 0.05, ...options });
-  running.push(simulator);
-  return simulator;
-}
+const start = simulatorPerTest({ token: TOKEN, retryAfterSeconds: 0.05 });
 
 async function call<T = GraphErrorBody>(url: string, options: CallOptions = {}): Promise<Reply<T>> {
   const headers: Record<string, string> = { ...options.headers };

@@ -4,30 +4,13 @@
  * (applied resets) the chaos test relies on.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type FaultRates,
-  faultDraw,
-  faultFor,
-  type GraphSimulator,
-  type SimulatorOptions,
-  startGraphSimulator,
-} from '../simulator/graphSimulator';
+import { type FaultRates, faultDraw, faultFor, type GraphSimulator } from '../simulator/graphSimulator';
+import { simulatorPerTest } from './support/simulators';
 
 const TOKEN = 'fault-test-token';
 const PASSWORD_METHOD_ID = '28c10230-6103-485e-b985-444c60001490';
 
-let running: GraphSimulator[] = [];
-
-afterEach(async () => {
-  await Promise.all(running.map((simulator) => simulator.close()));
-  running = [];
-});
-
-async function start(options: Partial<SimulatorOptions> = {}): Promise<GraphSimulator> {
-  const simulator = await startGraphSimulator({ token: TOKEN, retryAfterSeconds: 0.05, ...options });
-  running.push(simulator);
-  return simulator;
-}
+const start = simulatorPerTest({ token: TOKEN, retryAfterSeconds: 0.05 });
 
 /** The HTTP status, or 'dropped' when the connection was cut without an answer. */
 async function send(url: string, method: 'GET' | 'POST' | 'DELETE' = 'GET'): Promise<number | 'dropped'> {

@@ -5,17 +5,12 @@
  * client rarely meets (a 404 or an unknown status on a fresh operation, an HTTP-date Retry-After,
  * missing or malformed timestamps) can be had by naming a user for them. Real HTTP, as a client sees it.
  */
-import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { parseRetryAfter } from '../graph/retryAfter';
-import {
-  scenarioFor,
-  startGraphSimulator,
-  type GraphSimulator,
-  type SimulatorOptions,
-  type UserStats,
-} from '../simulator/graphSimulator';
+import { scenarioFor, type GraphSimulator, type UserStats } from '../simulator/graphSimulator';
+import { freePort } from './support/ports';
+import { simulatorPerTest } from './support/simulators';
 
 const TOKEN = 'fidelity-test-token';
 const PASSWORD_METHOD_ID = '28c10230-6103-485e-b985-444c60001490';
@@ -46,22 +41,7 @@ interface Reply {
   receivedAt: number;
 }
 
-let running: GraphSimulator[] = [];
-
-afterEach(async () => {
-  await Promise.all(running.map((simulator) => simulator.close()));
-  running = [];
-});
-
-async function start(options: Partial<SimulatorOptions> = {}): Promise<GraphSimulator> {
-  const simulator = await startGraphSimulator({
-    token: TOKEN,
-    retryAfterSeconds: RETRY_AFTER_SECONDS,
-    ...options,
-  });
-  running.push(simulator);
-  return simulator;
-}
+const start = simulatorPerTest({ token: TOKEN, retryAfterSeconds: RETRY_AFTER_SECONDS });
 
 async function call(url: string, method: 'GET' | 'POST' = 'GET'): Promise<Reply> {
   const sentAt = Date.now();
@@ -97,15 +77,6 @@ function userStats(simulator: GraphSimulator, user: string): UserStats {
   const stats = simulator.user(user);
   if (!stats) throw new Error(`simulator never saw ${user}`);
   return stats;
-}
-
-/** A localhost port nothing listens on: taken from the OS, then released. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-  return port;
 }
 
 /** Waits what the answer's Retry-After asks (either form), or a moment when it has none. */

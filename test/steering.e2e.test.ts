@@ -10,60 +10,43 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { dataConverterFor, loadCodecKeys } from '../temporal/codec';
-import { checkCsv, controlJob, startJob, waitForJob } from '../client/jobs';
+import { controlJob, waitForJob } from '../client/jobs';
 import { jobPaths } from '../jobs/jobFiles';
 import { approveUpdate } from '../workflows';
 import { DEFAULT_RESET_POLICY, type JobProgress } from '../workflows/types';
 import {
   FAST_POLICY,
-  openStage,
-  readJson,
   type ReportJson,
-  type Stage,
+  useStage,
   userWorkflowIds,
   waitUntil,
   progressOf as progressOfJob,
 } from './support/harness';
+import { finishedJob, startAwaitingApproval, startStageJob, writeCheckedCsv } from './support/jobs';
+import { numberedUsers, upnCsv } from './support/users';
 
-let stage: Stage;
+const stage = useStage({ retryAfterSeconds: 0.2 });
 /** A client of the same namespace without the payload codec: what anyone with network access can send. */
 let plain: Client;
 
-beforeAll(async () => {
-  stage = await openStage({ retryAfterSeconds: 0.2 });
-  await stage.startWorker();
+beforeAll(() => {
   plain = new Client({ connection: stage.client.connection, namespace: stage.settings.temporal.namespace });
-});
-
-afterAll(async () => {
-  await stage?.close();
 });
 
 function progressOf(jobId: string): Promise<JobProgress> {
   return progressOfJob(stage, jobId);
 }
 
+/** A job of `users` users under `domain`, started by alice@ops, waiting for approval. */
 async function awaitingApproval(domain: string, users = 2): Promise<string> {
-  const lines = Array.from({ length: users }, (_, index) => `ok.u${index}@${domain}`);
-  const csv = await checkCsv(
-    await stage.writeCsv(`${domain}.csv`, `userPrincipalName\n${lines.join('\n')}\n`),
+  return startAwaitingApproval(
+    stage,
+    await writeCheckedCsv(stage, `${domain}.csv`, upnCsv(numberedUsers('ok', users, domain))),
   );
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
-    policy: FAST_POLICY,
-    startedBy: 'alice@ops',
-    approvalTimeoutMs: 120_000,
-  });
-  await waitUntil(
-    'the job waits for approval',
-    async () => (await progressOf(jobId)).phase === 'awaiting-approval',
-  );
-  return jobId;
 }
 
 async function reportOf(jobId: string): Promise<ReportJson> {
-  const final = await waitForJob(stage.client, jobId, () => undefined, 200);
-  if (final.state !== 'completed') throw new Error(`job ${jobId} did not complete: ${JSON.stringify(final)}`);
-  return readJson<ReportJson>(final.summary.reportJsonPath);
+  return (await finishedJob(stage, jobId)).report;
 }
 
 function writesToDomain(domain: string): number {
@@ -148,9 +131,7 @@ test('an approval is refused when the rows are not the ones the approver was sho
 });
 
 test('a job started without the payload codec fails before it reads anything, and resets nobody', async () => {
-  const csv = await checkCsv(
-    await stage.writeCsv('unsealed-start.csv', 'userPrincipalName\nok.one@unsealed-start.test\n'),
-  );
+  const csv = await writeCheckedCsv(stage, 'unsealed-start.csv', upnCsv(['ok.one@unsealed-start.test']));
   const jobId = `unsealed-${randomBytes(3).toString('hex')}`;
   await plain.workflow.start('bulkReset', {
     workflowId: jobId,
@@ -165,13 +146,12 @@ test('a job started without the payload codec fails before it reads anything, an
 });
 
 test('an outcome signalled without the payload codec is ignored: the report holds what really happened', async () => {
-  const csv = await checkCsv(
-    await stage.writeCsv(
-      'forged-outcome.csv',
-      'userPrincipalName\nslow.one@forged-outcome.test\nslow.two@forged-outcome.test\n',
-    ),
+  const csv = await writeCheckedCsv(
+    stage,
+    'forged-outcome.csv',
+    upnCsv(['slow.one@forged-outcome.test', 'slow.two@forged-outcome.test']),
   );
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, { policy: FAST_POLICY });
+  const jobId = await startStageJob(stage, csv, { policy: FAST_POLICY });
   await waitUntil('both users are in flight', async () => (await progressOf(jobId)).inFlight === 2);
   await plain.workflow.getHandle(jobId).signal('userFinished', {
     row: 2,
@@ -188,8 +168,8 @@ test('an outcome signalled without the payload codec is ignored: the report hold
 
 test("user workflow ids are keyed: a job id and a guessed name do not find the user's workflow", async () => {
   const user = 'ok.guessed@keyed.test';
-  const csv = await checkCsv(await stage.writeCsv('keyed.csv', `userPrincipalName\n${user}\n`));
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, { policy: FAST_POLICY });
+  const csv = await writeCheckedCsv(stage, 'keyed.csv', upnCsv([user]));
+  const jobId = await startStageJob(stage, csv, { policy: FAST_POLICY });
   await reportOf(jobId);
   const guessedKey = createHash('sha256').update(`${jobId}\n${user}`).digest('hex').slice(0, 24);
   await expect(stage.client.workflow.getHandle(`${jobId}/user-${guessedKey}`).describe()).rejects.toThrow(

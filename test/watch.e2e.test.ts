@@ -6,9 +6,10 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../temporal/devServer';
-import { checkCsv, formatSummary, jobState, startJob } from '../client/jobs';
-import { sampleCsv } from '../simulator/sampleUsers';
-import { type Stage, openStage } from './support/harness';
+import { formatSummary, jobState } from '../client/jobs';
+import { type Stage, useStage } from './support/harness';
+import { startStageJob, writeCheckedCsv } from './support/jobs';
+import { oneScenarioCsv } from './support/users';
 
 const run = promisify(execFile);
 const CLI = join(PROJECT_ROOT, 'dist', 'client', 'cli.js');
@@ -44,25 +45,18 @@ function cli(stage: Stage, ...args: string[]): Promise<Ran> {
 }
 
 describe('bulk-reset watch', () => {
-  let stage: Stage;
-
   beforeAll(async () => {
     const script = await runProcess('sh', ['-c', 'command -v script'], process.env);
     if (script.code !== 0)
       throw new Error('these tests need util-linux `script` (Debian: bsdutils) for a terminal');
-    stage = await openStage({ retryAfterSeconds: 0.2 });
-    await stage.startWorker();
   });
 
-  afterAll(async () => {
-    await stage?.close();
-  });
+  const stage = useStage({ retryAfterSeconds: 0.2 });
 
   test('on a terminal it redraws one line with a bar, rate and ETA, then prints the summary; in a log, plain lines', async () => {
-    const sample = sampleCsv(40, { scenario: 'ok', duplicateEvery: 0, invalidEvery: 0 });
-    const csv = await checkCsv(await stage.writeCsv('users.csv', sample.text));
+    const csv = await writeCheckedCsv(stage, 'users.csv', oneScenarioCsv(40, 'ok').text);
     // A small window and a floor on each wait, so the job runs for several seconds and the rate can be seen.
-    const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+    const jobId = await startStageJob(stage, csv, {
       windowSize: 3,
       policy: { minWaitMs: 600, defaultWaitMs: 600 },
     });

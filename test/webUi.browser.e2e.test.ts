@@ -4,34 +4,15 @@
  * page shows why, decrypted by the codec server in the browser. Screenshots of both are written to
  * BULK_RESET_SCREENSHOTS (a folder) when it is set.
  */
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { checkCsv, startJob, waitForJob } from '../client/jobs';
+import type { Browser, Page } from 'playwright-core';
 import { EncryptionCodec, loadCodecKeys, newCodecKeyLine } from '../temporal/codec';
 import { type CodecServer, startCodecServer } from '../temporal/codecServer';
 import { type DevServer, startDevServer } from '../temporal/devServer';
-import { freePort } from './support/prometheus';
-import {
-  FAST_POLICY,
-  openStage,
-  readJson,
-  type ReportJson,
-  type Stage,
-  userWorkflowIdOf,
-  waitUntil,
-} from './support/harness';
-
-/** The flags a headless Chromium needs on a machine with no network and no display. */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+import { launchChromium, screenshot } from './support/browser';
+import { FAST_POLICY, openStage, type Stage, userWorkflowIdOf, waitUntil } from './support/harness';
+import { runJob } from './support/jobs';
+import { freePort } from './support/ports';
+import { upnCsv } from './support/users';
 
 let codecServer: CodecServer;
 let server: DevServer;
@@ -53,10 +34,7 @@ beforeAll(async () => {
     { env: { TEMPORAL_ADDRESS: server.address, BULK_RESET_CODEC_KEYS: codecKeys } },
   );
   await stage.startWorker();
-  browser = await chromium.launch({
-    executablePath: process.env.BULK_RESET_CHROMIUM ?? '/usr/bin/chromium',
-    args: CHROMIUM_ARGS,
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
@@ -65,13 +43,6 @@ afterAll(async () => {
   await server?.stop();
   await codecServer?.close();
 });
-
-async function screenshot(page: Page, name: string): Promise<void> {
-  const folder = process.env.BULK_RESET_SCREENSHOTS;
-  if (!folder) return;
-  await mkdir(folder, { recursive: true });
-  await page.screenshot({ path: join(folder, name), fullPage: true });
-}
 
 /** Clicks a tab of a workflow's page until its content shows (an early click, while loading, is lost). */
 async function openTab(page: Page, tab: string, shows: string): Promise<void> {
@@ -92,11 +63,7 @@ async function openTab(page: Page, tab: string, shows: string): Promise<void> {
 
 test("the Web UI lists exactly a job's failed users and shows why one failed", async () => {
   const users = ['ok.1@ui.test', 'denied.1@ui.test', 'missing.1@ui.test', 'ok.2@ui.test', 'ok.3@ui.test'];
-  const csv = await checkCsv(await stage.writeCsv('ui.csv', `userPrincipalName\n${users.join('\n')}\n`));
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, { policy: FAST_POLICY });
-  const final = await waitForJob(stage.client, jobId, () => undefined, 200);
-  if (final.state !== 'completed') throw new Error(`job ${jobId} did not complete: ${JSON.stringify(final)}`);
-  const report = await readJson<ReportJson>(final.summary.reportJsonPath);
+  const { jobId, report } = await runJob(stage, 'ui.csv', upnCsv(users), { policy: FAST_POLICY });
   const failed = report.outcomes.filter((outcome) => outcome.status === 'failed');
   expect(failed.map((outcome) => outcome.user).sort()).toEqual(['denied.1@ui.test', 'missing.1@ui.test']);
   const idOf = new Map(

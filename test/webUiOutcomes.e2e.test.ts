@@ -4,28 +4,12 @@
  * other outcome completes. The job's and each user's page say what they are in their current details
  * (read through the codec, like the rest of the history), without the user's name.
  */
-import { checkCsv, startJob, waitForJob } from '../client/jobs';
 import { USER_FAILED_TYPE } from '../workflows/types';
-import {
-  FAST_POLICY,
-  openStage,
-  readJson,
-  type ReportJson,
-  type Stage,
-  userWorkflowIdOf,
-  waitUntil,
-} from './support/harness';
+import { FAST_POLICY, useStage, userWorkflowIdOf, waitUntil } from './support/harness';
+import { runJob } from './support/jobs';
+import { upnCsv } from './support/users';
 
-let stage: Stage;
-
-beforeAll(async () => {
-  stage = await openStage({ retryAfterSeconds: 0.2 });
-  await stage.startWorker();
-});
-
-afterAll(async () => {
-  await stage?.close();
-});
+const stage = useStage({ retryAfterSeconds: 0.2 });
 
 const USERS = [
   'ok.1@webui.test',
@@ -46,11 +30,7 @@ async function currentDetails(workflowId: string): Promise<string> {
 }
 
 test("one visibility query lists exactly a job's failed users, and only they ended Failed", async () => {
-  const csv = await checkCsv(await stage.writeCsv('webui.csv', `userPrincipalName\n${USERS.join('\n')}\n`));
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, { policy: FAST_POLICY });
-  const final = await waitForJob(stage.client, jobId, () => undefined, 200);
-  if (final.state !== 'completed') throw new Error(`job ${jobId} did not complete: ${JSON.stringify(final)}`);
-  const report = await readJson<ReportJson>(final.summary.reportJsonPath);
+  const { jobId, report } = await runJob(stage, 'webui.csv', upnCsv(USERS), { policy: FAST_POLICY });
 
   const failedRows = report.outcomes.filter((outcome) => outcome.status === 'failed');
   expect(failedRows.map((outcome) => outcome.user).sort()).toEqual(

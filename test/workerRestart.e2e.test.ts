@@ -2,53 +2,26 @@
  * A worker process killed without warning in the middle of a job, and a new one started: the job
  * finishes with the same accounting, and no user is POSTed twice unless the outcome says why.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { checkCsv, jobState, startJob, waitForJob } from '../client/jobs';
-import { PROJECT_ROOT } from '../temporal/devServer';
-import { sampleCsv } from '../simulator/sampleUsers';
-import { openStage, readJson, type ReportJson, type Stage, waitUntil } from './support/harness';
+import { jobState } from '../client/jobs';
+import { useStage, waitUntil } from './support/harness';
+import { allSucceeded } from './support/groundTruth';
+import { finishedJob, startStageJob, writeCheckedCsv } from './support/jobs';
+import { oneScenarioCsv } from './support/users';
+import { spawnWorkerProcess } from './support/workerProcess';
 
 const WINDOW = 20;
 const USERS = 100;
 
-let stage: Stage;
-const workers: ChildProcess[] = [];
-
-beforeAll(async () => {
-  stage = await openStage({ retryAfterSeconds: 0.5 });
-});
-
-afterAll(async () => {
-  for (const worker of workers)
-    if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
-  await stage?.close();
-});
-
-/** `bulk-reset worker` in its own process, as an operator runs it. */
-function spawnWorker(): ChildProcess {
-  const worker = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), 'worker'], {
-    env: stage.env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let errors = '';
-  worker.stderr?.on('data', (chunk: Buffer) => {
-    errors = `${errors}${chunk.toString()}`.slice(-4_000);
-  });
-  worker.on('exit', (code) => {
-    if (code !== null && code !== 0) console.error(`worker exited with ${code}:\n${errors}`);
-  });
-  workers.push(worker);
-  return worker;
-}
+// The workers are `bulk-reset worker` processes, started and killed by the test.
+const stage = useStage({ retryAfterSeconds: 0.5 }, { worker: false });
 
 test('a worker killed mid-job is replaced and the job ends with every user reset exactly once', async () => {
-  const sample = sampleCsv(USERS, { scenario: 'slow', duplicateEvery: 0, invalidEvery: 0 });
-  const csv = await checkCsv(await stage.writeCsv('users.csv', sample.text));
-  const first = spawnWorker();
-  const jobId = await startJob(stage.client, stage.settings.taskQueue, csv, {
+  const sample = oneScenarioCsv(USERS, 'slow');
+  const csv = await writeCheckedCsv(stage, 'users.csv', sample.text);
+  const first = spawnWorkerProcess(stage);
+  const jobId = await startStageJob(stage, csv, {
     windowSize: WINDOW,
     policy: {
       minWaitMs: 100,
@@ -70,21 +43,13 @@ test('a worker killed mid-job is replaced and the job ends with every user reset
   expect(atKill.resetsAccepted).toBeLessThan(USERS);
 
   await sleep(1_000);
-  const second = spawnWorker();
-  const final = await waitForJob(stage.client, jobId, () => undefined, 500);
+  const second = spawnWorkerProcess(stage);
+  const { summary, report } = await finishedJob(stage, jobId, 500);
   second.kill('SIGTERM');
   await once(second, 'exit');
-  if (final.state !== 'completed') throw new Error(`job did not complete: ${JSON.stringify(final)}`);
 
   // The same accounting as an uninterrupted run: every user succeeded, once.
-  expect(final.summary.counts).toEqual({
-    succeeded: USERS,
-    failed: 0,
-    unconfirmed: 0,
-    skipped: 0,
-    cancelled: 0,
-  });
-  const report = await readJson<ReportJson>(final.summary.reportJsonPath);
+  expect(summary.counts).toEqual(allSucceeded(USERS));
   expect(report.outcomes.map((outcome) => outcome.row)).toEqual(sample.rows.map((row) => row.row));
 
   // Ground truth: one POST per user, unless a request was cut off with the worker: the outcome then

@@ -71,6 +71,7 @@ export async function createWorker(
     dataDir: settings.dataDir,
     protectedUsersPath: settings.protectedUsersPath,
     userKeySecret: workflowIdSecret(keys),
+    webUi: settings.webUi ? { url: settings.webUi, namespace: settings.temporal.namespace } : undefined,
   });
   const common = {
     connection,

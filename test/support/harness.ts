@@ -30,6 +30,7 @@ import type { JobProgress, ResetOutcome } from '../../workflows/types';
 import { jobState } from '../../client/jobs';
 import { userWorkflowId } from '../../workflows/bulkReset';
 import { jobPaths, preparedUserKeys } from '../../jobs/jobFiles';
+import { sharedForTests } from './shared';
 
 export function testTemporalAddress(): string {
   const address = process.env.BULK_RESET_TEST_TEMPORAL_ADDRESS;
@@ -131,6 +132,30 @@ export async function openStage(
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+export interface SharedStageOptions extends StageOptions {
+  /** Start one in-process worker when the stage opens (default true); false for tests that start their own. */
+  worker?: boolean;
+}
+
+/**
+ * One stage for every test of the enclosing file or describe block (see sharedForTests): opened, with a
+ * worker unless told otherwise, before the first test, closed after the last.
+ */
+export function useStage(
+  simulatorOptions: Partial<SimulatorOptions> = {},
+  { worker = true, ...options }: SharedStageOptions = {},
+): Stage {
+  return sharedForTests(
+    'stage',
+    async () => {
+      const stage = await openStage(simulatorOptions, options);
+      if (worker) await stage.startWorker();
+      return stage;
+    },
+    (stage) => stage.close(),
+  );
 }
 
 /** The workflow id a job gave each of its users (by the user as the CSV names it), read from the job's rows. */
@@ -247,6 +272,9 @@ export async function waitUntil(
     await sleep(200);
   }
 }
+
+/** The CLI's flags for short waits, so a job a test starts with `bulk-reset start` takes seconds. */
+export const FAST_CLI_WAITS = ['--min-wait', '100ms', '--default-wait', '200ms'] as const;
 
 /** Short waits so a test job takes seconds, not minutes. */
 export const FAST_POLICY = {
