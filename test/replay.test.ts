@@ -14,7 +14,7 @@ import {
 import type { ReplayResult } from '@temporalio/worker/lib/replay';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import type { temporal } from '@temporalio/proto';
-import type { ResetUserInput } from '../workflows/types';
+import { type ResetUserInput, USER_FAILED_TYPE } from '../workflows/types';
 import { workflowBundleOptions } from '../worker/bundle';
 import { INHERITED_CHECK_PATCH } from '../workflows/bulkReset';
 import {
@@ -168,6 +168,105 @@ test('users kept from before the follow-through change lack it; every current us
   expect(history.events?.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
   const last = current.find((fixture) => fixture.kind === 'user-continued-run') as FixtureEntry;
   expect((await userInput(last)).carried?.runs).toBeGreaterThan(1);
+});
+
+/** How a history ended (its last event), and the failure type when the workflow failed. */
+async function ending(fixture: FixtureEntry): Promise<{ kind: string; event: string; failureType?: string }> {
+  const { history } = (await loadHistory(fixture)) as { history: temporal.api.history.v1.IHistory };
+  const last = history.events?.at(-1);
+  const failureType = last?.workflowExecutionFailedEventAttributes?.failure?.applicationFailureInfo?.type;
+  const event = last?.workflowExecutionCompletedEventAttributes
+    ? 'WorkflowExecutionCompleted'
+    : last?.workflowExecutionFailedEventAttributes
+      ? 'WorkflowExecutionFailed'
+      : last?.workflowExecutionContinuedAsNewEventAttributes
+        ? 'WorkflowExecutionContinuedAsNew'
+        : `another event (${String(last?.eventType)})`;
+  return { kind: fixture.kind, event, ...(failureType ? { failureType } : {}) };
+}
+
+/** The local activity types a history ran (from its local-activity markers), and its timers. */
+async function localActivitiesAndTimers(fixture: FixtureEntry): Promise<{ local: string[]; timers: number }> {
+  const { history } = (await loadHistory(fixture)) as { history: temporal.api.history.v1.IHistory };
+  const local: string[] = [];
+  let timers = 0;
+  for (const event of history.events ?? []) {
+    if (event.timerStartedEventAttributes) timers++;
+    const marker = event.markerRecordedEventAttributes;
+    const data =
+      marker?.markerName === 'core_local_activity' ? marker.details?.data?.payloads?.[0]?.data : undefined;
+    if (data)
+      local.push((JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string }).activity_type);
+  }
+  return { local, timers };
+}
+
+test('failed users kept from before the end-state change completed; current failed users end Failed with their outcome type', async () => {
+  const before = changes.find((change) => change.change === 'end-state');
+  const oldFailed = (before?.fixtures ?? []).filter((fixture) => fixture.kind.startsWith('user-failed-'));
+  expect(oldFailed.map((fixture) => fixture.kind).sort()).toEqual([
+    'user-failed-operation',
+    'user-failed-refused',
+  ]);
+  for (const fixture of oldFailed) {
+    expect(await ending(fixture)).toEqual({
+      kind: fixture.kind,
+      event: 'WorkflowExecutionCompleted',
+    });
+    expect([fixture.kind, (await userInput(fixture)).endState]).toEqual([fixture.kind, undefined]);
+  }
+  const failedKinds = ['user-failed-operation', 'user-failed-refused', 'user-password-profile-refused'];
+  const current = manifest.fixtures.filter((fixture) => fixture.workflowType === 'resetUser');
+  for (const fixture of current) {
+    expect([fixture.kind, (await userInput(fixture)).endState]).toEqual([fixture.kind, 'outcome']);
+    const failed = failedKinds.includes(fixture.kind);
+    expect(await ending(fixture)).toEqual(
+      failed
+        ? { kind: fixture.kind, event: 'WorkflowExecutionFailed', failureType: USER_FAILED_TYPE }
+        : {
+            kind: fixture.kind,
+            event:
+              fixture.kind === 'user-continued-as-new'
+                ? 'WorkflowExecutionContinuedAsNew'
+                : 'WorkflowExecutionCompleted',
+          },
+    );
+  }
+});
+
+test('a password-profile user writes with one PATCH activity and never polls or waits; a resetPassword user polls', async () => {
+  const profile = manifest.fixtures.find((fixture) => fixture.kind === 'user-password-profile');
+  const polled = manifest.fixtures.find((fixture) => fixture.kind === 'user-succeeded');
+  if (!profile || !polled)
+    throw new Error('the password-profile or the succeeded user is missing from the fixtures');
+  const { policy } = await userInput(profile);
+  expect([policy.method, policy.forceChange, policy.password?.mode]).toEqual([
+    'password-profile',
+    true,
+    'generated',
+  ]);
+  expect(Object.fromEntries(await scheduledActivities(profile))).toEqual({ setPasswordProfile: 1 });
+  // Only the read of when the password last changed runs locally: no pollOperation, no timer between polls.
+  expect(await localActivitiesAndTimers(profile)).toEqual({ local: ['readPasswordChange'], timers: 0 });
+  // The same questions tell a resetPassword user apart: it polled the operation.
+  expect((await localActivitiesAndTimers(polled)).local).toContain('pollOperation');
+  expect((await scheduledActivities(polled)).get('setPasswordProfile')).toBeUndefined();
+});
+
+test('the containment job sends its batch with a confirmCompromised activity; jobs without it, kept or current, never do', async () => {
+  const containment = manifest.fixtures.find((fixture) => fixture.kind === 'job-containment');
+  if (!containment) throw new Error('the containment job is missing from the fixtures');
+  expect((await scheduledActivities(containment)).get('confirmCompromised')).toBe(1);
+  const before = changes.find((change) => change.change === 'end-state');
+  const otherJobs = [...(before?.fixtures ?? []), ...manifest.fixtures].filter(
+    (fixture) => fixture.workflowType === 'bulkReset' && fixture !== containment,
+  );
+  expect(otherJobs.length).toBeGreaterThanOrEqual(10);
+  for (const fixture of otherJobs)
+    expect([fixture.file, (await scheduledActivities(fixture)).get('confirmCompromised')]).toEqual([
+      fixture.file,
+      undefined,
+    ]);
 });
 
 test('a change that would break running workflows is caught as a determinism violation', async () => {
