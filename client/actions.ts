@@ -45,7 +45,8 @@ import {
   startJob,
   writeReportFile,
 } from './jobs';
-import { renderReportView, reportView } from './reports';
+import { readJobReport, renderReportView, reportView } from './reports';
+import { renderHtmlReport } from '../jobs/htmlReport';
 import { retryFailed } from './retry';
 import { jobPaths } from '../jobs/jobFiles';
 import { scheduleCreateCommand, scheduleDeleteCommand, scheduleListCommand } from './schedules';
@@ -168,6 +169,16 @@ async function report(jobId: string, options: ReportOptions): Promise<number> {
   const replace = options.force === true;
   const webUiUrl = options.webUi ?? settings.webUi;
   const statuses = options.status ?? [];
+  if (options.format === 'html') {
+    if (options.final || statuses.length > 0) {
+      throw new UsageError(
+        '--format html summarises the job itself; --final and --status go with --format csv or json',
+      );
+    }
+    const page = renderHtmlReport(await readJobReport(settings.dataDir, jobId));
+    console.log(await writeReportFile(options.out, page, { replace }));
+    return 0;
+  }
   if (!options.final && statuses.length === 0 && webUiUrl === undefined) {
     console.log(await copyReport(settings.dataDir, jobId, options.out, options.format, { replace }));
     return 0;

@@ -271,7 +271,12 @@ function reportCommand() {
     .argument('<job>', 'the job id')
     .addOption(new Option('--out <file>', 'where to copy it').makeOptionMandatory())
     .addOption(
-      new Option('--format <format>', 'the report to copy').choices(['csv', 'json'] as const).default('csv'),
+      new Option(
+        '--format <format>',
+        'the report to copy; html: a one-page summary for an incident ticket (counts, failures by cause, a chart, audit facts; names no user)',
+      )
+        .choices(['csv', 'json', 'html'] as const)
+        .default('csv'),
     )
     .option('--force', 'replace an existing file (a symbolic link is refused, never followed)')
     .option('--final', "each user's last outcome across the job and its retries (one row per original row)")
