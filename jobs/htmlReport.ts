@@ -128,7 +128,8 @@ function countsSection(counts: Record<OutcomeStatus, number>, total: number): st
 }
 
 function causesSection(causes: readonly FailureCause[]): string {
-  if (causes.length === 0) return '<section><h2>Failed and unconfirmed rows by cause</h2><p>None.</p></section>';
+  if (causes.length === 0)
+    return '<section><h2>Failed and unconfirmed rows by cause</h2><p>None.</p></section>';
   const rows = causes
     .map(
       (cause) =>
