@@ -121,6 +121,22 @@ async function ownedJobPaths(dataDir: string, jobId: string): Promise<JobPaths> 
 /** The ApplicationFailure type of a request refused for the operator's sign-in (401, no token). */
 export const SIGN_IN_REQUIRED = 'SignInRequired';
 
+/** What a Graph failure tells the workflow (status, code, request-id, Retry-After, kind), plus `extra`. */
+function failureDetailsOf(
+  error: GraphError,
+  extra: Pick<GraphFailureDetails, 'attempt' | 'previousAttemptUnsent'> = {},
+): GraphFailureDetails {
+  return {
+    ...extra,
+    httpStatus: error.status,
+    graphCode: error.code,
+    requestId: error.requestId,
+    ambiguous: error.ambiguous,
+    retryAfterMs: error.retryAfterMs,
+    kind: error.kind,
+  };
+}
+
 /**
  * Turns a Graph failure into the Temporal failure that makes the workflow do the right thing.
  *
@@ -144,15 +160,7 @@ export function toActivityFailure(
   } = {},
 ): unknown {
   if (!(error instanceof GraphError)) return error;
-  const details: GraphFailureDetails = {
-    ...extra,
-    httpStatus: error.status,
-    graphCode: error.code,
-    requestId: error.requestId,
-    ambiguous: error.ambiguous,
-    retryAfterMs: error.retryAfterMs,
-    kind: error.kind,
-  };
+  const details = failureDetailsOf(error, extra);
   const requestId = error.requestId ? `, request-id ${error.requestId}` : '';
   const message = `user ${user}: ${error.message}${requestId}; ${adviceFor(error.status, error.code, passwordMode)}`;
   if (error.kind === 'permanent') {
@@ -240,15 +248,7 @@ const RESOLVE_CONCURRENCY = 10;
 function containmentFailure(error: unknown, attempt: number): unknown {
   if (!(error instanceof GraphError)) return error;
   const requestId = error.requestId ? `, request-id ${error.requestId}` : '';
-  const details: GraphFailureDetails = {
-    httpStatus: error.status,
-    graphCode: error.code,
-    requestId: error.requestId,
-    ambiguous: error.ambiguous,
-    retryAfterMs: error.retryAfterMs,
-    kind: error.kind,
-    attempt,
-  };
+  const details = failureDetailsOf(error, { attempt });
   if (error.tenantWide) {
     return ApplicationFailure.create({
       message: `${error.message}${requestId}; no user of this job is confirmed compromised: give the app IdentityRiskyUser.ReadWrite.All and the operator the Security Administrator role, in a tenant with Entra ID P2, then confirm the succeeded users by hand or with a retry`,

@@ -35,6 +35,7 @@ import {
   JOB_PHASE_SEARCH_ATTRIBUTE,
   type JobProgress,
   type JobSummary,
+  type OutcomeStatus,
   type ResetPolicy,
   emptyCounts,
 } from '../workflows/types';
@@ -404,19 +405,24 @@ export async function writeReportFile(
   return target;
 }
 
-/** One line for a terminal or a log: counts by outcome, in flight, rate. */
-export function formatProgress(progress: JobProgress, elapsedMs?: number): string {
-  const counts = progress.counts ?? emptyCounts();
-  const total = progress.total ?? 0;
+/** `N in flight · succeeded N · failed N · ...`: cancelled only when there are any. */
+export function countParts(inFlight: number, counts: Record<OutcomeStatus, number>): string[] {
   const parts = [
-    `${progress.done}/${total || '?'} rows done`,
-    `${progress.inFlight} in flight`,
+    `${inFlight} in flight`,
     `succeeded ${counts.succeeded}`,
     `failed ${counts.failed}`,
     `unconfirmed ${counts.unconfirmed}`,
     `skipped ${counts.skipped}`,
   ];
   if (counts.cancelled > 0) parts.push(`cancelled ${counts.cancelled}`);
+  return parts;
+}
+
+/** One line for a terminal or a log: counts by outcome, in flight, rate. */
+export function formatProgress(progress: JobProgress, elapsedMs?: number): string {
+  const counts = progress.counts ?? emptyCounts();
+  const total = progress.total ?? 0;
+  const parts = [`${progress.done}/${total || '?'} rows done`, ...countParts(progress.inFlight, counts)];
   if (progress.needSignIn)
     parts.push(`${progress.needSignIn} waiting for the operator's sign-in: run bulk-reset login`);
   if (elapsedMs && elapsedMs > 0 && progress.done > 0)

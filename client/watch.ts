@@ -9,7 +9,7 @@
 import type { Client } from '@temporalio/client';
 import type { JobProgress, JobSummary } from '../workflows/types';
 import { type Settings, createClient } from '../temporal/config';
-import { UnknownJobError, exitCodeFor, formatSummary, waitForJob } from './jobs';
+import { UnknownJobError, countParts, exitCodeFor, formatSummary, waitForJob } from './jobs';
 
 // ---------------------------------------------------------------------------------------------------------
 // Pure helpers: the live line, and the rate and time-left estimates behind it
@@ -149,18 +149,7 @@ export function formatLiveLine(progress: LiveProgress, options: LiveLineOptions 
   const eta = `ETA ${formatEta(remainingMs)}`;
   const rate = formatRate(options.rowsPerSecond);
   const full = (barWidth: number | undefined): string => {
-    const parts = [
-      head(barWidth),
-      eta,
-      rate,
-      `${progress.inFlight} in flight`,
-      `succeeded ${counts.succeeded}`,
-      `failed ${counts.failed}`,
-      `unconfirmed ${counts.unconfirmed}`,
-      `skipped ${counts.skipped}`,
-    ];
-    if (counts.cancelled > 0) parts.push(`cancelled ${counts.cancelled}`);
-    return parts.join(' · ');
+    return [head(barWidth), eta, rate, ...countParts(progress.inFlight, counts)].join(' · ');
   };
   const line = full(options.barWidth ?? BAR_WIDTH);
   const { columns } = options;

@@ -14,19 +14,11 @@ share="$root/.tools/temporal-server" # the schema files and the VERSION built
 
 step() { echo "[ensure-temporal-server] $*" >&2; }
 fail() { echo "[ensure-temporal-server] error: $*" >&2; exit 1; }
+source "$root/scripts/apt-install.sh"
 
 # PostgreSQL: Debian puts its server programs in /usr/lib/postgresql/<major>/bin.
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
-  if [ "$(id -u)" -ne 0 ]; then
-    fail "PostgreSQL is not installed and installing it needs root: run \`sudo apt-get install -y postgresql\`, then this script again"
-  fi
-  command -v apt-get >/dev/null 2>&1 || fail "PostgreSQL is not installed and there is no apt-get here: install PostgreSQL 12 or later so that /usr/lib/postgresql/<major>/bin/initdb exists"
-  step "installing PostgreSQL from Debian's packages..."
-  started=$SECONDS
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >&2 ||
-    { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >&2; } ||
-    fail "apt-get could not install postgresql; see its output above"
-  step "PostgreSQL installed in $((SECONDS - started)) s"
+  apt_install postgresql PostgreSQL "install PostgreSQL 12 or later so that /usr/lib/postgresql/<major>/bin/initdb exists"
 fi
 
 # The Temporal server and temporal-sql-tool, from the Go module proxy, with the PostgreSQL schema files
