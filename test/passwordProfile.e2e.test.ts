@@ -266,7 +266,11 @@ describe('--method password-profile with an app-only credential', () => {
         status: 'failed',
         graphCode: 'AppOnlyResetRefused',
         retryable: false,
+        // The report's reason is the short form; the recorded text, advice included, is its detail.
         reason: expect.stringMatching(
+          /^Graph does not allow resetPassword with an application .*nothing was sent: start the job with --method password-profile/,
+        ) as unknown,
+        detail: expect.stringMatching(
           /Graph does not allow resetPassword with an application .*nothing was sent: start the job with --method password-profile.*; an app-only credential can only run --method password-profile$/,
         ) as unknown,
       });
