@@ -95,6 +95,6 @@ describe('bulk-reset watch', () => {
   test('a job that does not exist ends the watch with exit code 2', async () => {
     const result = await cli(stage, 'watch', 'reset-no-such-job');
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('job reset-no-such-job not found');
+    expect(result.stderr).toContain('there is no job reset-no-such-job in namespace default');
   });
 });
