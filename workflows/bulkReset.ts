@@ -657,7 +657,18 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   const cancelRest = async (): Promise<void> => {
     const cancel = control.cancel as NonNullable<JobControl['cancel']>;
     await Promise.all(
-      [...inFlight.values()].map((user) => getExternalWorkflowHandle(user.workflowId).cancel()),
+      [...inFlight.values()].map((user) => {
+        const cancelled = getExternalWorkflowHandle(user.workflowId).cancel();
+        // A batched user ended by hand and not yet found cannot be cancelled: the periodic check records
+        // it, and the job goes on rather than failing on it.
+        return batched
+          ? cancelled.catch((error: unknown) =>
+              log.warn(`could not cancel the user's workflow ${user.workflowId}; it is checked later`, {
+                error: error instanceof Error ? error.message : String(error),
+              }),
+            )
+          : cancelled;
+      }),
     );
     const reason = `the job was cancelled by ${cancel.by} before this user was started (${cancel.reason})`;
     const recorded = await jobActivities.cancelRows({
