@@ -386,7 +386,8 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   // fails (see startUser). A user inherited from an earlier run can only report by signal, so if its
   // workflow ends without one (terminated from the Web UI, say) this run would wait for it forever; it
   // asks Temporal now and then instead, beside the main loop, which it never holds up: the loop sees the
-  // outcomes it settles. Runs recorded before this check never started its timer.
+  // outcomes it settles. Runs recorded before this check never started its timer. Users started in
+  // batches (userStarts) are nobody's children: every one of them is checked like an inherited user.
   const inherited = new Set((input.carried?.inFlight ?? []).map((user) => user.row));
   const inheritedCheckMs = input.inheritedCheckMs ?? DEFAULT_INHERITED_CHECK_MS;
   const inheritedCheck = proxyActivities<Activities>({
