@@ -558,7 +558,8 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   const startUsers = async (): Promise<void> => {
     const starts: Promise<void>[] = [];
     const batch: UserRow[] = [];
-    if (!startDue()) return;
+    // Children are started as before, one by one as the window frees up.
+    if (batched && !startDue()) return;
     while (canStartMore()) {
       if (state.pendingRows.length === 0) {
         const page = await pageActivities.readRows({
