@@ -399,8 +399,12 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   });
   // Users started in batches are nobody's children: like inherited users they report only by signal, so
   // the check covers every user in flight of such a job.
+  // Not those of a batch whose startUsers has not answered yet: Temporal may not know them yet.
+  const starting = new Set<number>();
   const watched = (): InFlightUser[] =>
-    batched ? [...inFlight.values()] : [...inherited].flatMap((row) => inFlight.get(row) ?? []);
+    batched
+      ? [...inFlight.values()].filter((user) => !starting.has(user.row))
+      : [...inherited].flatMap((row) => inFlight.get(row) ?? []);
   let checkArmed = false;
   const settleEndedInherited = async (): Promise<void> => {
     checkArmed = false;
@@ -607,6 +611,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
    * that ends without reporting is found by the periodic check (armInheritedCheck).
    */
   const startBatch = async (targets: UserRow[]): Promise<void> => {
+    for (const target of targets) starting.add(target.row);
     await userStarter.startUsers({
       jobId,
       taskQueue: workflowInfo().taskQueue,
@@ -616,6 +621,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
         staticSummary: staticSummaryOf(target),
       })),
     });
+    for (const target of targets) starting.delete(target.row);
   };
 
   const startUser = async (target: UserRow, workflowId: string): Promise<void> => {
