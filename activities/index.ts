@@ -620,7 +620,6 @@ export function createActivities({
             }
           }),
         );
-        Context.current().heartbeat();
       }
       return result;
     },

@@ -727,6 +727,8 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     const endedBefore = batchesEnded;
     const wake = () =>
       startDue() ||
+      // A batched job's starts cost few events, so its history may reach the limit while it waits.
+      (batched && shouldContinueAsNew()) ||
       buffered.length >= FLUSH_SIZE ||
       finished() ||
       cancelPending() ||
