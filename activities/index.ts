@@ -2,7 +2,12 @@
  * The activities: thin functions over the Graph client and the job files. They are the only code that
  * touches the network and the disk; each turns what it meets into a Temporal failure exactly once.
  */
-import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
+import {
+  ApplicationFailure,
+  ApplicationFailureCategory,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdReusePolicy,
+} from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type WorkflowExecutionStatusName } from '@temporalio/client';
 import { readFile } from 'node:fs/promises';
@@ -28,6 +33,8 @@ import type {
   SetPasswordProfileInput,
   StartResetInput,
   StartResetResult,
+  StartUsersInput,
+  StartUsersResult,
   WriteReportInput,
 } from '../workflows/types';
 import { CsvInputError, readCsvPasswords, sha256File } from '../jobs/csvReader';
@@ -583,6 +590,38 @@ export function createActivities({
         for (const { workflowId, status } of statuses) if (status) ended.push({ workflowId, status });
       }
       return ended;
+    },
+
+    /**
+     * Starts a batch of a job's users (jobs with `userStarts: 'batched'`): each its own resetUser workflow,
+     * not a child of the job, with no search attribute (the id says which job it belongs to), reporting to
+     * the job by signal. A user's id is never reused (REJECT_DUPLICATE), so a retry of this activity cannot
+     * start anyone twice: an id already taken was started by an earlier attempt, and is in flight (or has
+     * already reported) like the others.
+     */
+    async startUsers({ taskQueue, users }: StartUsersInput): Promise<StartUsersResult> {
+      const { client } = Context.current();
+      const result: StartUsersResult = { started: 0, alreadyStarted: 0 };
+      for (let start = 0; start < users.length; start += DESCRIBE_BATCH) {
+        await Promise.all(
+          users.slice(start, start + DESCRIBE_BATCH).map(async ({ workflowId, input, staticSummary }) => {
+            try {
+              await client.workflow.start('resetUser', {
+                workflowId,
+                taskQueue,
+                args: [input],
+                workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+                staticSummary,
+              });
+              result.started += 1;
+            } catch (error) {
+              if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+              result.alreadyStarted += 1;
+            }
+          }),
+        );
+      }
+      return result;
     },
 
     /** Records the rows of a cancelled job that were never started; returns how many. */

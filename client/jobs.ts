@@ -155,6 +155,8 @@ export async function startJob(
     plan,
     retryOf: options.retryOf,
     secretsRecipient: options.secretsRecipient,
+    // Users started in batches, each reporting once (see BulkResetInput.userStarts).
+    userStarts: 'batched',
   };
   try {
     await client.workflow.start(bulkReset, {

@@ -126,6 +126,8 @@ export function scheduledJobInput(csv: CsvCheck, options: CreateScheduleOptions)
     windowSize,
     policy: { ...DEFAULT_RESET_POLICY, ...options.policy },
     startedBy: `schedule ${options.scheduleId} (created by ${options.createdBy})`,
+    // Users started in batches, each reporting once (see BulkResetInput.userStarts).
+    userStarts: 'batched',
   };
 }
 

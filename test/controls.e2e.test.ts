@@ -11,7 +11,7 @@ import { usersSha256 } from '../jobs/jobFiles';
 import { controlJob, waitForJob } from '../client/jobs';
 import { retryFailed } from '../client/retry';
 import type { ScenarioName } from '../simulator/graphSimulator';
-import { JOB_ID_SEARCH_ATTRIBUTE, type JobProgress } from '../workflows/types';
+import { JOB_ID_SEARCH_ATTRIBUTE, type JobProgress, userWorkflowsQuery } from '../workflows/types';
 import {
   FAST_POLICY,
   openStage,
@@ -226,22 +226,34 @@ test('a job from a plan runs exactly the planned users, and refuses a plan that 
   expect(stage.simulator.user('ok.p1@plan.test')?.posts).toBe(1);
 });
 
-test('jobs and their users can be found by the BulkResetJobId search attribute', async () => {
+test('a job is found by the BulkResetJobId search attribute, its users by their workflow ids alone', async () => {
   const csv = await csvOf('search.csv', 7, 'ok', 'search.test');
   const jobId = await startStageJob(stage, csv, { policy: FAST_POLICY });
   await finished(jobId);
-  const found = async () => {
-    const ids: string[] = [];
-    for await (const execution of stage.client.workflow.list({ query: `BulkResetJobId = "${jobId}"` })) {
-      ids.push(execution.workflowId);
-      expect(execution.typedSearchAttributes.get(JOB_ID_SEARCH_ATTRIBUTE)).toBe(jobId);
+  const list = async (query: string) => {
+    const found: { id: string; jobIdAttribute: unknown }[] = [];
+    for await (const execution of stage.client.workflow.list({ query })) {
+      found.push({
+        id: execution.workflowId,
+        jobIdAttribute: execution.typedSearchAttributes.get(JOB_ID_SEARCH_ATTRIBUTE),
+      });
     }
-    return ids;
+    return found;
   };
-  await waitUntil('visibility has caught up', async () => (await found()).length >= 8, 30_000);
-  const ids = await found();
-  expect(ids.filter((id) => id === jobId)).toHaveLength(1);
-  expect(ids.filter((id) => id.startsWith(`${jobId}/user-`))).toHaveLength(7);
+  await waitUntil(
+    'visibility has caught up',
+    async () => (await list(userWorkflowsQuery(jobId))).length >= 7,
+    30_000,
+  );
+  expect(await list(`BulkResetJobId = "${jobId}"`)).toEqual([{ id: jobId, jobIdAttribute: jobId }]);
+  const users = await list(userWorkflowsQuery(jobId));
+  expect(users).toHaveLength(7);
+  // The users carry no search attribute: their ids say which job they belong to.
+  for (const user of users) {
+    expect(user.id.startsWith(`${jobId}/user-`)).toBe(true);
+    expect(user.jobIdAttribute).toBeUndefined();
+  }
+  expect(await list(userWorkflowsQuery(jobId, 'Completed'))).toHaveLength(7);
 });
 
 test('a job larger than the blast-radius limit is refused unless asked for', async () => {

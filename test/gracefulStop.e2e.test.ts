@@ -16,6 +16,7 @@ import { checkCsv, startJob, waitForJob } from '../client/jobs';
 import { PROJECT_ROOT } from '../temporal/devServer';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { SHUTDOWN_GRACE_MS } from '../worker';
+import { userWorkflowsQuery } from '../workflows/types';
 import { FAST_POLICY, openStage, readJson, type ReportJson, type Stage, waitUntil } from './support/harness';
 
 /** Every Graph answer takes this long, so requests are surely in flight when SIGTERM comes. */
@@ -151,7 +152,7 @@ test('SIGTERM drains a worker: requests in flight finish, it exits 0, and a new 
   }
   expect(relay.cutOff).toBe(0);
   // Temporal's side: no activity of the job or its users failed or timed out (an abandoned one would).
-  const query = `BulkResetJobId = "${jobId}"`;
+  const query = `WorkflowId = "${jobId}" OR ${userWorkflowsQuery(jobId)}`;
   const lost: string[] = [];
   let workflows = 0;
   for await (const execution of stage.client.workflow.list({ query })) {

@@ -16,6 +16,7 @@ import { checkCsv, startJob } from '../client/jobs';
 import { PROJECT_ROOT } from '../temporal/devServer';
 import { EXPECTED_POSTS, sampleCsv } from '../simulator/sampleUsers';
 import type { bulkReset } from '../workflows';
+import { userWorkflowsQuery } from '../workflows/types';
 import { FAST_POLICY, openStage, readJson, type ReportJson, type Stage, waitUntil } from './support/harness';
 import { expectOneOutcomePerRow, expectedCounts } from './support/groundTruth';
 import { spawnWorkerProcess } from './support/workerProcess';
@@ -140,9 +141,9 @@ if (!ENABLED) {
     expect(stats.peakActiveUsers).toBeLessThanOrEqual(WINDOW);
     expect(stats.unauthorized).toBe(0);
 
-    // PostgreSQL visibility finds every user's workflow by the job's search attribute, and their
+    // PostgreSQL visibility finds every user's workflow by its id's prefix (the job's), and their
     // histories show that both worker processes ran activities (the SDK's identity is `<pid>@<host>`).
-    const query = `BulkResetJobId = '${jobId}' AND WorkflowType = 'resetUser'`;
+    const query = userWorkflowsQuery(jobId);
     await waitUntil(
       'visibility lists every user workflow of the job',
       async () => (await stage.client.workflow.count(query)).count === USERS,

@@ -116,7 +116,9 @@ test('a job sends spans for the job, its users and their Graph activities, in on
   for (const name of [
     'StartWorkflow:bulkReset',
     'RunWorkflow:bulkReset',
-    'StartChildWorkflow:resetUser',
+    // Users are started in batches by an activity, through the worker's client.
+    'RunActivity:startUsers',
+    'StartWorkflow:resetUser',
     'RunWorkflow:resetUser',
     'StartActivity:startReset',
     'RunActivity:startReset',

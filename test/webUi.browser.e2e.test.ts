@@ -13,6 +13,7 @@ import { FAST_POLICY, openStage, type Stage, userWorkflowIdOf, waitUntil } from 
 import { runJob } from './support/jobs';
 import { freePort } from './support/ports';
 import { upnCsv } from './support/users';
+import { userWorkflowsQuery } from '../workflows/types';
 
 let codecServer: CodecServer;
 let server: DevServer;
@@ -73,7 +74,7 @@ test("the Web UI lists exactly a job's failed users and shows why one failed", a
       ),
     ),
   );
-  const query = `BulkResetJobId="${jobId}" AND WorkflowType="resetUser" AND ExecutionStatus="Failed"`;
+  const query = userWorkflowsQuery(jobId, 'Failed');
   await waitUntil(
     'visibility lists the failed users',
     async () => (await stage.client.workflow.count(query)).count === failed.length,

@@ -4,7 +4,7 @@
  * other outcome completes. The job's and each user's page say what they are in their current details
  * (read through the codec, like the rest of the history), without the user's name.
  */
-import { USER_FAILED_TYPE } from '../workflows/types';
+import { USER_FAILED_TYPE, userWorkflowsQuery } from '../workflows/types';
 import { FAST_POLICY, useStage, userWorkflowIdOf, waitUntil } from './support/harness';
 import { runJob } from './support/jobs';
 import { upnCsv } from './support/users';
@@ -40,7 +40,7 @@ test("one visibility query lists exactly a job's failed users, and only they end
     failedRows.map((outcome) => userWorkflowIdOf(stage, jobId, outcome.user)),
   );
 
-  const query = `BulkResetJobId="${jobId}" AND WorkflowType="resetUser" AND ExecutionStatus="Failed"`;
+  const query = userWorkflowsQuery(jobId, 'Failed');
   // Visibility catches up with the histories a moment later.
   await waitUntil(
     'visibility lists the failed users',
@@ -74,9 +74,7 @@ test("one visibility query lists exactly a job's failed users, and only they end
     });
   }
   // The completed ones are the rest: nothing else ended Failed.
-  const completed = await stage.client.workflow.count(
-    `BulkResetJobId="${jobId}" AND WorkflowType="resetUser" AND ExecutionStatus="Completed"`,
-  );
+  const completed = await stage.client.workflow.count(userWorkflowsQuery(jobId, 'Completed'));
   expect(completed.count).toBe(USERS.length - failedRows.length);
 
   // Current details: the job says what it is; a user says its row and outcome; neither names a user.

@@ -14,6 +14,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -54,6 +55,7 @@ import {
   type JobProgress,
   type JobSummary,
   type ResetOutcome,
+  type ResetUserInput,
   type UserRow,
   REFUSED_PAYLOAD_REASON,
   emptyCounts,
@@ -63,6 +65,7 @@ import {
   refuseUnsealedInput,
   normaliseOperator,
   sameOperator,
+  userWorkflowsQuery,
 } from './types';
 
 // ---------------------------------------------------------------------------------------------
@@ -96,6 +99,12 @@ const DEFAULT_MAX_HISTORY_EVENTS = 4_000;
 const DEFAULT_INHERITED_CHECK_MS = 2 * 60_000;
 /** Marks the runs that look for such users; runs recorded before it never did. */
 export const INHERITED_CHECK_PATCH = 'check-inherited-users';
+/**
+ * Users started by one startUsers activity at most (jobs with `userStarts: 'batched'`), and the room the
+ * window must have before a batch is started: one activity's few events are shared by this many users,
+ * where a child cost the job's history four events of its own. A quarter of the window for small windows.
+ */
+const START_BATCH_SIZE = 50;
 
 /** Once per job: read or write every row (the CSV, the report), so they may take minutes on 100,000 rows. */
 const jobActivities = proxyActivities<Activities>({
@@ -110,6 +119,19 @@ const jobActivities = proxyActivities<Activities>({
  */
 const pageActivities = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
+  retry: JOB_FILE_RETRY,
+});
+
+/**
+ * Starts a batch of users (jobs with `userStarts: 'batched'`): up to START_BATCH_SIZE workflow starts, so
+ * seconds under load. A local activity: the batch costs the job's history one marker, inside the workflow
+ * task that decided it, where an activity cost three events and a workflow task of its own. Retried until
+ * it succeeds, and run again if the worker is lost mid-way: a second run cannot start a user twice (see
+ * startUsers).
+ */
+const userStarter = proxyLocalActivities<Activities>({
+  summary: "start a batch of the job's users",
+  startToCloseTimeout: '1 minute',
   retry: JOB_FILE_RETRY,
 });
 
@@ -155,6 +177,9 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   refuseUnsealedInput(input, "this job's", 'nothing was reset');
   const { csv, windowSize } = input;
   const jobId = input.jobId ?? workflowInfo().workflowId;
+  // Users started in batches by an activity, reporting once by signal (see userStarts); else children.
+  const batched = input.userStarts === 'batched';
+  const startBatchSize = Math.max(1, Math.min(START_BATCH_SIZE, Math.ceil(windowSize / 4)));
   const maxHistoryEvents = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;
   let carried: BulkResetCarried | undefined = input.carried;
   const control: JobControl = carried?.control ?? { paused: false };
@@ -365,7 +390,8 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   // fails (see startUser). A user inherited from an earlier run can only report by signal, so if its
   // workflow ends without one (terminated from the Web UI, say) this run would wait for it forever; it
   // asks Temporal now and then instead, beside the main loop, which it never holds up: the loop sees the
-  // outcomes it settles. Runs recorded before this check never started its timer.
+  // outcomes it settles. Runs recorded before this check never started its timer. Users started in
+  // batches (userStarts) are nobody's children: every one of them is checked like an inherited user.
   const inherited = new Set((input.carried?.inFlight ?? []).map((user) => user.row));
   const inheritedCheckMs = input.inheritedCheckMs ?? DEFAULT_INHERITED_CHECK_MS;
   const inheritedCheck = proxyActivities<Activities>({
@@ -375,8 +401,18 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     scheduleToCloseTimeout: Math.max(inheritedCheckMs, 60_000),
     retry: INHERITED_CHECK_RETRY,
   });
+  // Users started in batches are nobody's children: like inherited users they report only by signal, so
+  // the check covers every user in flight of such a job.
+  // Not those of a batch whose startUsers has not answered yet: Temporal may not know them yet.
+  const starting = new Set<number>();
+  const watched = (): InFlightUser[] =>
+    batched
+      ? [...inFlight.values()].filter((user) => !starting.has(user.row))
+      : [...inherited].flatMap((row) => inFlight.get(row) ?? []);
+  let checkArmed = false;
   const settleEndedInherited = async (): Promise<void> => {
-    const waiting = [...inherited].flatMap((row) => inFlight.get(row) ?? []);
+    checkArmed = false;
+    const waiting = watched();
     if (waiting.length === 0) return;
     try {
       const ended = await inheritedCheck.endedUserWorkflows({
@@ -402,12 +438,17 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     armInheritedCheck();
   };
   const armInheritedCheck = (): void => {
-    if (![...inherited].some((row) => inFlight.has(row))) return;
+    if (checkArmed || watched().length === 0) return;
+    checkArmed = true;
     void sleep(inheritedCheckMs, {
-      summary: `then look for users inherited from an earlier run whose workflows ended without reporting`,
+      summary: batched
+        ? 'then look for users whose workflows ended without reporting'
+        : `then look for users inherited from an earlier run whose workflows ended without reporting`,
     }).then(settleEndedInherited);
   };
-  if (inherited.size > 0 && patched(INHERITED_CHECK_PATCH)) armInheritedCheck();
+  // Batched jobs were all started after the check existed: they need no patch marker for it.
+  if (batched) armInheritedCheck();
+  else if (inherited.size > 0 && patched(INHERITED_CHECK_PATCH)) armInheritedCheck();
 
   if (input.approval && !control.approvedBy && !control.cancel) {
     const deadlineMs = Date.parse(state.startedAt) + input.approval.timeoutMs;
@@ -503,12 +544,30 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     hasRowsLeft() &&
     !shouldContinueAsNew() &&
     !(containment && containment.pending.length >= MAX_PENDING_CONFIRMATIONS);
+  /**
+   * Whether to start users now. Children start as soon as the window has room; batched users wait until it
+   * has room for a batch (or nobody is in flight, or every row left fits), so each startUsers activity
+   * starts many.
+   */
+  const startDue = (): boolean => {
+    if (!canStartMore()) return false;
+    if (!batched) return true;
+    const room = windowSize - inFlight.size;
+    return (
+      room >= startBatchSize ||
+      inFlight.size === 0 ||
+      (state.rowsExhausted && state.pendingRows.length <= room)
+    );
+  };
   const allReported = () => !hasRowsLeft() && inFlight.size === 0;
   const finished = () => allReported() && !holdingForContainment();
   const cancelPending = () => control.cancel !== undefined && !control.cancelRecorded;
 
   const startUsers = async (): Promise<void> => {
     const starts: Promise<void>[] = [];
+    const batch: UserRow[] = [];
+    // Children are started as before, one by one as the window frees up.
+    if (batched && !startDue()) return;
     while (canStartMore()) {
       if (state.pendingRows.length === 0) {
         const page = await pageActivities.readRows({
@@ -526,32 +585,58 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       const workflowId = userWorkflowId(jobId, target);
       inFlight.set(target.row, { row: target.row, user: target.user, workflowId });
       state.dispatched += 1;
-      starts.push(startUser(target, workflowId));
+      if (batched) batch.push(target);
+      else starts.push(startUser(target, workflowId));
+    }
+    for (let first = 0; first < batch.length; first += START_BATCH_SIZE) {
+      starts.push(startBatch(batch.slice(first, first + START_BATCH_SIZE)));
     }
     await Promise.all(starts);
+    if (batched) armInheritedCheck();
+  };
+
+  /** What a user's workflow is started with, as a child or in a batch. */
+  const userInput = (target: UserRow): ResetUserInput => ({
+    jobId,
+    target,
+    policy: input.policy,
+    polls: 'local',
+    followThrough: true,
+    endState: 'outcome',
+    ...(input.userMaxHistoryEvents !== undefined && { continueAsNewAt: input.userMaxHistoryEvents }),
+    // In password mode csv the user's worker reads the row's password from the CSV itself.
+    ...(input.policy.password?.mode === 'csv' && { csv }),
+  });
+  const staticSummaryOf = (target: UserRow): string => `reset row ${target.row} of job ${jobId}`;
+
+  /**
+   * Starts a batch of users through one activity (see startUsers in activities). They are in flight from
+   * now on whether this attempt or an earlier one started them: each reports once, by signal, and one
+   * that ends without reporting is found by the periodic check (armInheritedCheck).
+   */
+  const startBatch = async (targets: UserRow[]): Promise<void> => {
+    for (const target of targets) starting.add(target.row);
+    await userStarter.startUsers({
+      jobId,
+      taskQueue: workflowInfo().taskQueue,
+      users: targets.map((target) => ({
+        workflowId: userWorkflowId(jobId, target),
+        input: { ...userInput(target), reportTo: jobId },
+        staticSummary: staticSummaryOf(target),
+      })),
+    });
+    for (const target of targets) starting.delete(target.row);
   };
 
   const startUser = async (target: UserRow, workflowId: string): Promise<void> => {
     try {
       const handle = await startChild(resetUser, {
         workflowId,
-        // In password mode csv the user's worker reads the row's password from the CSV itself.
-        args: [
-          {
-            jobId,
-            target,
-            policy: input.policy,
-            polls: 'local',
-            followThrough: true,
-            endState: 'outcome',
-            ...(input.userMaxHistoryEvents !== undefined && { continueAsNewAt: input.userMaxHistoryEvents }),
-            ...(input.policy.password?.mode === 'csv' && { csv }),
-          },
-        ],
+        args: [userInput(target)],
         // Users outlive a run of the job (continue-as-new) and report to whichever run is current.
         parentClosePolicy: ParentClosePolicy.ABANDON,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-        staticSummary: `reset row ${target.row} of job ${jobId}`,
+        staticSummary: staticSummaryOf(target),
         typedSearchAttributes: [{ key: JOB_ID_SEARCH_ATTRIBUTE, value: jobId }],
       });
       // A user's workflow that ends without reporting (terminated, timed out) still gets an outcome. A
@@ -584,7 +669,18 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
   const cancelRest = async (): Promise<void> => {
     const cancel = control.cancel as NonNullable<JobControl['cancel']>;
     await Promise.all(
-      [...inFlight.values()].map((user) => getExternalWorkflowHandle(user.workflowId).cancel()),
+      [...inFlight.values()].map((user) => {
+        const cancelled = getExternalWorkflowHandle(user.workflowId).cancel();
+        // A batched user ended by hand and not yet found cannot be cancelled: the periodic check records
+        // it, and the job goes on rather than failing on it.
+        return batched
+          ? cancelled.catch((error: unknown) =>
+              log.warn(`could not cancel the user's workflow ${user.workflowId}; it is checked later`, {
+                error: error instanceof Error ? error.message : String(error),
+              }),
+            )
+          : cancelled;
+      }),
     );
     const reason = `the job was cancelled by ${cancel.by} before this user was started (${cancel.reason})`;
     const recorded = await jobActivities.cancelRows({
@@ -630,7 +726,9 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     }
     const endedBefore = batchesEnded;
     const wake = () =>
-      canStartMore() ||
+      startDue() ||
+      // A batched job's starts cost few events, so its history may reach the limit while it waits.
+      (batched && shouldContinueAsNew()) ||
       buffered.length >= FLUSH_SIZE ||
       finished() ||
       cancelPending() ||
@@ -694,8 +792,6 @@ export function jobDetails(progress: JobProgress, csvPath: string): string {
   if (progress.approvedBy) lines.push(`approved by ${progress.approvedBy}`);
   if (progress.cancelledBy) lines.push(`cancelled by ${progress.cancelledBy}`);
   if (progress.counts.failed > 0)
-    lines.push(
-      `failed users (a Workflows filter): \`BulkResetJobId="${progress.jobId}" AND WorkflowType="resetUser" AND ExecutionStatus="Failed"\``,
-    );
+    lines.push(`failed users (a Workflows filter): \`${userWorkflowsQuery(progress.jobId, 'Failed')}\``);
   return lines.join('\n\n');
 }

@@ -232,6 +232,7 @@ class SignInHold {
     private readonly row: number,
     private readonly policy: ResetPolicy,
     private readonly state: SignInHoldState = { waits: 0, endedHoldsMs: 0 },
+    private readonly jobWorkflowId: string | undefined = undefined,
   ) {}
 
   /**
@@ -257,7 +258,7 @@ class SignInHold {
   async wait(what: string): Promise<void> {
     if (this.state.heldSinceMs === undefined) {
       this.state.heldSinceMs = Date.now();
-      await tellJob({ row: this.row, needed: true });
+      await tellJob(this.jobWorkflowId, { row: this.row, needed: true });
     }
     const waitMs = signInWaitMs(this.state.waits, this.policy);
     this.state.waits += 1;
@@ -278,17 +279,24 @@ class SignInHold {
     this.state.heldSinceMs = undefined;
     this.state.waits = 0;
     this.state.endedHoldsMs += heldMs;
-    await tellJob({ row: this.row, needed: false });
+    await tellJob(this.jobWorkflowId, { row: this.row, needed: false });
     return heldMs;
   }
 }
 
-async function tellJob(state: SignInState): Promise<void> {
-  const parent = workflowInfo().parent;
-  if (!parent) return;
+async function tellJob(jobWorkflowId: string | undefined, state: SignInState): Promise<void> {
+  if (!jobWorkflowId) return;
   await CancellationScope.nonCancellable(() =>
-    getExternalWorkflowHandle(parent.workflowId).signal(signInSignal, state),
+    getExternalWorkflowHandle(jobWorkflowId).signal(signInSignal, state),
   );
+}
+
+/**
+ * The workflow id of the job this user reports to: the one it was told (users started in batches, which
+ * have no parent), else its parent's (users started as children), else none (a user started on its own).
+ */
+function jobToReportTo(input: ResetUserInput): string | undefined {
+  return input.reportTo ?? workflowInfo().parent?.workflowId;
 }
 
 /**
@@ -433,7 +441,7 @@ const CANCELLED_WHILE_RUNNING = CANCELLED_WHEN['while-running'];
  * - With `method: 'password-profile'` the write is a passwordProfile PATCH, sent by the same loop with the
  *   same rules (one write unless no answer came, checked by the password-change time), and Graph's 204 is
  *   the success: there is no operation to poll (see profileWritten).
- * - The outcome is signalled to the parent job (if any) and returned.
+ * - The outcome is signalled once to its job (`reportTo`, else the parent, if any) and returned.
  */
 export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
   refuseUnsealedInput(input, "this user's", 'nothing was sent');
@@ -456,19 +464,21 @@ export async function resetUser(input: ResetUserInput): Promise<ResetOutcome> {
       startAttempts: 0,
     };
   }
-  const parent = workflowInfo().parent;
-  if (parent) {
+  // The one report to the job: users started as children report to their parent, users started in
+  // batches to the job they were told (they have no parent, and the job does not wait on their result).
+  const jobWorkflowId = jobToReportTo(input);
+  if (jobWorkflowId) {
     // Delivered even if this workflow is being cancelled: the job must hear about every user.
     try {
       await CancellationScope.nonCancellable(() =>
-        getExternalWorkflowHandle(parent.workflowId).signal(userFinishedSignal, outcome),
+        getExternalWorkflowHandle(jobWorkflowId).signal(userFinishedSignal, outcome),
       );
     } catch (error) {
       // A job that is gone (terminated by hand, say) cannot hear it; the outcome stays this workflow's
       // result. Users started before this change fail here instead, as they always did.
       if (!input.followThrough || !(error instanceof TemporalFailure)) throw error;
       log.warn(
-        `the job ${parent.workflowId} could not be told this user's outcome; it is in this workflow's result`,
+        `the job ${jobWorkflowId} could not be told this user's outcome; it is in this workflow's result`,
       );
     }
   }
@@ -542,7 +552,7 @@ class UserReset {
       runs: 1,
     };
     this.outcome = this.st.outcome;
-    this.signIn = new SignInHold(target.row, policy, this.st.signIn);
+    this.signIn = new SignInHold(target.row, policy, this.st.signIn, jobToReportTo(input));
   }
 
   /** The user's outcome: what is known so far, with these fields. */

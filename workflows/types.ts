@@ -5,9 +5,10 @@
 import { ApplicationFailure, SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 
 /**
- * Search attributes on every job and user workflow, so `temporal workflow list` and the Web UI can
- * filter by job (`BulkResetJobId = "..."`) and by the job's phase. They must be registered on the
- * namespace (the dev server here does it; see README for a real cluster).
+ * Search attributes on every job (and on the users of jobs started before users were started in
+ * batches), so `temporal workflow list` and the Web UI can filter jobs by id (`BulkResetJobId = "..."`)
+ * and by phase. They must be registered on the namespace (the dev server here does it; see README for a
+ * real cluster). A job's users are found by their workflow ids instead: see userWorkflowsQuery.
  */
 export const JOB_ID_SEARCH_ATTRIBUTE = defineSearchAttributeKey(
   'BulkResetJobId',
@@ -17,6 +18,16 @@ export const JOB_PHASE_SEARCH_ATTRIBUTE = defineSearchAttributeKey(
   'BulkResetPhase',
   SearchAttributeType.KEYWORD,
 );
+
+/**
+ * The visibility query (`temporal workflow list --query`, the Web UI's filter) that lists a job's users,
+ * optionally only those that ended in one state (`Failed`, `Completed`): every user's workflow id starts
+ * with `<jobId>/user-`, so no search attribute on the users is needed.
+ */
+export function userWorkflowsQuery(jobId: string, executionStatus?: string): string {
+  const byId = `WorkflowId STARTS_WITH "${jobId}/user-"`;
+  return executionStatus ? `${byId} AND ExecutionStatus="${executionStatus}"` : byId;
+}
 
 /** The CSV is passed by reference: the worker reads it from this path and refuses it if its hash differs. */
 export interface CsvReference {
@@ -206,6 +217,12 @@ export interface ResetUserInput {
   endState?: 'outcome';
   /** Continue as new at this many history events instead of USER_CONTINUE_AS_NEW_EVENTS (tests). */
   continueAsNewAt?: number;
+  /**
+   * The workflow id of the job this user reports its outcome (and sign-in holds) to. Set for users a job
+   * started in batches through an activity (`userStarts: 'batched'`): they have no parent. Absent in users
+   * started as children, which report to their parent.
+   */
+  reportTo?: string;
   /** Where a continued run of this user's workflow picks up (continue-as-new, users with followThrough). */
   carried?: ResetUserCarried;
 }
@@ -213,7 +230,7 @@ export interface ResetUserInput {
 /**
  * The failure type of a user's workflow that ended with a `failed` outcome (users started with
  * `endState: 'outcome'`). Its first detail is the ResetOutcome. The Web UI lists a job's failed users with
- * `BulkResetJobId="<job>" AND WorkflowType="resetUser" AND ExecutionStatus="Failed"`.
+ * `userWorkflowsQuery(job, 'Failed')`.
  */
 export const USER_FAILED_TYPE = 'BulkResetUserFailed';
 
@@ -415,6 +432,14 @@ export interface BulkResetInput {
    * of the private key can read them. Public, so it may sit in the history.
    */
   secretsRecipient?: string;
+  /**
+   * `batched`: users are started in batches by the startUsers activity, not as children, and report once,
+   * by signal; the job looks for users ended without reporting by asking Temporal now and then (see
+   * inheritedCheckMs), for every user in flight. Set for every job started since; absent in jobs started
+   * before (and their continued runs), which start children as they always did: the field, not a patch
+   * marker, tells them apart.
+   */
+  userStarts?: 'batched';
   /** State carried over continue-as-new; absent on the first run. */
   carried?: BulkResetCarried;
 }
@@ -553,6 +578,26 @@ export interface InFlightUser {
   workflowId: string;
   /** The user's workflow is holding until the operator's sign-in works again. */
   needsSignIn?: boolean;
+}
+
+/** One user's workflow for the startUsers activity to start: its id, input and Web UI summary. */
+export interface UserStart {
+  workflowId: string;
+  input: ResetUserInput;
+  staticSummary: string;
+}
+
+export interface StartUsersInput {
+  jobId: string;
+  /** The task queue of the users' workflows: the job's own. */
+  taskQueue: string;
+  users: UserStart[];
+}
+
+/** How many users' workflows the startUsers activity started, and how many an earlier attempt had. */
+export interface StartUsersResult {
+  started: number;
+  alreadyStarted: number;
 }
 
 export interface EndedUserWorkflowsInput {
