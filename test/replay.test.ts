@@ -134,14 +134,45 @@ async function patchIds(fixture: FixtureEntry): Promise<string[]> {
   });
 }
 
-test('the job run kept from before the inherited-user check never took it; the current one does', async () => {
+test('the job run kept from before the inherited-user check never took it; a later children job does', async () => {
   const before = changes.find((change) => change.change === 'check-inherited-users');
   const old = before?.fixtures.find((fixture) => fixture.kind === 'job-continued-run');
-  const current = manifest.fixtures.find((fixture) => fixture.kind === 'job-continued-run');
-  if (!old || !current) throw new Error('a continued job run is missing from the fixtures');
-  // Both are runs that inherited users in flight; only the new one recorded the patch (and so its timer).
+  // The last children job recorded (batched jobs check every user in flight without the patch).
+  const children = changes.find((change) => change.change === 'children-starts');
+  const later = children?.fixtures.find((fixture) => fixture.kind === 'job-continued-run');
+  if (!old || !later) throw new Error('a continued job run is missing from the fixtures');
+  // Both are runs that inherited users in flight; only the later one recorded the patch (and so its timer).
   expect(await patchIds(old)).toEqual([]);
-  expect(await patchIds(current)).toEqual([INHERITED_CHECK_PATCH]);
+  expect(await patchIds(later)).toEqual([INHERITED_CHECK_PATCH]);
+});
+
+/** How many events of the history have this attribute set (e.g. startChildWorkflowExecutionInitiatedEventAttributes). */
+async function eventsWith(
+  fixture: FixtureEntry,
+  attribute: keyof temporal.api.history.v1.IHistoryEvent,
+): Promise<number> {
+  const { history } = (await loadHistory(fixture)) as { history: temporal.api.history.v1.IHistory };
+  return (history.events ?? []).filter((event) => event[attribute] != null).length;
+}
+
+test('jobs kept from before batched starts started children; current jobs start none, and their users report to the job by id', async () => {
+  const children = changes.find((change) => change.change === 'children-starts');
+  const kept = (children?.fixtures ?? []).filter((fixture) => fixture.kind === 'job-first-run');
+  const current = manifest.fixtures.filter((fixture) => fixture.kind === 'job-first-run');
+  expect(kept).toHaveLength(1);
+  expect(current).toHaveLength(1);
+  expect(await eventsWith(kept[0], 'startChildWorkflowExecutionInitiatedEventAttributes')).toBeGreaterThan(0);
+  expect(await eventsWith(current[0], 'startChildWorkflowExecutionInitiatedEventAttributes')).toBe(0);
+  expect(await eventsWith(current[0], 'markerRecordedEventAttributes')).toBeGreaterThan(0); // startUsers, local
+  for (const fixture of (children?.fixtures ?? []).filter((entry) => entry.workflowType === 'resetUser')) {
+    expect([fixture.kind, (await userInput(fixture)).reportTo]).toEqual([fixture.kind, undefined]);
+  }
+  for (const fixture of manifest.fixtures.filter((entry) => entry.workflowType === 'resetUser')) {
+    expect([fixture.kind, (await userInput(fixture)).reportTo]).toEqual([
+      fixture.kind,
+      fixture.workflowId.split('/user-')[0],
+    ]);
+  }
 });
 
 /** A user's input as its first event recorded it, opened with the fixtures' key. */
