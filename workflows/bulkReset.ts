@@ -323,7 +323,6 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     countAmbiguousResends(outcome.ambiguousResends);
     if (containment && outcome.status === 'succeeded') holdForContainment(outcome);
     else buffered.push(outcome);
-    showDetails();
     if (user.needsSignIn) showPhase();
   };
   /** A succeeded user waits for its containment batch, unless no batch will be sent for it. */
@@ -525,6 +524,8 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     containment !== undefined && (containment.pending.length > 0 || confirming !== undefined);
 
   const flush = async (): Promise<void> => {
+    // The Web UI's counts are refreshed once a flush, not once a user: building them walks the window.
+    showDetails();
     while (buffered.length > 0) {
       const batch = buffered.slice(0, FLUSH_SIZE);
       await pageActivities.recordOutcomes({ jobId, outcomes: batch });
