@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { mulberry32 } from './random';
 import { parse } from 'csv-parse/sync';
 import type { Client } from '@temporalio/client';
 import { createClient, loadSettings } from '../temporal/config';
@@ -93,13 +94,7 @@ export interface ChaosResult {
 export function seededRandom(seed: string): () => number {
   let state = 0;
   for (const char of seed) state = (Math.imul(state ^ char.charCodeAt(0), 2654435761) >>> 0) + 1;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(state);
 }
 
 async function freePort(): Promise<number> {
