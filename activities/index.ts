@@ -9,7 +9,11 @@ import {
   WorkflowIdReusePolicy,
 } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
-import { WorkflowNotFoundError, type WorkflowExecutionStatusName } from '@temporalio/client';
+import {
+  type WorkflowExecutionStatusName,
+  type WorkflowHandle,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { readFile } from 'node:fs/promises';
 import type {
   CancelRowsInput,
@@ -81,6 +85,8 @@ import {
   DEFAULT_GENERATED_PASSWORD_LENGTH,
   PROTECTED_ACCOUNT,
   type PasswordMode,
+  isResetOutcome,
+  outcomeOfFailedUser,
 } from '../workflows/types';
 import { CONFIRM_BACKOFF, CONFIRM_SPACING_MS, jitteredBackoffMs } from '../workflows/waits';
 
@@ -241,6 +247,20 @@ const ENDED_STATUSES: Partial<Record<WorkflowExecutionStatusName, string>> = {
   TERMINATED: 'terminated',
   TIMED_OUT: 'timed out',
 };
+
+/**
+ * The outcome a user's workflow that has ended returned (completed) or failed with (a failed user, see
+ * USER_FAILED_TYPE); none for a workflow ended otherwise, or whose result is not a sealed outcome.
+ */
+async function endedWithOutcome(handle: WorkflowHandle, status: string): Promise<ResetOutcome | undefined> {
+  if (status !== 'completed' && status !== 'failed') return undefined;
+  try {
+    const result: unknown = await handle.result();
+    return isResetOutcome(result) ? result : undefined;
+  } catch (error) {
+    return outcomeOfFailedUser(error);
+  }
+}
 
 /** An Entra object id (a GUID): what confirmCompromised's userIds must hold. */
 const OBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -569,25 +589,28 @@ export function createActivities({
     },
 
     /**
-     * Which of these users' workflows have ended, as Temporal sees them. The job asks about users it
-     * inherited from an earlier run: it has no handle on them and learns their outcomes only by signal.
+     * Which of these users' workflows have ended, as Temporal sees them, and the outcome each ended with.
+     * The job asks about users it learns of only by signal (inherited from an earlier run, or started in
+     * batches): a user whose report never reached it still gets the outcome its workflow returned.
      */
     async endedUserWorkflows({ workflowIds }: EndedUserWorkflowsInput): Promise<EndedUserWorkflow[]> {
       const { client } = Context.current();
       const ended: EndedUserWorkflow[] = [];
       for (let start = 0; start < workflowIds.length; start += DESCRIBE_BATCH) {
-        const statuses = await Promise.all(
+        const answers = await Promise.all(
           workflowIds.slice(start, start + DESCRIBE_BATCH).map(async (workflowId) => {
+            const handle = client.workflow.getHandle(workflowId);
             try {
-              const { status } = await client.workflow.getHandle(workflowId).describe();
-              return { workflowId, status: ENDED_STATUSES[status.name] };
+              const status = ENDED_STATUSES[(await handle.describe()).status.name];
+              if (!status) return undefined;
+              return { workflowId, status, outcome: await endedWithOutcome(handle, status) };
             } catch (error) {
               if (error instanceof WorkflowNotFoundError) return { workflowId, status: 'not found' };
               throw error;
             }
           }),
         );
-        for (const { workflowId, status } of statuses) if (status) ended.push({ workflowId, status });
+        for (const answer of answers) if (answer) ended.push(answer);
       }
       return ended;
     },

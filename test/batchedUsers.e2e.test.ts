@@ -66,10 +66,17 @@ test("a job records about two events per user; each user reports once and is nob
   );
 });
 
-test('a user already started by an earlier attempt is in flight, not skipped: it reports once, reset once', async () => {
-  const users = numberedUsers('ok', 3, 'again.test');
-  const csv = await writeCheckedCsv(stage, 'again.csv', upnCsv(users));
-  // Held for approval: the rows are prepared (so the users' ids are known) and nobody is started yet.
+/**
+ * A job held for approval (its rows prepared, nobody started yet) and its first user's workflow started by
+ * hand as an attempt of startUsers that was lost would have left it: reporting to the job, or (`report:
+ * false`) as a user's workflow that never tells the job anything.
+ */
+async function startFirstUserByHand(
+  name: string,
+  users: string[],
+  { report, startDelay }: { report: boolean; startDelay?: string },
+): Promise<{ jobId: string; workflowId: string }> {
+  const csv = await writeCheckedCsv(stage, `${name}.csv`, upnCsv(users));
   const jobId = await startStageJob(stage, csv, {
     policy: FAST_POLICY,
     startedBy: 'alice@ops',
@@ -81,7 +88,6 @@ test('a user already started by an earlier attempt is in flight, not skipped: it
     'the job awaits approval',
     async () => (await job.query(progressQuery)).phase === 'awaiting-approval',
   );
-  // What an attempt of startUsers that started the first user and then was lost would have left behind.
   const workflowId = await userWorkflowIdOf(stage, jobId, users[0]);
   const input: ResetUserInput = {
     jobId,
@@ -95,26 +101,54 @@ test('a user already started by an earlier attempt is in flight, not skipped: it
     polls: 'local',
     followThrough: true,
     endState: 'outcome',
-    reportTo: jobId,
+    ...(report && { reportTo: jobId }),
   };
   await stage.client.workflow.start('resetUser', {
     workflowId,
     taskQueue: stage.settings.taskQueue,
     args: [input],
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-    // Still running when the job starts its users.
-    startDelay: '3 seconds',
+    ...(startDelay && { startDelay }),
   });
-  await controlJob(stage.client, jobId, 'approve', { by: 'bob@ops' });
+  return { jobId, workflowId };
+}
 
+/** Approves the job, waits for it: every user succeeded, by one request each. */
+async function approveAndExpectEverySucceeded(jobId: string, users: string[]): Promise<void> {
+  await controlJob(stage.client, jobId, 'approve', { by: 'bob@ops' });
   const { summary, report } = await finishedJob(stage, jobId);
-  expect(report.outcomes.map((outcome) => [outcome.row, outcome.status, outcome.reason])).toEqual([
-    [2, 'succeeded', undefined],
-    [3, 'succeeded', undefined],
-    [4, 'succeeded', undefined],
-  ]);
-  expect(summary.counts).toMatchObject({ succeeded: 3, skipped: 0 });
+  expect(report.outcomes.map((outcome) => [outcome.row, outcome.status, outcome.reason])).toEqual(
+    users.map((_, index) => [index + 2, 'succeeded', undefined]),
+  );
+  expect(summary.counts).toMatchObject({ succeeded: users.length, skipped: 0, failed: 0 });
   for (const user of users) expect(stage.simulator.user(user)?.posts).toBe(1);
+}
+
+test('a user already started by an earlier attempt is in flight, not skipped: it reports once, reset once', async () => {
+  const users = numberedUsers('ok', 3, 'again.test');
+  // Still running when the job starts its users.
+  const { jobId } = await startFirstUserByHand('again', users, { report: true, startDelay: '3 seconds' });
+  await approveAndExpectEverySucceeded(jobId, users);
+});
+
+test('a user that reported before the job put it in flight keeps its own outcome', async () => {
+  const users = numberedUsers('ok', 3, 'early.test');
+  const { jobId, workflowId } = await startFirstUserByHand('early', users, { report: true });
+  await waitUntil(
+    'the first user has finished and reported',
+    async () => (await stage.client.workflow.getHandle(workflowId).describe()).status.name === 'COMPLETED',
+  );
+  await approveAndExpectEverySucceeded(jobId, users);
+});
+
+test('a user whose workflow ended without telling the job is given the outcome that workflow returned', async () => {
+  const users = numberedUsers('ok', 3, 'silent.test');
+  const { jobId, workflowId } = await startFirstUserByHand('silent', users, { report: false });
+  await waitUntil(
+    'the first user has finished, telling nobody',
+    async () => (await stage.client.workflow.getHandle(workflowId).describe()).status.name === 'COMPLETED',
+  );
+  await approveAndExpectEverySucceeded(jobId, users);
 });
 
 test('a user ended by hand in the run that started it gets an outcome, and the job ends', async () => {

@@ -99,6 +99,8 @@ const DEFAULT_MAX_HISTORY_EVENTS = 4_000;
 const DEFAULT_INHERITED_CHECK_MS = 2 * 60_000;
 /** Marks the runs that look for such users; runs recorded before it never did. */
 export const INHERITED_CHECK_PATCH = 'check-inherited-users';
+/** Marks the runs that keep a report arriving before its user is in flight; runs before it ignored it. */
+export const EARLY_REPORTS_PATCH = 'early-reports';
 /**
  * Users started by one startUsers activity at most (jobs with `userStarts: 'batched'`), and the room the
  * window must have before a batch is started: one activity's few events are shared by this many users,
@@ -138,6 +140,12 @@ const userStarter = proxyLocalActivities<Activities>({
 /** A user's workflow id: derived from the job and the user, so a user can never be started twice in a job. */
 export function userWorkflowId(jobId: string, row: UserRow): string {
   return `${jobId}/user-${row.key}`;
+}
+
+/** What a user said before it was in flight: its outcome, whether it waits for the operator's sign-in. */
+interface EarlyReport {
+  outcome?: ResetOutcome;
+  needsSignIn?: boolean;
 }
 
 /** The outcome of a user whose workflow ended without reporting one: failed, with why. */
@@ -313,10 +321,32 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     },
   );
 
+  /**
+   * Reports that came before their user was in flight. A batch's users run as soon as startUsers has
+   * started them, before the job's workflow task that started them is recorded: when that task is lost (its
+   * worker killed, the server restarted), Temporal runs it again from the history, where their reports may
+   * already be, and hands them over before the job has put those users in flight again. Each is kept until
+   * its user is (see putInFlight); runs recorded before this ignored them (EARLY_REPORTS_PATCH).
+   */
+  const early = new Map<number, EarlyReport>();
+  const keepEarly = (row: number, report: EarlyReport): void => {
+    if (!batched || !patched(EARLY_REPORTS_PATCH)) return;
+    early.set(row, { ...early.get(row), ...report });
+  };
+  /** A user is in flight from here until it reports; one that already did is settled at once. */
+  const putInFlight = (user: InFlightUser): void => {
+    inFlight.set(user.row, user);
+    const report = early.get(user.row);
+    if (!report) return;
+    early.delete(user.row);
+    if (report.needsSignIn) user.needsSignIn = true;
+    if (report.outcome) settle(report.outcome);
+  };
   const settle = (outcome: ResetOutcome): void => {
-    // A user reports once; a second report (or one for a row not in flight) is ignored.
+    // A user reports once; a second report is ignored, one for a row not in flight yet is kept for it.
     const user = inFlight.get(outcome.row);
-    if (!carried || !user) return;
+    if (!user) return keepEarly(outcome.row, { outcome });
+    if (!carried) return;
     inFlight.delete(outcome.row);
     carried.counts[outcome.status] += 1;
     countOutcomes(outcome.status);
@@ -354,7 +384,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     }
     const { row, needed } = state;
     const user = inFlight.get(row);
-    if (!user) return;
+    if (!user) return keepEarly(row, { needsSignIn: needed });
     user.needsSignIn = needed || undefined;
     showPhase();
   });
@@ -418,15 +448,19 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
         workflowIds: waiting.map((user) => user.workflowId),
       });
       const byId = new Map(waiting.map((user) => [user.workflowId, user]));
-      for (const { workflowId, status } of ended) {
+      for (const { workflowId, status, outcome } of ended) {
         const user = byId.get(workflowId);
-        // A user whose report arrived meanwhile is no longer in flight, and settle ignores it.
+        // A user whose report arrived meanwhile is no longer in flight, and settle ignores it. One whose
+        // report never came gets the outcome its workflow ended with (answers recorded before the outcome
+        // was read have none).
         if (user)
           settle(
-            endedWithoutOutcome(
-              user,
-              `the user's workflow ${workflowId} ended without an outcome: ${status}`,
-            ),
+            outcome?.row === user.row
+              ? outcome
+              : endedWithoutOutcome(
+                  user,
+                  `the user's workflow ${workflowId} ended without an outcome: ${status}`,
+                ),
           );
       }
     } catch (error) {
@@ -584,7 +618,7 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
       }
       const target = state.pendingRows.shift() as UserRow;
       const workflowId = userWorkflowId(jobId, target);
-      inFlight.set(target.row, { row: target.row, user: target.user, workflowId });
+      putInFlight({ row: target.row, user: target.user, workflowId });
       state.dispatched += 1;
       if (batched) batch.push(target);
       else starts.push(startUser(target, workflowId));

@@ -245,7 +245,8 @@ export function outcomeOfFailedUser(error: unknown): ResetOutcome | undefined {
   return undefined;
 }
 
-function isResetOutcome(value: unknown): value is ResetOutcome {
+/** Whether a value (a workflow's decoded result, say) is a user's outcome. */
+export function isResetOutcome(value: unknown): value is ResetOutcome {
   const candidate = value as Partial<ResetOutcome> | null;
   return (
     typeof candidate === 'object' &&
@@ -609,6 +610,12 @@ export interface EndedUserWorkflow {
   workflowId: string;
   /** `completed`, `failed`, `cancelled`, `terminated`, `timed out`, or `not found`. */
   status: string;
+  /**
+   * The outcome the workflow ended with (its result, or the details of its failure), when it ended with
+   * one: a user whose report never reached the job still gets its own outcome. Absent from answers
+   * recorded before it was read.
+   */
+  outcome?: ResetOutcome;
 }
 
 export interface PrepareJobInput {
