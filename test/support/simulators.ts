@@ -33,3 +33,15 @@ export function simulatorPerTest(
     return simulator;
   };
 }
+
+/**
+ * A write budget of `writesPerSecond`, counted over four seconds, for the tests of the workers' pacing.
+ * Graph counts its write budget over 150 s, so a bucket a few seconds deep is nearer to Graph than a
+ * one-second one; and a worker that stalls for a moment on a busy machine, then sends what it held back,
+ * is not taken for one that paces too fast. The rate is the same; workers pacing at twice it still run
+ * into 429s within seconds.
+ */
+export function graphShapedWriteBudget(writesPerSecond: number): { writes: number; perSeconds: number } {
+  const seconds = 4;
+  return { writes: writesPerSecond * seconds, perSeconds: seconds };
+}
