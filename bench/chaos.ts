@@ -144,6 +144,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'bulk-reset-chaos-')));
   const dataDir = join(workDir, 'data');
   const dbFilename = join(workDir, 'temporal.db');
+  let keepWorkDir = false;
   const port = await freePort();
   const token = randomBytes(18).toString('base64url');
 
@@ -215,7 +216,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           ? `gave up waiting after ${options.timeoutMs} ms`
           : undefined;
       if (stop) {
-        log(`${stop} with ${done} users done`);
+        log(`${stop} with ${done} users done; the job's last progress: ${JSON.stringify(progress)}`);
+        // What is needed to tell why (the workers' logs, the dev server's database) is kept.
+        keepWorkDir = true;
+        log(`kept ${workDir} (worker logs, temporal.db)`);
         return {
           jobId,
           users,
@@ -302,7 +306,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await client?.connection.close().catch(() => undefined);
     await server?.stop().catch(() => undefined);
     await simulator.close();
-    if (ownDir) await rm(workDir, { recursive: true, force: true });
+    if (ownDir && !keepWorkDir) await rm(workDir, { recursive: true, force: true });
   }
 }
 

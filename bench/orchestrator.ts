@@ -21,7 +21,7 @@ import { checkReport } from './reportCheck';
 import { cpuSeconds, peakRssMb } from './processStats';
 import type { SimulatorProcess } from './simulatorProcess';
 import type { HistoryFacts, Latency, OrchestratorResult, ProgressSample, RunPlan } from './types';
-import { startWorkerProcess } from './workerProcess';
+import { type WorkerProcess, startWorkerProcess } from './workerProcess';
 
 /** Users whose workflow history is read after the job: spread evenly over the CSV. */
 const HISTORY_SAMPLE = 500;
@@ -64,10 +64,22 @@ export async function runOrchestrator(stage: Stage, input: OrchestratorInput): P
     GRAPH_TOKEN: input.token,
     BULK_RESET_WRITES_PER_SECOND: String(plan.writesPerSecond),
   };
-  const worker = await startWorkerProcess(client, env, taskQueue, join(stage.logDir, `${taskQueue}.log`));
-  stage.defer(() => worker.stop());
+  // One process or several (--workers), all polling the job's task queue, as an operator scales out.
+  const workers: WorkerProcess[] = [];
+  for (let index = 0; index < (plan.workers ?? 1); index += 1) {
+    const worker = await startWorkerProcess(
+      client,
+      env,
+      taskQueue,
+      join(stage.logDir, `${taskQueue}-${index + 1}.log`),
+    );
+    stage.defer(() => worker.stop());
+    workers.push(worker);
+  }
+  const [worker] = workers;
+  const workersCpu = () => workers.reduce((sum, each) => sum + cpuSeconds(each.pid), 0);
   try {
-    const workerStartup = cpuSeconds(worker.pid);
+    const workerStartup = workersCpu();
     const csv = await checkCsv(input.csvPath);
 
     const serverBefore = stage.serverCpuSeconds?.();
@@ -137,8 +149,9 @@ export async function runOrchestrator(stage: Stage, input: OrchestratorInput): P
     const report = await checkReport(stage.dataDir, jobId, input.rows.length, stage.downloadDir);
 
     // Read just before the worker stops: everything the job made it do, and the most memory it held.
-    const workerCpu = cpuSeconds(worker.pid);
-    const peakWorkerRss = peakRssMb(worker.pid);
+    const workerCpu = workersCpu();
+    // Per process: what one worker needs, however many there are.
+    const peakWorkerRss = Math.max(...workers.map((each) => peakRssMb(each.pid)));
     return {
       jobId,
       taskQueue,
@@ -174,7 +187,7 @@ export async function runOrchestrator(stage: Stage, input: OrchestratorInput): P
       progressQueryMs: latency(progressQueryMs),
     };
   } finally {
-    await worker.stop();
+    await Promise.all(workers.map((each) => each.stop()));
   }
 }
 

@@ -4,7 +4,7 @@
  * writes everything it measured to bench/results/<timestamp>-<scenario>.json and prints a Markdown
  * summary on stdout. Progress goes to stderr.
  *
- *   node dist/bench/run.js --scenario <name|all> [--users N] [--window N] [--skip-baseline] [--store wal|rollback|memory|postgres]
+ *   node dist/bench/run.js --scenario <name|all> [--users N] [--window N] [--workers N] [--skip-baseline] [--store wal|rollback|memory|postgres]
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -29,7 +29,7 @@ import { type PlanOverrides, SCENARIOS, scenariosNamed } from './scenarios';
 import { startSimulatorProcess } from './simulatorProcess';
 import type { BenchResult, FloorResult, MachineFacts, RunPlan, RunResult } from './types';
 
-const USAGE = `usage: node dist/bench/run.js --scenario <name|all> [--users N] [--window N] [--skip-baseline] [--store wal|rollback|memory|postgres]
+const USAGE = `usage: node dist/bench/run.js --scenario <name|all> [--users N] [--window N] [--workers N] [--skip-baseline] [--store wal|rollback|memory|postgres]
 
 scenarios:
 ${SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(11)}${scenario.about}${scenario.quick ? '' : ' (not in "all")'}`).join('\n')}
@@ -37,7 +37,9 @@ ${SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(11)}${scenario.about}${s
 --store       where the dev server keeps its state: a SQLite file with a write-ahead log (wal, the
               default, as the chaos test and the soak run it), a SQLite file with SQLite's own defaults
               (rollback), or memory; or postgres: not the dev server but the real Temporal server on
-              PostgreSQL (scripts/temporal-postgres.sh, built and installed on first use)`;
+              PostgreSQL (scripts/temporal-postgres.sh, built and installed on first use)
+--workers     bulk-reset worker processes polling each run's task queue (default 1): CPU is their sum,
+              peak RSS the largest of one`;
 
 /** Where the dev server keeps its state. */
 const STORES = {
@@ -57,6 +59,8 @@ const PROGRESS_EVERY_MS = 10_000;
 interface BenchOptions {
   scenario: string;
   overrides: PlanOverrides;
+  /** bulk-reset worker processes for each run (default one). */
+  workers?: number;
   skipBaseline: boolean;
   store: Store;
 }
@@ -76,6 +80,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
       scenario: { type: 'string' },
       users: { type: 'string' },
       window: { type: 'string' },
+      workers: { type: 'string' },
       'skip-baseline': { type: 'boolean', default: false },
       store: { type: 'string', default: 'wal' },
       help: { type: 'boolean', default: false },
@@ -91,6 +96,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
   return {
     scenario: values.scenario,
     overrides: { users: positiveInteger(values.users, '--users'), windowSize },
+    workers: positiveInteger(values.workers, '--workers'),
     skipBaseline: values['skip-baseline'],
     store: values.store as Store,
   };
@@ -248,7 +254,13 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error), { cause: error });
   }
-  const plans = scenarios.flatMap((scenario) => scenario.plans(options.overrides));
+  const plans = scenarios
+    .flatMap((scenario) => scenario.plans(options.overrides))
+    .map((plan) =>
+      options.workers && options.workers > 1
+        ? { ...plan, workers: options.workers, label: `${plan.label} ×${options.workers} workers` }
+        : plan,
+    );
 
   const cleanup = new Cleanup();
   process.once('SIGINT', () => {

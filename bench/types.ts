@@ -24,6 +24,8 @@ export interface RunPlan {
   /** The worker's BULK_RESET_WRITES_PER_SECOND (Temporal's rate limit on the write queue); 0: none. */
   writesPerSecond: number;
   policy: ResetPolicy;
+  /** `bulk-reset worker` processes polling the job's task queue (--workers); absent: one. */
+  workers?: number;
   /**
    * Temporal's floor measured in the same run (bench/floorWorkflows.ts), each shape and the orchestrator
    * against a fresh Temporal server of the same settings; absent: no floor.

@@ -27,6 +27,8 @@ test('300 users through worker kills, a dev server restart and Graph faults: eve
     retryAfterSeconds: 0.3,
     operationSeconds: 0.2,
     timeoutMs: 400_000,
+    // The kills, the restart and, if the job does not finish, its last progress and where its logs are.
+    log: (line) => console.log(`chaos run: ${line}`),
   });
   const audit = auditChaos(result);
   console.log(
