@@ -101,6 +101,8 @@ const DEFAULT_INHERITED_CHECK_MS = 2 * 60_000;
 export const INHERITED_CHECK_PATCH = 'check-inherited-users';
 /** Marks the runs that keep a report arriving before its user is in flight; runs before it ignored it. */
 export const EARLY_REPORTS_PATCH = 'early-reports';
+/** Marks the runs that flush buffered outcomes by how long the wait lasted, not by what ended it. */
+export const FLUSH_ON_TIME_PATCH = 'flush-on-time';
 /**
  * Users started by one startUsers activity at most (jobs with `userStarts: 'batched'`), and the room the
  * window must have before a batch is started: one activity's few events are shared by this many users,
@@ -774,8 +776,16 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
     const batchMayFallDue = containment !== undefined && !confirming && containment.pending.length > 0;
     if (buffered.length === 0 && !batchMayFallDue) {
       await condition(wake);
-    } else if (!(await condition(wake, FLUSH_INTERVAL_MS))) {
-      await flush();
+    } else {
+      const waitFromMs = Date.now();
+      const woken = await condition(wake, FLUSH_INTERVAL_MS);
+      // When the wait's timer and a report come in the same workflow task, which of them ended the wait
+      // is not in the history, and a replay may see the other order: the outcomes are flushed when the
+      // wait lasted its full interval, which every replay sees alike. Runs before this went by the order.
+      const waitedInterval = patched(FLUSH_ON_TIME_PATCH)
+        ? Date.now() - waitFromMs >= FLUSH_INTERVAL_MS
+        : !woken;
+      if (waitedInterval) await flush();
     }
   }
 
