@@ -103,6 +103,8 @@ export const INHERITED_CHECK_PATCH = 'check-inherited-users';
 export const EARLY_REPORTS_PATCH = 'early-reports';
 /** Marks the runs that flush buffered outcomes by how long the wait lasted, not by what ended it. */
 export const FLUSH_ON_TIME_PATCH = 'flush-on-time';
+/** Marks the runs that decide an approval wait by the job's state after it, not by what ended it. */
+export const APPROVAL_BY_STATE_PATCH = 'approval-by-state';
 /**
  * Users started by one startUsers activity at most (jobs with `userStarts: 'batched'`), and the room the
  * window must have before a batch is started: one activity's few events are shared by this many users,
@@ -487,10 +489,12 @@ export async function bulkReset(input: BulkResetInput): Promise<JobSummary> {
 
   if (input.approval && !control.approvedBy && !control.cancel) {
     const deadlineMs = Date.parse(state.startedAt) + input.approval.timeoutMs;
-    const decided = await condition(
-      () => control.approvedBy !== undefined || control.cancel !== undefined,
-      Math.max(deadlineMs - Date.now(), 0),
-    );
+    const isDecided = (): boolean => control.approvedBy !== undefined || control.cancel !== undefined;
+    const decidedInTime = await condition(isDecided, Math.max(deadlineMs - Date.now(), 0));
+    // An approval that comes in the same workflow task as the deadline's timer counts, whichever of the two
+    // the SDK hands over first (the order is not in the history, so a replay could see the other one).
+    // Runs before this went by the order.
+    const decided = patched(APPROVAL_BY_STATE_PATCH) ? isDecided() : decidedInTime;
     if (!decided) {
       control.cancel = {
         by: 'approval timeout',
