@@ -131,21 +131,22 @@ test('a user already started by an earlier attempt is in flight, not skipped: it
   await approveAndExpectEverySucceeded(jobId, users);
 });
 
-test('a user that reported before the job put it in flight keeps its own outcome', async () => {
-  const users = numberedUsers('ok', 3, 'early.test');
-  const { jobId, workflowId } = await startFirstUserByHand('early', users, { report: true });
+test.each([
+  {
+    name: 'early',
+    report: true,
+    about: 'a user that reported before the job put it in flight keeps its own outcome',
+  },
+  {
+    name: 'silent',
+    report: false,
+    about: 'a user whose workflow ended without telling the job is given the outcome that workflow returned',
+  },
+])('$about', async ({ name, report }) => {
+  const users = numberedUsers('ok', 3, `${name}.test`);
+  const { jobId, workflowId } = await startFirstUserByHand(name, users, { report });
   await waitUntil(
-    'the first user has finished and reported',
-    async () => (await stage.client.workflow.getHandle(workflowId).describe()).status.name === 'COMPLETED',
-  );
-  await approveAndExpectEverySucceeded(jobId, users);
-});
-
-test('a user whose workflow ended without telling the job is given the outcome that workflow returned', async () => {
-  const users = numberedUsers('ok', 3, 'silent.test');
-  const { jobId, workflowId } = await startFirstUserByHand('silent', users, { report: false });
-  await waitUntil(
-    'the first user has finished, telling nobody',
+    'the first user has finished before the job starts anyone',
     async () => (await stage.client.workflow.getHandle(workflowId).describe()).status.name === 'COMPLETED',
   );
   await approveAndExpectEverySucceeded(jobId, users);
