@@ -18,6 +18,7 @@ import { parse } from 'csv-parse/sync';
 import type { Client } from '@temporalio/client';
 import { createClient, loadSettings } from '../temporal/config';
 import { type DevServer, PROJECT_ROOT, startDevServer } from '../temporal/devServer';
+import { NODE_FLAGS } from '../worker/nodeFlags';
 import { checkCsv, jobState, startJob } from '../client/jobs';
 import {
   type FaultRates,
@@ -110,10 +111,14 @@ async function freePort(): Promise<number> {
 function spawnWorker(env: NodeJS.ProcessEnv, logPath: string): ChildProcess {
   const log = openSync(logPath, 'a');
   try {
-    return spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), 'worker'], {
-      env,
-      stdio: ['ignore', log, log],
-    });
+    return spawn(
+      process.execPath,
+      [...NODE_FLAGS, join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), 'worker'],
+      {
+        env,
+        stdio: ['ignore', log, log],
+      },
+    );
   } finally {
     closeSync(log);
   }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import { PROJECT_ROOT } from '../temporal/devServer';
+import { NODE_FLAGS } from '../worker/nodeFlags';
 
 /** Longest a worker may take to load, bundle its workflows and start polling. */
 const READY_TIMEOUT_MS = 120_000;
@@ -42,7 +43,8 @@ export async function startWorkerProcess(
   const log = openSync(logPath, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, args, {
+    // With bulk-reset's Node flags whichever worker it is, so that the floor's and bulk-reset's compare.
+    child = spawn(process.execPath, [...NODE_FLAGS, ...args], {
       env,
       stdio: ['ignore', log, log],
     });

@@ -14,6 +14,7 @@ import { checkCsv, startJob, waitForJob } from '../client/jobs';
 import { PROJECT_ROOT } from '../temporal/devServer';
 import { sampleCsv } from '../simulator/sampleUsers';
 import { WORKFLOW_BUNDLE_ENV } from '../worker/bundle';
+import { NODE_FLAGS } from '../worker/nodeFlags';
 import { FAST_POLICY, openStage, readJson, type ReportJson, type Stage } from './support/harness';
 
 const runFile = promisify(execFile);
@@ -129,7 +130,7 @@ describe('the worker Dockerfile', () => {
     const argv = [...(entrypoint as string[]), ...(command as string[])];
     expect(argv.some((arg) => /(^|\/)(sh|bash)$/.test(arg))).toBe(false);
     expect(argv.slice(0, 2)).toEqual(['/usr/bin/tini', '--']);
-    expect(argv.slice(2)).toEqual(['node', 'dist/client/cli.js', 'worker']);
+    expect(argv.slice(2)).toEqual(['node', ...NODE_FLAGS, 'dist/client/cli.js', 'worker']);
     expect(runtime.instructions.some(({ keyword, args }) => keyword === 'RUN' && /\btini\b/.test(args))).toBe(
       true,
     );

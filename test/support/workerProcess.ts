@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../temporal/devServer';
+import { NODE_FLAGS } from '../../worker/nodeFlags';
 import type { Stage } from './harness';
 
 /** Every worker process this test file started; those still running when it ends are killed then. */
@@ -20,10 +21,14 @@ afterAll(() => {
  * 4,000 characters of its standard error are kept and printed if it exits with an error.
  */
 export function spawnWorkerProcess(stage: Pick<Stage, 'env'>): ChildProcess {
-  const worker = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), 'worker'], {
-    env: stage.env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const worker = spawn(
+    process.execPath,
+    [...NODE_FLAGS, join(PROJECT_ROOT, 'dist', 'client', 'cli.js'), 'worker'],
+    {
+      env: stage.env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let errors = '';
   worker.stderr?.on('data', (chunk: Buffer) => {
     errors = `${errors}${chunk.toString()}`.slice(-4_000);
