@@ -25,7 +25,7 @@ import { startTracing, tracingPlugins } from '../temporal/tracing';
 import { metricsAddress } from './metrics';
 import { installRuntime } from './runtime';
 import { writeTaskQueue } from '../workflows/types';
-import { WORKFLOW_BUNDLE_ENV, bundleInThread } from './bundle';
+import { WORKFLOW_BUNDLE_ENV, bundleApart } from './bundle';
 
 /** How long SIGTERM lets in-flight activities (Graph calls, job files) run on before they are cancelled. */
 /**
@@ -132,11 +132,11 @@ export async function createWorker(
 
 /**
  * The prebuilt bundle when settings name one (the worker image), else the sources, bundled now in a
- * thread of its own (see bundleInThread).
+ * process of its own (see bundleApart).
  */
 async function workflowCode(settings: Settings): Promise<Pick<WorkerOptions, 'workflowBundle'>> {
   const codePath = settings.workflowBundlePath;
-  if (!codePath) return { workflowBundle: { code: await bundleInThread(Runtime.instance().logger) } };
+  if (!codePath) return { workflowBundle: { code: await bundleApart(Runtime.instance().logger) } };
   await access(codePath).catch(() => {
     throw new Error(
       `${WORKFLOW_BUNDLE_ENV} names ${codePath}, which cannot be read: build it with \`node dist/worker/bundle.js ${codePath}\` or unset ${WORKFLOW_BUNDLE_ENV} to bundle at start`,
