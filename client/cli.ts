@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=8 --heap-growing-percent=50
 /**
  * bulk-reset: start, watch and report on bulk password resets; run a worker, the Graph simulator,
  * the operator sign-in, or the local demo.

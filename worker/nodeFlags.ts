@@ -1,13 +1,29 @@
 /**
  * The Node.js flags a bulk-reset process starts with. Every launcher passes them: the `bulk-reset`
  * wrapper at the repository's root, the CLI's `#!` line (the npm `bin`), the worker image's entry point,
- * and the benchmark's and tests' worker processes. test/launchers.test.ts holds each of them to this list.
+ * and the benchmark's and tests' worker processes. test/launchers.test.ts holds each of them to this list,
+ * and fails if this Node no longer accepts one of them.
  *
- * `--max-semi-space-size=8`: caps each V8 heap's young generation at 8 MB per semi-space. Left to itself,
- * on a machine with gigabytes of memory, V8 lets it grow to 32 MB per semi-space, in each of the worker's
- * two heaps (its main thread and the workflow thread), and the worker's resident memory with it. Measured
- * at 1,000 users, window 200, on 2 cores: peak RSS 723 MB without it, 414 MB with it, with users per
- * second and worker CPU per user the same within run-to-run noise. It must be given at start: V8 sizes a
- * heap when the heap is created, so setting it from inside the process would miss the main thread's.
+ * They keep V8's heaps near what they hold. A worker has two heaps (its main thread and the workflow
+ * thread) and, left to V8's defaults on a machine with gigabytes of memory, each grows far past its
+ * live objects: the young generation to 32 MB per semi-space, the old generation to up to four times
+ * what survived the last full collection before the next one. Measured, `events` scenario, window 200,
+ * 2 cores, worker peak RSS:
+ *
+ * | flags | 1,000 users | 3,000 users | 20,000 users |
+ * | --- | --- | --- | --- |
+ * | none | 669–723 MB | | 825 MB |
+ * | `--max-semi-space-size=8` | 414 MB | 499–590 MB | 589 MB |
+ * | both below | | 361 MB | see README, "Performance" |
+ *
+ * with users per second and worker CPU per user the same within run-to-run noise (16.8 users/s and 42.9
+ * CPU s per 1,000 users with both at 3,000 users; 42.1–43.5 with the first alone).
+ *
+ * - `--max-semi-space-size=8`: the young generation's semi-spaces at most 8 MB;
+ * - `--heap-growing-percent=50`: the next full collection once the old generation is 1.5 times what
+ *   the last one kept (a V8 flag: Node hands it over, and refuses to start if V8 does not know it).
+ *
+ * They must be given at start: V8 sizes a heap when the heap is created, so setting them from inside
+ * the process would miss the main thread's.
  */
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--heap-growing-percent=50'];
