@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@temporalio/client';
 import { PROJECT_ROOT } from '../temporal/devServer';
+import { DEFAULT_MAX_HISTORY_EVENTS } from '../workflows/types';
 import type { FloorParentInput, FloorParentResult, floorParent } from './floorWorkflows';
 import { simulatorCounts } from './metrics';
 import type { Stage } from './orchestrator';
@@ -19,8 +19,6 @@ import type { SimulatorProcess } from './simulatorProcess';
 import type { FloorResult, FloorShape, RunPlan } from './types';
 import { startWorkerProcess } from './workerProcess';
 
-/** Users started by one parent run before it continues as new: far below Temporal's history limits. */
-const USERS_PER_RUN = 4_000;
 /** Users' workflows whose history length is read, spread evenly over the users. */
 const HISTORY_SAMPLE = 200;
 const DESCRIBE_CONCURRENCY = 20;
@@ -61,7 +59,7 @@ export async function runFloor(stage: Stage, input: FloorInput): Promise<FloorRe
       shape,
       users: plan.users,
       windowSize: plan.windowSize,
-      usersPerRun: USERS_PER_RUN,
+      maxHistoryEvents: DEFAULT_MAX_HISTORY_EVENTS,
     };
     let counted: FloorParentResult;
     try {
@@ -84,7 +82,7 @@ export async function runFloor(stage: Stage, input: FloorInput): Promise<FloorRe
     const peakWorkerRss = peakRssMb(worker.pid);
 
     const userHistory = await childHistoryLengths(client, parentId, plan.users);
-    const parentEvents = await parentHistoryLengths(client, parentId, Math.ceil(plan.users / USERS_PER_RUN));
+    const parentEvents = await parentHistoryLengths(client, parentId);
     return {
       shape,
       wallSeconds,
@@ -120,28 +118,17 @@ async function childHistoryLengths(client: Client, parentId: string, users: numb
 }
 
 /**
- * The parent's runs' history lengths. Visibility may lag the parent's end by a moment, so it is listed
- * until it shows the runs expected, all closed.
+ * The history lengths of the parent's runs, newest first: each run's first event names the run it
+ * continued from, so the chain is walked back from the last run to the first (exact, with no wait for
+ * visibility to catch up).
  */
-async function parentHistoryLengths(
-  client: Client,
-  parentId: string,
-  runsExpected: number,
-): Promise<number[]> {
-  let runIds: string[] = [];
-  for (let attempt = 0; attempt < 20; attempt++) {
-    runIds = [];
-    let open = false;
-    for await (const info of client.workflow.list({ query: `WorkflowId = "${parentId}"` })) {
-      runIds.push(info.runId);
-      open ||= info.status.name === 'RUNNING';
-    }
-    if (runIds.length >= runsExpected && !open) break;
-    await sleep(500);
-  }
+export async function parentHistoryLengths(client: Client, parentId: string): Promise<number[]> {
   const lengths: number[] = [];
-  for (const runId of runIds) {
-    lengths.push((await client.workflow.getHandle(parentId, runId).describe()).historyLength);
+  let runId: string | undefined = (await client.workflow.getHandle(parentId).describe()).runId;
+  while (runId) {
+    const { events } = await client.workflow.getHandle(parentId, runId).fetchHistory();
+    lengths.push(events?.length ?? 0);
+    runId = events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
   }
   return lengths;
 }

@@ -7,9 +7,10 @@
  *
  * It stops on SIGTERM or SIGINT (the SDK's Runtime handles both).
  */
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { GraphClient } from '../graph/client';
 import { StaticTokenCredential } from '../graph/credentials';
+import { bundleApart } from '../worker/bundle';
 import type { FloorActivities } from './floorWorkflows';
 
 function required(name: string): string {
@@ -43,7 +44,10 @@ async function main(): Promise<void> {
       connection,
       namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
       taskQueue: required('BULK_RESET_TASK_QUEUE'),
-      workflowsPath: require.resolve('./floorWorkflows'),
+      // Bundled as bulk-reset's worker bundles its own, so that their memory compares.
+      workflowBundle: {
+        code: await bundleApart(Runtime.instance().logger, require.resolve('./floorWorkflows')),
+      },
       activities: floorActivities(graph),
       // As bulk-reset's main worker (worker/index.ts): the window's Graph calls wait at once.
       maxConcurrentActivityTaskExecutions: 200,
@@ -55,7 +59,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error('floor worker:', error instanceof Error ? (error.stack ?? error.message) : error);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error('floor worker:', error instanceof Error ? (error.stack ?? error.message) : error);
+    process.exitCode = 1;
+  });
+}

@@ -5,7 +5,8 @@
  * plain loop that records nothing.
  *
  * Two shapes, each a parent that keeps `windowSize` children in flight (the sliding window of
- * `temporalio/samples-typescript` batch-sliding-window) and continues as new every `usersPerRun` users:
+ * `temporalio/samples-typescript` batch-sliding-window) and, like the job, starts nobody more once its
+ * history reaches `maxHistoryEvents` (or Temporal suggests it), drains its window and continues as new:
  * - `floor-activity`: a child runs ONE activity (the resetPassword POST) and completes;
  * - `floor-shape`: the bare shape of bulk-reset's user: the POST, a durable timer for the Retry-After,
  *   a local-activity poll until the operation ends, the outcome signalled to the parent, completion.
@@ -35,8 +36,8 @@ export interface FloorParentInput {
   shape: FloorShape;
   users: number;
   windowSize: number;
-  /** Users started by one run before it drains its window and continues as new. */
-  usersPerRun: number;
+  /** Events after which a run starts nobody more, drains its window and continues as new (the job's). */
+  maxHistoryEvents: number;
   /** The first user this run starts (0 in the first run). */
   offset?: number;
   /** Users counted by earlier runs. */
@@ -140,10 +141,13 @@ export async function floorParent(input: FloorParentInput): Promise<FloorParentR
   const bySignal = input.shape === 'floor-shape';
   if (bySignal) setHandler(floorOutcomeSignal, ({ succeeded: ok }) => count(ok));
   const { workflowId } = workflowInfo();
-  const end = Math.min(input.users, offset + input.usersPerRun);
+  const due = () =>
+    workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= input.maxHistoryEvents;
   const results: Promise<void>[] = [];
-  for (let index = offset; index < end; index++) {
+  let index = offset;
+  for (; index < input.users; index++) {
     await condition(() => inFlight < input.windowSize);
+    if (due()) break;
     inFlight += 1;
     const child = await startChild(bySignal ? floorShapeUser : floorActivityUser, {
       workflowId: `${workflowId}/${index}`,
@@ -155,8 +159,8 @@ export async function floorParent(input: FloorParentInput): Promise<FloorParentR
   }
   await Promise.all(results);
   await condition(() => inFlight === 0);
-  if (end < input.users) {
-    await continueAsNew<typeof floorParent>({ ...input, offset: end, succeeded, failed });
+  if (index < input.users) {
+    await continueAsNew<typeof floorParent>({ ...input, offset: index, succeeded, failed });
   }
   return { succeeded, failed };
 }

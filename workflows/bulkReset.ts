@@ -46,6 +46,7 @@ import {
   type BulkResetInput,
   CONTAINMENT_REFUSED,
   type ContainmentState,
+  DEFAULT_MAX_HISTORY_EVENTS,
   type ControlRequest,
   type InFlightUser,
   JOB_ID_SEARCH_ATTRIBUTE,
@@ -93,8 +94,6 @@ const PAGE_SIZE = 250;
 const FLUSH_SIZE = 200;
 /** ...or after they have waited this long. */
 const FLUSH_INTERVAL_MS = 2_000;
-/** Continue as new well before Temporal's 10,240-event warning. */
-const DEFAULT_MAX_HISTORY_EVENTS = 4_000;
 /** How often a run looks for users it inherited whose workflows ended without reporting. */
 const DEFAULT_INHERITED_CHECK_MS = 2 * 60_000;
 /** Marks the runs that look for such users; runs recorded before it never did. */

@@ -154,6 +154,12 @@ export type ResetMethod = 'reset-password' | 'password-profile';
 export const RESET_METHODS: readonly ResetMethod[] = ['reset-password', 'password-profile'];
 
 /** How long a user waits in all for the operator's sign-in (`--sign-in-hold`) unless the job says otherwise. */
+/**
+ * A job's run continues as new once its history has this many events: well before Temporal's 10,240-event
+ * warning. The benchmark's floor parents (bench/floorWorkflows.ts) use the same number.
+ */
+export const DEFAULT_MAX_HISTORY_EVENTS = 4_000;
+
 export const DEFAULT_MAX_SIGN_IN_HOLD_MS = 2 * 60 * 60_000;
 
 /**
@@ -411,7 +417,10 @@ export interface BulkResetInput {
   /** Most users in flight at once (default 100). */
   windowSize: number;
   policy: ResetPolicy;
-  /** Continue as new once the run's history passes this many events (Temporal also suggests it). */
+  /**
+   * Continue as new once the run's history passes this many events (default DEFAULT_MAX_HISTORY_EVENTS;
+   * Temporal also suggests it).
+   */
   maxHistoryEvents?: number;
   /** Users continue as new at this many events instead of their default (tests). */
   userMaxHistoryEvents?: number;
