@@ -14,10 +14,11 @@
  * | --- | --- | --- | --- |
  * | none | 669–723 MB | | 825 MB |
  * | `--max-semi-space-size=8` | 414 MB | 499–590 MB | 589 MB |
- * | both below | | 361 MB | see README, "Performance" |
+ * | both below | | 361 MB | 400 MB |
  *
- * with users per second and worker CPU per user the same within run-to-run noise (16.8 users/s and 42.9
- * CPU s per 1,000 users with both at 3,000 users; 42.1–43.5 with the first alone).
+ * with users per second and worker CPU per user the same within run-to-run noise: at 3,000 users 16.8
+ * users/s and 42.9 worker CPU s per 1,000 with both (15.9–16.8 and 42.1–43.5 with the first alone); at
+ * 20,000 users 15.1 users/s and 44.4 s with both, 15.7 and 41.0 s with none.
  *
  * - `--max-semi-space-size=8`: the young generation's semi-spaces at most 8 MB;
  * - `--heap-growing-percent=50`: the next full collection once the old generation is 1.5 times what
