@@ -46,7 +46,9 @@ async function main(): Promise<void> {
       taskQueue: required('BULK_RESET_TASK_QUEUE'),
       // Bundled as bulk-reset's worker bundles its own, so that their memory compares.
       workflowBundle: {
-        code: await bundleApart(Runtime.instance().logger, require.resolve('./floorWorkflows')),
+        code: await bundleApart(Runtime.instance().logger, {
+          workflowsPath: require.resolve('./floorWorkflows'),
+        }),
       },
       activities: floorActivities(graph),
       // As bulk-reset's main worker (worker/index.ts): the window's Graph calls wait at once.

@@ -34,7 +34,7 @@ test('hands back the same code as bundling in the worker would, and the bundler 
 
 test('a bundling that fails says so, with the bundler’s reason', async () => {
   const { logger } = recordingLogger();
-  await expect(bundleApart(logger, '/nonexistent/workflows.js')).rejects.toThrow(
+  await expect(bundleApart(logger, { workflowsPath: '/nonexistent/workflows.js' })).rejects.toThrow(
     /^bundling the workflow code failed: .*nonexistent/,
   );
 }, 120_000);

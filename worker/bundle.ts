@@ -47,6 +47,12 @@ export async function writeWorkflowBundle(
   return path;
 }
 
+/** What bundleApart bundles beyond bulk-reset's own workflow code. */
+export interface BundleApartOptions {
+  workflowsPath?: string;
+  workflowInterceptorModules?: string[];
+}
+
 /** What the bundling process (worker/bundleProcess.ts) hands back. */
 export type BundleMessage =
   | { kind: 'log'; level: LogLevel; message: string; meta?: LogMetadata }
@@ -58,11 +64,12 @@ export type BundleMessage =
  * memory it took never stay in the worker. Measured at 1,000 users (with the flags of nodeFlags.ts), the
  * worker's peak RSS is 353 MB with the code bundled apart, 414 MB bundled in a thread of the worker, 527 MB
  * bundled by the SDK on the worker's main thread. The bundler's log records reach `logger` as they would
- * have. `workflowsPath` names other workflows than bulk-reset's (the benchmark's floor, bundled the same
- * way so that the two compare).
+ * have. `workflowInterceptorModules` are those the worker's plugins add (tracing's): a worker given a
+ * bundle ignores them, so they must be bundled in. `workflowsPath` names other workflows than
+ * bulk-reset's (the benchmark's floor, bundled the same way so that the two compare).
  */
-export async function bundleApart(logger: Logger, workflowsPath?: string): Promise<string> {
-  const child = fork(require.resolve('./bundleProcess'), workflowsPath ? [workflowsPath] : [], {
+export async function bundleApart(logger: Logger, what: BundleApartOptions = {}): Promise<string> {
+  const child = fork(require.resolve('./bundleProcess'), [JSON.stringify(what)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let code: string | undefined;

@@ -4,10 +4,10 @@
  * instead of staying in the worker's heap (or in the allocator's arenas, as a thread's would) for as long
  * as the worker runs. Hands back the code, the bundler's log records, or the reason it failed, and ends.
  *
- *   node dist/worker/bundleProcess.js [workflowsPath]    (started by bundleApart, with an IPC channel)
+ *   node dist/worker/bundleProcess.js '<BundleApartOptions as JSON>'   (started by bundleApart, with IPC)
  */
 import { DefaultLogger, type LogMetadata, bundleWorkflowCode } from '@temporalio/worker';
-import { type BundleMessage, workflowBundleOptions } from './bundle';
+import { type BundleApartOptions, type BundleMessage, workflowBundleOptions } from './bundle';
 
 const send = (message: BundleMessage): Promise<void> =>
   new Promise((resolve, reject) => {
@@ -25,8 +25,13 @@ const logger = new DefaultLogger('TRACE', ({ level, message, meta }) => {
   // Only what survives the copy to the worker: the bundler's records are plain data.
   void send({ kind: 'log', level, message, meta: meta && (JSON.parse(JSON.stringify(meta)) as LogMetadata) });
 });
-const workflowsPath = process.argv[2];
-bundleWorkflowCode(workflowsPath ? { workflowsPath, logger } : workflowBundleOptions(logger))
+const { workflowsPath, workflowInterceptorModules } = JSON.parse(
+  process.argv[2] ?? '{}',
+) as BundleApartOptions;
+bundleWorkflowCode({
+  ...(workflowsPath ? { workflowsPath, logger } : workflowBundleOptions(logger)),
+  workflowInterceptorModules,
+})
   .then(
     ({ code }) => send({ kind: 'code', code }),
     (error: unknown) =>

@@ -8,7 +8,13 @@
  */
 import { access } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
-import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import {
+  type BundleOptions,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { TokenCredential } from '@azure/identity';
 import { createCredential, isAppOnlyConfig } from '../graph/credentials';
@@ -131,12 +137,29 @@ export async function createWorker(
 }
 
 /**
+ * The workflow interceptor modules this worker's plugins add (tracing's, when traces are asked for). A
+ * worker given a bundle ignores the ones named in its options, so they are bundled in.
+ */
+function pluginWorkflowModules(): string[] {
+  const options = tracingPlugins().reduce<BundleOptions>(
+    (current, plugin) => plugin.configureBundler(current),
+    { workflowsPath: require.resolve('../workflows') },
+  );
+  return options.workflowInterceptorModules ?? [];
+}
+
+/**
  * The prebuilt bundle when settings name one (the worker image), else the sources, bundled now in a
  * process of its own (see bundleApart).
  */
 async function workflowCode(settings: Settings): Promise<Pick<WorkerOptions, 'workflowBundle'>> {
   const codePath = settings.workflowBundlePath;
-  if (!codePath) return { workflowBundle: { code: await bundleApart(Runtime.instance().logger) } };
+  if (!codePath) {
+    const code = await bundleApart(Runtime.instance().logger, {
+      workflowInterceptorModules: pluginWorkflowModules(),
+    });
+    return { workflowBundle: { code } };
+  }
   await access(codePath).catch(() => {
     throw new Error(
       `${WORKFLOW_BUNDLE_ENV} names ${codePath}, which cannot be read: build it with \`node dist/worker/bundle.js ${codePath}\` or unset ${WORKFLOW_BUNDLE_ENV} to bundle at start`,
