@@ -18,8 +18,12 @@ const send = (message: BundleMessage): Promise<void> =>
     process.send(message, undefined, {}, (error) => (error ? reject(error) : resolve()));
   });
 
-// The worker that asked is gone: nobody to hand the code to.
-process.once('disconnect', () => process.exit(1));
+/** Set once the answer is sent: the channel is then closed from this side, which is no reason to fail. */
+let answered = false;
+// The worker that asked is gone before the answer: nobody to hand the code to.
+process.once('disconnect', () => {
+  if (!answered) process.exit(1);
+});
 
 const logger = new DefaultLogger('TRACE', ({ level, message, meta }) => {
   // Only what survives the copy to the worker: the bundler's records are plain data.
@@ -37,4 +41,7 @@ bundleWorkflowCode({
     (error: unknown) =>
       send({ kind: 'failed', reason: error instanceof Error ? error.message : String(error) }),
   )
-  .finally(() => process.disconnect());
+  .finally(() => {
+    answered = true;
+    process.disconnect();
+  });
