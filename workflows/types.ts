@@ -153,13 +153,13 @@ export type ResetMethod = 'reset-password' | 'password-profile';
 
 export const RESET_METHODS: readonly ResetMethod[] = ['reset-password', 'password-profile'];
 
-/** How long a user waits in all for the operator's sign-in (`--sign-in-hold`) unless the job says otherwise. */
 /**
  * A job's run continues as new once its history has this many events: well before Temporal's 10,240-event
  * warning. The benchmark's floor parents (bench/floorWorkflows.ts) use the same number.
  */
 export const DEFAULT_MAX_HISTORY_EVENTS = 4_000;
 
+/** How long a user waits in all for the operator's sign-in (`--sign-in-hold`) unless the job says otherwise. */
 export const DEFAULT_MAX_SIGN_IN_HOLD_MS = 2 * 60 * 60_000;
 
 /**
